@@ -1,0 +1,107 @@
+"""Reading weight files safely, and unwrapping the foreign checkpoint layouts we support.
+
+Only two readers exist: safetensors, and ``torch.load(map_location="cpu", weights_only=True)``. Nothing here can run
+pickled code: a legacy file whose unpickling would build anything but tensors and plain containers is refused.
+"""
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import WeightsError
+
+LEGACY_SUFFIXES = (".pt", ".pth", ".pkl", ".bin", ".ckpt")
+
+
+def read_weights(path: str | Path) -> Any:
+    """Read a ``.safetensors`` file (→ dict of tensors) or a legacy torch file (→ whatever plain object it holds)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+            raise WeightsError(
+                f"{path.name} is not a readable safetensors file (truncated or corrupted?): {e}. "
+                "Download it again or re-run the conversion."
+            ) from e
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise WeightsError(
+            f"refused to load {path.name}: it holds pickled Python objects other than tensors, and unpickling them "
+            "could run code. Only safetensors files and plain tensor checkpoints (torch.load weights_only=True) "
+            f"are loaded. Details: {str(e).splitlines()[0]}"
+        ) from e
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise WeightsError(
+            f"{path.name} could not be read as a PyTorch checkpoint (truncated or corrupted?): "
+            f"{str(e).splitlines()[0] if str(e) else type(e).__name__}. Download it again."
+        ) from e
+
+
+def _is_tensor_dict(obj: Any) -> bool:
+    return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def unwrap_rosinality(obj: Any, source: str) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """rosinality/stylegan2-pytorch: a dict with ``g_ema`` (+ optional ``latent_avg``), or a bare g_ema state dict.
+
+    Returns (g_ema state dict, latent_avg or None). ``g``, ``d``, ``args`` and optimiser states are ignored.
+    """
+    if isinstance(obj, dict) and "g_ema" in obj:
+        state = obj["g_ema"]
+        latent_avg = obj.get("latent_avg")
+        if latent_avg is not None and not isinstance(latent_avg, torch.Tensor):
+            raise WeightsError(f"{source}: 'latent_avg' is not a tensor")
+        if latent_avg is not None:
+            latent_avg = latent_avg.reshape(-1)
+    elif _is_tensor_dict(obj):
+        state, latent_avg = obj, None
+    else:
+        keys = list(obj)[:8] if isinstance(obj, dict) else type(obj).__name__
+        raise WeightsError(
+            f"{source} does not look like a rosinality StyleGAN2 checkpoint: expected a dict with 'g_ema' "
+            f"(found {keys})"
+        )
+    if not _is_tensor_dict(state):
+        raise WeightsError(f"{source}: 'g_ema' is not a state dict of tensors")
+    return dict(state), latent_avg
+
+
+def unwrap_genforce(obj: Any, source: str) -> dict[str, torch.Tensor]:
+    """genforce: a ``PGGANGenerator`` state dict, bare or under ``generator_smooth`` / ``generator`` / ``state_dict``."""
+    if isinstance(obj, dict):
+        for key in ("generator_smooth", "generator", "state_dict"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+    if not _is_tensor_dict(obj):
+        keys = list(obj)[:8] if isinstance(obj, dict) else type(obj).__name__
+        raise WeightsError(f"{source} does not look like a genforce ProgGAN state dict (found {keys})")
+    return dict(obj)
+
+
+def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor], source: str) -> None:
+    """Raise ``WeightsError`` naming the first key that is missing, unexpected, or of the wrong shape."""
+    for key, tensor in found.items():  # in the file's order, so "first" means first in the file
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
+            raise WeightsError(
+                f"{source} does not fit the model config: {key!r} has shape {tuple(tensor.shape)} in the file "
+                f"but {tuple(expected[key].shape)} in the config. Is the config (size, widths, depth) right?"
+            )
+    for key in expected:
+        if key not in found:
+            raise WeightsError(
+                f"{source} does not fit the model config: key {key!r} is missing "
+                f"({len(found)} keys in the file, {len(expected)} expected). Is the config (size, widths, depth) right?"
+            )
+    for key in found:
+        if key not in expected:
+            raise WeightsError(f"{source} does not fit the model config: unexpected key {key!r} in the file.")

@@ -1,0 +1,186 @@
+"""``from_pretrained`` / ``save_pretrained`` for every generator.
+
+Our format is a folder holding ``config.json`` (``{"arch": ..., "config": {...}}``, the architecture's config
+dataclass as a dict) and ``model.safetensors``. Foreign checkpoints (rosinality StyleGAN2, genforce ProgGAN) are
+converted once into that format and cached under ``$CONTRACLIP_HOME/converted`` (default
+``~/.cache/contraclip/converted``), keyed by the source file and the config.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import hub, registry
+from ..errors import ContraCLIPError, UnknownNameError, WeightsError
+from .base import Generator
+from .formats import check_state_dict, read_weights
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT_VERSION = 1
+
+
+def arch_class(arch: str) -> type[Generator]:
+    """The generator class registered for an architecture name."""
+    from .pggan import PGGANGenerator
+    from .stylegan2 import StyleGAN2Generator
+
+    archs: dict[str, type[Generator]] = {"stylegan2": StyleGAN2Generator, "pggan": PGGANGenerator}
+    try:
+        from .shapes import ShapesGenerator
+
+        archs["shapes"] = ShapesGenerator
+    except ImportError:  # pragma: no cover - the Shapes world is optional until it lands
+        pass
+    if arch not in archs:
+        raise ContraCLIPError(f"unknown generator architecture {arch!r}; known: {sorted(archs)}")
+    return archs[arch]
+
+
+def cache_home() -> Path:
+    return Path(os.environ.get("CONTRACLIP_HOME", Path.home() / ".cache" / "contraclip")).expanduser()
+
+
+def build_config(cls: type[Generator], config: dict[str, Any], source: str) -> Any:
+    """The arch's config dataclass from a dict, refusing unknown fields by name."""
+    config_class = cls.config_class  # type: ignore[attr-defined]
+    known = {f.name for f in fields(config_class)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise WeightsError(f"{source}: config.json has unknown {cls.arch} field(s) {unknown}; known: {sorted(known)}")
+    try:
+        return config_class(**config)
+    except (TypeError, ValueError) as e:
+        raise WeightsError(f"{source}: invalid {cls.arch} config: {e}") from e
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_pretrained(generator: Generator, folder: str | Path) -> Path:
+    """Write ``config.json`` + ``model.safetensors`` (fp32 unless the model is in another dtype) atomically."""
+    from safetensors.torch import save
+
+    folder = Path(folder)
+    state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    meta = {"arch": generator.arch, "format_version": FORMAT_VERSION, "config": asdict(generator.config)}
+    _atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"arch": generator.arch}))
+    _atomic_write_bytes(folder / CONFIG_NAME, (json.dumps(meta, indent=1) + "\n").encode())
+    return folder
+
+
+def _finish(model: Generator, device: str | torch.device, dtype: torch.dtype) -> Generator:
+    model = model.to(device=device, dtype=dtype).eval()
+    model.requires_grad_(False)
+    return model
+
+
+def load_folder(folder: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> Generator:
+    """Load a generator saved by ``save_pretrained``."""
+    folder = Path(folder)
+    config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+    if not config_path.is_file() or not weights_path.is_file():
+        raise WeightsError(f"{folder} is not a generator folder: it needs {CONFIG_NAME} and {WEIGHTS_NAME}")
+    try:
+        meta = json.loads(config_path.read_text())
+        arch, config = meta["arch"], meta["config"]
+        if not isinstance(config, dict):
+            raise TypeError("'config' is not an object")
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise WeightsError(f"{config_path} is not a valid generator config ({e}); expected {{'arch', 'config'}}") from e
+    cls = arch_class(arch)
+    model = cls(build_config(cls, config, str(config_path)))
+    state = read_weights(weights_path)
+    check_state_dict(model.state_dict(), state, str(weights_path))
+    model.load_state_dict(state, strict=True)
+    return _finish(model, device, dtype)
+
+
+def _conversion_key(path: Path, arch: str, layout: str, config: dict[str, Any]) -> str:
+    stat = path.resolve().stat()
+    text = json.dumps([str(path.resolve()), stat.st_size, stat.st_mtime_ns, arch, layout, config], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def convert_foreign(
+    path: Path, *, arch: str, layout: str, config: dict[str, Any], out_dir: Path | None = None
+) -> Path:
+    """Convert a foreign checkpoint into our folder format (once; cached) and return the folder."""
+    source = str(path)
+    cls = arch_class(arch)
+    out_dir = out_dir or cache_home() / "converted" / f"{arch}-{_conversion_key(path, arch, layout, config)}"
+    if (out_dir / CONFIG_NAME).is_file() and (out_dir / WEIGHTS_NAME).is_file():
+        return out_dir
+    model = cls(build_config(cls, config, source))
+    state = cls.convert_state_dict(read_weights(path), layout=layout, source=source)  # type: ignore[attr-defined]
+    check_state_dict(model.state_dict(), state, source)
+    model.load_state_dict(state, strict=True)
+    cls.after_conversion(model)  # type: ignore[attr-defined]
+    return save_pretrained(model, out_dir)
+
+
+def from_pretrained(
+    source: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    arch: str | None = None,
+    layout: str | None = None,
+    config: dict[str, Any] | None = None,
+) -> Generator:
+    """Load a generator, ready in eval mode with frozen parameters.
+
+    Args:
+        source: a registry name (``"shapes"``, ``"stylegan2-ffhq-1024"``…), ``hf://org/repo/path/to/file``, a folder
+            in our format, or a foreign checkpoint file (then ``arch``, ``layout`` and ``config`` say how to read it).
+        device, dtype: where the returned model lives.
+        arch: ``"stylegan2"``, ``"pggan"`` or ``"shapes"``, for foreign files.
+        layout: ``"rosinality"`` (StyleGAN2) or ``"genforce"`` (ProgGAN), for foreign files.
+        config: the architecture's config fields, for foreign files.
+    """
+    what = f"generator {str(source)!r}"
+    name = str(source)
+    if name in registry.GENERATORS:
+        preset = registry.GENERATORS[name]
+        what = f"the generator {name!r}"
+        source = preset.source
+        arch = arch or preset.arch
+        layout = layout or preset.layout
+        config = config or dict(preset.config)
+    elif not (name.startswith("hf://") or Path(name).expanduser().exists() or (hub.PROJECT_ROOT / name).exists()):
+        if "/" not in name and "\\" not in name and not name.endswith(tuple(registry.WEIGHT_SUFFIXES)):
+            raise UnknownNameError(
+                f"unknown generator {name!r}; choose one of {sorted(registry.GENERATORS)}, "
+                "or give hf://org/repo/path/to/file or a local path"
+            )
+    path = hub.resolve(source, what=what)
+    if path.is_dir():
+        return load_folder(path, device=device, dtype=dtype)
+    if path.name == WEIGHTS_NAME and (path.parent / CONFIG_NAME).is_file():
+        return load_folder(path.parent, device=device, dtype=dtype)
+    if arch is None or config is None:
+        raise WeightsError(
+            f"{path.name} is a single weights file: say which architecture and config it has "
+            "(arch=..., layout=..., config=...) or use a registry name."
+        )
+    layout = layout or {"stylegan2": "rosinality", "pggan": "genforce"}.get(arch, "ours")
+    folder = convert_foreign(path, arch=arch, layout=layout, config=config)
+    return load_folder(folder, device=device, dtype=dtype)

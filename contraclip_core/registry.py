@@ -1,0 +1,161 @@
+"""Named presets: generators, CLIP models, corpora. Plain data; the UI and the CLI read the keys.
+
+Hub repo ids come from public pages and could not be verified by download from the machines this project is built
+on; each can be overridden by passing any ``hf://org/repo/path`` or local path instead of a registry name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".pkl", ".bin", ".ckpt")
+
+
+@dataclass(frozen=True)
+class GeneratorPreset:
+    source: str  # hf://org/repo/file or a path relative to the project root
+    arch: str  # "stylegan2" | "pggan" | "shapes"
+    layout: str  # "ours" | "rosinality" | "genforce": how the source file is laid out
+    config: dict[str, Any]  # the architecture's config fields (ignored for "ours": config.json is in the folder)
+    description: str  # one line for the UI
+    needs_hub: bool = True  # False when the weights ship with the project
+    default_space: str = "w+"  # the latent space ContraCLIP's paper uses for this generator
+    default_layers: int = 11  # ℓ: W+ paths act on the first ℓ+1 style inputs
+    default_truncation: float = 0.7  # ψ
+    corpus: str = "attributes"  # the pre-defined corpus that fits this generator
+
+
+def _stylegan2(size: int, channel_multiplier: int = 2) -> dict[str, Any]:
+    """rosinality constructor arguments of a config-f StyleGAN2 (z/w 512, 8-layer mapping)."""
+    return {"size": size, "style_dim": 512, "n_mlp": 8, "channel_multiplier": channel_multiplier}
+
+
+GENERATORS: dict[str, GeneratorPreset] = {
+    "shapes-128": GeneratorPreset(
+        source="checkpoints/shapes/generator",
+        arch="shapes",
+        layout="ours",
+        config={},
+        description="Shapes world, 128×128 — built in, works offline, exact ground truth",
+        needs_hub=False,
+        default_space="w",
+        default_layers=0,
+        default_truncation=1.0,
+        corpus="shapes",
+    ),
+    "stylegan2-ffhq-1024": GeneratorPreset(
+        source="hf://aaronb/StyleGAN2/stylegan2-ffhq-config-f.pt",
+        arch="stylegan2",
+        layout="rosinality",
+        config=_stylegan2(1024),
+        description="StyleGAN2 config-f, FFHQ faces, 1024×1024",
+    ),
+    "stylegan2-afhqcat-512": GeneratorPreset(
+        source="hf://aaronb/StyleGAN2/ada/afhqcat.pt",
+        arch="stylegan2",
+        layout="rosinality",
+        config=_stylegan2(512),
+        description="StyleGAN2-ADA, AFHQ cats, 512×512",
+        corpus="cats",
+    ),
+    "stylegan2-afhqdog-512": GeneratorPreset(
+        source="hf://aaronb/StyleGAN2/ada/afhqdog.pt",
+        arch="stylegan2",
+        layout="rosinality",
+        config=_stylegan2(512),
+        description="StyleGAN2-ADA, AFHQ dogs, 512×512",
+        corpus="dogs",
+    ),
+    "stylegan2-car-512": GeneratorPreset(
+        source="hf://aaronb/StyleGAN2/stylegan2-car-config-f.pt",
+        arch="stylegan2",
+        layout="rosinality",
+        config=_stylegan2(512),
+        description="StyleGAN2 config-f, LSUN cars, 512×384 content in a 512×512 frame",
+        corpus="cars",
+    ),
+    "pggan-celebahq-1024": GeneratorPreset(
+        source="hf://huggan/pggan-celebahq-1024/pytorch_model.bin",
+        arch="pggan",
+        layout="genforce",
+        config={"resolution": 1024, "z_space_dim": 512, "fmaps_base": 16384, "fmaps_max": 512},
+        description="ProgGAN, CelebA-HQ faces, 1024×1024",
+        default_space="z",
+        default_layers=0,
+        default_truncation=1.0,
+    ),
+}
+# Short aliases a user may type.
+GENERATORS["shapes"] = GENERATORS["shapes-128"]
+
+DEFAULT_GENERATOR = "shapes-128"
+
+
+@dataclass(frozen=True)
+class ClipPreset:
+    model_name: str  # open_clip model name (or our own config name for the Shapes CLIP)
+    source: str  # hf://… or local folder
+    description: str
+    needs_hub: bool = True
+
+
+CLIP_MODELS: dict[str, ClipPreset] = {
+    "ViT-B-32/openai": ClipPreset(
+        model_name="ViT-B-32",
+        source="hf://timm/vit_base_patch32_clip_224.openai/open_clip_model.safetensors",
+        description="OpenAI CLIP ViT-B/32 (the ContraCLIP paper's model)",
+    ),
+    "shapes-clip": ClipPreset(
+        model_name="shapes-clip",
+        source="checkpoints/shapes/clip",
+        description="tiny CLIP trained on the Shapes world (built in, offline)",
+        needs_hub=False,
+    ),
+}
+
+SENTENCE_TEMPLATE = "a photo of {}."
+
+
+def _pairs(items: list[str]) -> list[tuple[str, str]]:
+    return [(a, b) for i, a in enumerate(items) for b in items[i + 1 :]]
+
+
+# Dipoles are (positive, negative) phrases; the template turns them into sentences. Positive steps go toward the first.
+CORPORA: dict[str, list[tuple[str, str]]] = {
+    "attributes": [
+        ("a female face", "a male face"),
+        ("an old face", "a young face"),
+        ("a smiling face", "a sad face"),
+        ("a bald man", "a man with hair"),
+        ("a man with a beard", "a shaved man"),
+        ("a face with makeup", "a face without makeup"),
+        ("a face with closed eyes", "a face with open eyes"),
+        ("a face with open lips", "a face with closed lips"),
+        ("a face with tanned skin", "a face with pale skin"),
+    ],
+    "expressions": _pairs(
+        ["a happy face", "a sad face", "a fearful face", "a disgusted face", "an angry face",
+         "a face in surprise", "a neutral face"]
+    ),
+    "complex": [
+        ("a man with a beard crying", "an angry shaved man"),
+        ("a man with a beard crying", "a happy shaved man"),
+        ("a man with a beard crying", "a shaved man with makeup"),
+    ],
+    "dogs": [
+        ("a happy dog", "a sad dog"),
+        ("a long haired dog", "a short haired dog"),
+        ("a friendly dog", "an aggressive dog"),
+        ("a dog with big eyes", "a dog with small eyes"),
+    ],
+    "cats": [
+        ("a long haired cat", "a short haired cat"),
+        ("a cute cat", "an ugly cat"),
+        ("a cat with big ears", "a cat with small ears"),
+    ],
+    "cars": [
+        ("a jeep", "a low car"),
+        ("a sports car", "a city car"),
+        ("a modern car", "a car from the sixties"),
+    ],
+}
