@@ -23,6 +23,10 @@ class GeneratorPreset:
     default_layers: int = 11  # ℓ: W+ paths act on the first ℓ+1 style inputs
     default_truncation: float = 0.7  # ψ
     corpus: str = "attributes"  # the pre-defined corpus that fits this generator
+    clip: str = "ViT-B-32/openai"  # the CLIP model paths are trained and evaluated with
+    template: str = "a photo of {}."  # sentence template applied to corpus phrases
+    eps_range: tuple[float, float] = (0.1, 0.2)  # training step magnitudes ε, in latent units (paper settings)
+    step_size: float = 0.2  # η of the Euler traversal, in latent units
 
 
 def _stylegan2(size: int, channel_multiplier: int = 2) -> dict[str, Any]:
@@ -42,6 +46,10 @@ GENERATORS: dict[str, GeneratorPreset] = {
         default_layers=0,
         default_truncation=1.0,
         corpus="shapes",
+        clip="shapes-clip",
+        template="{}",
+        eps_range=(0.5, 1.0),
+        step_size=0.5,
     ),
     "stylegan2-ffhq-1024": GeneratorPreset(
         source="hf://aaronb/StyleGAN2/stylegan2-ffhq-config-f.pt",
@@ -153,9 +161,27 @@ CORPORA: dict[str, list[tuple[str, str]]] = {
         ("a cute cat", "an ugly cat"),
         ("a cat with big ears", "a cat with small ears"),
     ],
+    # The Shapes world (its CLIP was trained on captions like these; template "{}").
+    "shapes": [
+        ("a red shape", "a blue shape"),
+        ("a large shape", "a small shape"),
+        ("a circle", "a square"),
+        ("a shape on the left", "a shape on the right"),
+        ("a shape at the top", "a shape at the bottom"),
+        ("a green shape", "a yellow shape"),
+        ("a triangle", "a circle"),
+        ("a shape on a light background", "a shape on a dark background"),
+    ],
     "cars": [
         ("a jeep", "a low car"),
         ("a sports car", "a city car"),
         ("a modern car", "a car from the sixties"),
     ],
 }
+
+
+def corpus_sentences(corpus: str, template: str) -> list[tuple[str, str]]:
+    """A pre-defined corpus as (positive, negative) sentences with the template applied."""
+    if corpus not in CORPORA:
+        raise KeyError(f"unknown corpus {corpus!r}; choose one of {sorted(CORPORA)}")
+    return [(template.format(a), template.format(b)) for a, b in CORPORA[corpus]]

@@ -138,7 +138,7 @@ class Generator(nn.Module):
         latent = latent.to(device=self.device, dtype=self.dtype)
         if space == "z":
             if self.num_ws > 0:
-                return self._synthesize_ws(self.encode(latent, "w+"))
+                return self._synthesize_ws(self.mapping(latent).unsqueeze(1).repeat(1, self.num_ws, 1))
             return self._synthesize_z(latent)
         if space == "w":
             latent = latent.unsqueeze(1).repeat(1, self.num_ws, 1)

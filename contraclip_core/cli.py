@@ -1,0 +1,184 @@
+"""Command line: ``python -m contraclip_core train | traverse | evaluate | convert``.
+
+Examples (the Shapes world works offline):
+
+  python -m contraclip_core train --generator shapes-128 --corpus shapes --out runs/shapes-paths
+  python -m contraclip_core train --dipole "a red shape" "a blue shape" --iterations 300 --out runs/red-blue
+  python -m contraclip_core traverse runs/red-blue --seeds 0 1 2 --out runs/red-blue/media
+  python -m contraclip_core evaluate runs/shapes-paths --linear runs/shapes-linear
+  python -m contraclip_core convert stylegan2-ffhq-1024 --out converted/ffhq
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train latent paths for dipoles (two contrasting sentences each)",
+                       description="Train ContraCLIP paths. Give dipoles with --dipole (repeatable) or a corpus.")
+    p.add_argument("--generator", default="shapes-128", help="registry name, hf://org/repo/file or a local path")
+    p.add_argument("--dipole", nargs=2, action="append", metavar=("FIRST", "SECOND"), default=[],
+                   help='two sentences; positive steps go toward FIRST, e.g. --dipole "a red shape" "a blue shape"')
+    p.add_argument("--corpus", help="a pre-defined corpus (attributes, expressions, complex, dogs, cats, cars, shapes)")
+    p.add_argument("--out", required=True, help="folder for the path set (paths.safetensors + paths.json)")
+    p.add_argument("--preset", choices=["quick", "paper"], default="quick",
+                   help="quick: the project's fast settings for the generator; paper: the ContraCLIP paper's")
+    p.add_argument("--iterations", type=int, help="override the preset's number of iterations")
+    p.add_argument("--batch-size", type=int, help="override the batch size")
+    p.add_argument("--loss", choices=["contrastive", "cosine"], help="override the loss")
+    p.add_argument("--method", choices=["contraclip", "linear"], default="contraclip",
+                   help="contraclip: non-linear RBF paths; linear: the baseline of one fixed direction per path")
+    p.add_argument("--lr", type=float, help="override Adam's learning rate")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, …")
+    p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/checkpoint.pt exists")
+
+
+def _add_traverse(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("traverse", help="render a path from seeded anchors: strip PNG, GIF and MP4")
+    p.add_argument("paths", help="a path-set folder")
+    p.add_argument("--path-index", type=int, default=None, help="which path (default: all)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=8, help="steps each way from the anchor")
+    p.add_argument("--step-size", type=float, help="η in latent units (default: the generator preset's)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--device", default="cpu")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="Shapes world: does each path move its attribute, monotonically and alone?")
+    p.add_argument("paths", help="a path-set folder trained on shapes-128")
+    p.add_argument("--linear", help="a linear-baseline path-set folder to compare side by side")
+    p.add_argument("--seeds", type=int, default=32, help="number of anchors (seeds 0…N−1)")
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--step-size", type=float)
+    p.add_argument("--out", help="write table.md, metrics.json and curves.png here")
+
+
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("convert", help="convert a generator checkpoint (rosinality/genforce) to our safetensors format")
+    p.add_argument("source", help="registry name, hf://org/repo/file, or a local file")
+    p.add_argument("--out", required=True, help="output folder (config.json + model.safetensors)")
+    p.add_argument("--arch", choices=["stylegan2", "pggan"], help="for a local file: its architecture")
+    p.add_argument("--config", help="for a local file: its config as JSON, e.g. '{\"size\": 256}'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m contraclip_core", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_traverse(sub)
+    _add_evaluate(sub)
+    _add_convert(sub)
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from . import presets
+    from .clip import load_clip
+    from .generators import from_pretrained
+    from .trainer import Trainer
+
+    config = presets.train_config(args.generator, args.preset, dipoles=[tuple(d) for d in args.dipole],
+                                  corpus=args.corpus, method=args.method, seed=args.seed)
+    for key in ("iterations", "batch_size", "loss", "lr"):
+        if getattr(args, key) is not None:
+            setattr(config, key, getattr(args, key))
+    generator = from_pretrained(args.generator, device=args.device)
+    clip = load_clip(config.resolved().clip, device=args.device)
+    trainer = Trainer(config, generator, clip)
+    out = Path(args.out)
+    checkpoint = out / "checkpoint.pt"
+    if args.no_resume:
+        checkpoint.unlink(missing_ok=True)
+    start = time.monotonic()
+    path_set = trainer.train(checkpoint=checkpoint, progress_bar=True)
+    path_set.metrics["train_seconds"] = round(time.monotonic() - start, 1)
+    path_set.save(out)
+    print(f"saved {len(path_set.dipoles)} path(s) to {out} in {path_set.metrics['train_seconds']} s")
+
+
+def cmd_traverse(args: argparse.Namespace) -> None:
+    from . import registry
+    from .generators import from_pretrained
+    from .pathset import PathSet
+    from .traversal import save_gif, save_mp4, strip, traverse
+
+    path_set = PathSet.load(args.paths)
+    generator = from_pretrained(path_set.generator, device=args.device)
+    path_set.check_fits(generator, args.paths)
+    preset = registry.GENERATORS.get(path_set.generator)
+    step_size = args.step_size or (preset.step_size if preset else 0.2)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    indices = [args.path_index] if args.path_index is not None else range(len(path_set.dipoles))
+    for k in indices:
+        t = traverse(generator, path_set, k, args.seeds, steps=args.steps, step_size=step_size)
+        stem = f"path{k}"
+        strip(t).save(out / f"{stem}_strip.png")
+        save_gif(t, out / f"{stem}.gif")
+        save_mp4(t, out / f"{stem}.mp4")
+        print(f"path {k} ({t.dipole[0]!r} ← → {t.dipole[1]!r}): {out / stem}_strip.png, .gif, .mp4")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from . import registry
+    from .evaluate import evaluate_shapes, format_table, plot_curves
+    from .generators import from_pretrained
+    from .pathset import PathSet
+
+    generator = from_pretrained("shapes-128")
+    step_size = args.step_size or registry.GENERATORS["shapes-128"].step_size
+    results = {}
+    for label, folder in (("ContraCLIP", args.paths), ("linear", args.linear)):
+        if folder is None:
+            continue
+        path_set = PathSet.load(folder, generator)
+        reports = evaluate_shapes(generator, path_set, seeds=range(args.seeds), steps=args.steps, step_size=step_size)
+        results[label] = reports
+        print(format_table(reports, title=f"{label} ({folder})"))
+        print()
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "table.md").write_text("\n\n".join(format_table(r, title=l) for l, r in results.items()) + "\n")
+        metrics = {l: [{k: v for k, v in vars(r).items() if k != "curves"} | {"passes": r.passes} for r in reps]
+                   for l, reps in results.items()}
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        plot_curves(results["ContraCLIP"]).save(out / "curves.png")
+        print(f"wrote {out}/table.md, metrics.json, curves.png")
+
+
+def cmd_convert(args: argparse.Namespace) -> None:
+    from . import hub, registry
+    from .generators.loading import convert_foreign
+
+    if args.source in registry.GENERATORS:
+        preset = registry.GENERATORS[args.source]
+        path = hub.resolve(preset.source, what=f"the generator {args.source!r}")
+        arch, layout, config = preset.arch, preset.layout, dict(preset.config)
+    else:
+        if not args.arch or not args.config:
+            raise SystemExit("a local file needs --arch and --config (or use a registry name)")
+        path = hub.resolve(args.source)
+        arch, layout, config = args.arch, {"stylegan2": "rosinality", "pggan": "genforce"}[args.arch], json.loads(args.config)
+    folder = convert_foreign(path, arch=arch, layout=layout, config=config, out_dir=Path(args.out))
+    print(f"converted {args.source} → {folder}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import ContraCLIPError
+
+    args = build_parser().parse_args(argv)
+    handler = {"train": cmd_train, "traverse": cmd_traverse, "evaluate": cmd_evaluate, "convert": cmd_convert}
+    try:
+        handler[args.command](args)
+    except (ContraCLIPError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,195 @@
+"""Evaluation on the Shapes world, whose ground truth is exact.
+
+For each path: traverse from N seeded anchors, read every step's ground-truth attributes, and report
+- ρ: mean over seeds of Spearman's ρ between step index and each attribute (the target's own measure too);
+- change: mean over seeds of the attribute's change from step −T to +T, in population standard deviations
+  (signed for the target measure, |·| for every other attribute; hue differences are circular).
+Spearman alone is no disentanglement measure (any tiny monotone drift has |ρ| ≈ 1), so a path passes only if the
+target moves monotonically (ρ ≥ 0.9), far (≥ 1 std) and more than every other attribute.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from .generators.base import Generator
+from .pathset import PathSet
+from .traversal import euler_path
+
+HUES = {"red": 0.0, "orange": math.pi / 6, "yellow": math.pi / 3, "green": 2 * math.pi / 3, "cyan": math.pi,
+        "blue": 4 * math.pi / 3, "purple": 3 * math.pi / 2, "magenta": 5 * math.pi / 3}
+SHAPE_NAMES = ("circle", "square", "triangle")
+ATTRIBUTES = ("shape_circle", "shape_square", "shape_triangle", "size", "x", "y", "rotation", "hue", "saturation",
+              "value", "bg_lightness")
+
+
+def circular_distance(a: torch.Tensor, b: float | torch.Tensor) -> torch.Tensor:
+    """Distance between angles in radians, in [0, π]."""
+    d = torch.remainder(torch.as_tensor(a) - b, 2 * math.pi)
+    return torch.minimum(d, 2 * math.pi - d)
+
+
+@dataclass
+class Target:
+    """What a Shapes dipole should move: a scalar measure of the attributes, and the attributes it owns."""
+
+    name: str  # e.g. "red − blue (hue)"
+    measure: Callable[[dict[str, torch.Tensor]], torch.Tensor]  # attrs → (B,), grows toward the first sentence
+    owns: tuple[str, ...]  # attributes that are the target itself (left out of the off-target check)
+
+
+def shapes_target(dipole: Sequence[str]) -> Target | None:
+    """The ground-truth target of a Shapes dipole, recognised from its words; None if unknown."""
+    pos, neg = (s.lower() for s in dipole)
+
+    def word(text: str, words: Sequence[str]) -> str | None:
+        found = [w for w in words if f" {w}" in f" {text}"]
+        return found[0] if len(found) == 1 else None
+
+    hp, hn = word(pos, list(HUES)), word(neg, list(HUES))
+    if hp and hn and hp != hn:
+        return Target(f"hue: {hp} − {hn}", lambda a: circular_distance(a["hue"], HUES[hn])
+                      - circular_distance(a["hue"], HUES[hp]), ("hue",))
+    sp, sn = word(pos, SHAPE_NAMES), word(neg, SHAPE_NAMES)
+    if sp and sn and sp != sn:
+        return Target(f"shape: {sp} − {sn}", lambda a: a[f"shape_{sp}"] - a[f"shape_{sn}"],
+                      ("shape_circle", "shape_square", "shape_triangle"))
+    pairs = [(("large", "big"), ("small", "tiny"), "size", 1.0), (("left",), ("right",), "x", -1.0),
+             (("right",), ("left",), "x", 1.0), (("top",), ("bottom",), "y", -1.0), (("bottom",), ("top",), "y", 1.0),
+             (("light background",), ("dark background",), "bg_lightness", 1.0),
+             (("dark background",), ("light background",), "bg_lightness", -1.0),
+             (("small", "tiny"), ("large", "big"), "size", -1.0)]
+    for pos_words, neg_words, attr, sign in pairs:
+        if any(w in pos for w in pos_words) and any(w in neg for w in neg_words):
+            return Target(f"{'' if sign > 0 else '−'}{attr}", lambda a, attr=attr, sign=sign: sign * a[attr], (attr,))
+    return None
+
+
+def spearman(steps: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Spearman ρ along the last axis: steps (N,), values (S, N) → (S,); 0 where values are constant."""
+    def ranks(x: torch.Tensor) -> torch.Tensor:
+        return x.argsort(-1).argsort(-1).float()
+
+    rx = ranks(steps.expand_as(values))
+    ry = ranks(values)
+    rx, ry = rx - rx.mean(-1, keepdim=True), ry - ry.mean(-1, keepdim=True)
+    denom = rx.norm(dim=-1) * ry.norm(dim=-1)
+    constant = (values.max(-1).values - values.min(-1).values) < 1e-9
+    return torch.where(constant | (denom == 0), torch.zeros_like(denom), (rx * ry).sum(-1) / denom.clamp_min(1e-12))
+
+
+@dataclass
+class PathReport:
+    dipole: tuple[str, str]
+    target: str  # the target measure's name, "" if unknown
+    target_rho: float  # mean Spearman ρ(step, target measure)
+    target_change: float  # mean signed change of the target measure, in population std
+    rho: dict[str, float]  # mean Spearman ρ(step, attribute) for every attribute
+    change: dict[str, float]  # mean |change| of every attribute, in population std (hue: circular)
+    off_target_max: float  # largest change among attributes the target does not own
+    off_target_worst: str  # which attribute that is
+    curves: dict[str, list[float]] = field(default_factory=dict)  # mean attribute (std units, 0 at anchor) per step
+
+    @property
+    def passes(self) -> bool:
+        return self.target_rho >= 0.9 and self.target_change >= 1.0 and self.off_target_max < self.target_change
+
+
+@torch.no_grad()
+def population_attributes(generator: Generator, space: str, truncation: float, n: int = 5000,
+                          seed: int = 10**6) -> dict[str, torch.Tensor]:
+    """Ground-truth attributes of n prior samples (seeds disjoint from evaluation anchors)."""
+    z = torch.randn(n, generator.z_dim, generator=torch.Generator().manual_seed(seed)).to(generator.device)
+    attrs = generator.attributes(generator.encode(z, space, truncation), space)  # type: ignore[attr-defined]
+    return {k: v.float().cpu() for k, v in attrs.items()}
+
+
+@torch.no_grad()
+def evaluate_shapes(generator: Generator, path_set: PathSet, seeds: Sequence[int] = range(32), steps: int = 8,
+                    step_size: float = 0.25) -> list[PathReport]:
+    """Evaluate every path of a Shapes path set (see the module docstring)."""
+    view = path_set.view
+    population = population_attributes(generator, view.space, path_set.truncation)
+    pop = {k: float(v.std()) for k, v in population.items()}
+    anchor = generator.encode(generator.sample_z(list(seeds)), view.space, path_set.truncation)
+    step_index = torch.arange(-steps, steps + 1, dtype=torch.float32)
+    reports = []
+    for k, dipole in enumerate(path_set.dipoles):
+        flat = euler_path(path_set.lss, view.flat(anchor).float(), k, steps, step_size)  # (S, 2T+1, d)
+        s, n, d = flat.shape
+        full = view.merge(flat.reshape(s * n, d), anchor.repeat_interleave(n, dim=0))
+        attrs = {a: v.reshape(s, n).float().cpu() for a, v in generator.attributes(full, view.space).items()}
+        target = shapes_target(dipole)
+        rho, change, curves = {}, {}, {}
+        for a in ATTRIBUTES:
+            v = attrs[a]
+            rho[a] = float(spearman(step_index, v).mean())
+            delta = circular_distance(v[:, -1], v[:, 0]) if a == "hue" else (v[:, -1] - v[:, 0]).abs()
+            change[a] = float(delta.mean()) / max(pop[a], 1e-9)
+            centred = circular_distance(v, v[:, steps : steps + 1]) if a == "hue" else v - v[:, steps : steps + 1]
+            curves[a] = (centred.mean(0) / max(pop[a], 1e-9)).tolist()
+        if target is not None:
+            m = target.measure(attrs)  # (S, 2T+1)
+            pop_m = float(target.measure(population).std())
+            t_rho, t_change = float(spearman(step_index, m).mean()), float((m[:, -1] - m[:, 0]).mean()) / pop_m
+            curves["target"] = ((m - m[:, steps : steps + 1]).mean(0) / pop_m).tolist()
+            others = {a: c for a, c in change.items() if a not in target.owns}
+        else:
+            t_rho, t_change, others = float("nan"), float("nan"), dict(change)
+        worst = max(others, key=others.get)
+        reports.append(PathReport(tuple(dipole), target.name if target else "", t_rho, t_change, rho, change,
+                                  others[worst], worst, curves))
+    return reports
+
+
+def format_table(reports: Sequence[PathReport], title: str = "") -> str:
+    """A Markdown table: per path, target ρ and change, the largest off-target change, and every attribute's."""
+    short = {"shape_circle": "circle", "shape_square": "square", "shape_triangle": "triangle", "size": "size",
+             "x": "x", "y": "y", "rotation": "rot", "hue": "hue", "saturation": "sat", "value": "val",
+             "bg_lightness": "bg"}
+    head = ["path (first / second sentence)", "target", "ρ", "Δ target", "max off-target", "pass"]
+    head += [f"Δ{short[a]}" for a in ATTRIBUTES]
+    lines = ([f"**{title}**", ""] if title else []) + ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in reports:
+        row = [f"{r.dipole[0]} / {r.dipole[1]}", r.target, f"{r.target_rho:.3f}", f"{r.target_change:.2f}",
+               f"{r.off_target_max:.2f} ({short[r.off_target_worst]})", "yes" if r.passes else "**no**"]
+        row += [f"{r.change[a]:.2f}" for a in ATTRIBUTES]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def plot_curves(reports: Sequence[PathReport], width: int = 360, height: int = 220) -> Image.Image:
+    """Small multiples: per path, each attribute's mean change (std units) against the step; target in black."""
+    palette = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+               (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (255, 187, 120)]
+    cols = min(2, len(reports))
+    rows = math.ceil(len(reports) / cols)
+    legend_h = 18 * math.ceil((len(ATTRIBUTES) + 1) / 6)
+    canvas = Image.new("RGB", (cols * width, rows * height + legend_h), "white")
+    draw = ImageDraw.Draw(canvas)
+    for idx, r in enumerate(reports):
+        x0, y0 = (idx % cols) * width, (idx // cols) * height
+        series = [(a, r.curves[a], palette[i]) for i, a in enumerate(ATTRIBUTES)]
+        if "target" in r.curves:
+            series.append(("target", r.curves["target"], (0, 0, 0)))
+        lo = min(min(v) for _, v, _ in series + [("", [-1.0], None)])
+        hi = max(max(v) for _, v, _ in series + [("", [1.0], None)])
+        px = lambda i, n: x0 + 40 + (width - 55) * i / max(n - 1, 1)  # noqa: E731
+        py = lambda v: y0 + 25 + (height - 45) * (hi - v) / (hi - lo)  # noqa: E731
+        draw.text((x0 + 5, y0 + 5), f"{r.dipole[0]} / {r.dipole[1]}"[:58], fill="black")
+        draw.line([px(0, 2), py(0), px(1, 2), py(0)], fill=(200, 200, 200))
+        for v in (lo, hi):
+            draw.text((x0 + 2, py(v) - 6), f"{v:+.1f}", fill="gray")
+        for name, values, color in series:
+            pts = [(px(i, len(values)), py(v)) for i, v in enumerate(values)]
+            draw.line(pts, fill=color, width=3 if name == "target" else 1)
+    for i, (name, color) in enumerate([(a, palette[j]) for j, a in enumerate(ATTRIBUTES)] + [("target", (0, 0, 0))]):
+        x, y = 10 + (i % 6) * (cols * width // 6), rows * height + 3 + 18 * (i // 6)
+        draw.rectangle([x, y + 4, x + 12, y + 10], fill=color)
+        draw.text((x + 16, y), name, fill="black")
+    return canvas

@@ -1,0 +1,262 @@
+"""ContraCLIP training: the step of DESIGN §2, Adam with step decay, checkpoints, exact resume, progress.
+
+One step: sample z (B), map to the path's latent space; pick path indices (a permutation of the K paths when
+B ≤ K, balanced otherwise) and signed magnitudes ε_i ∈ ±[ε_min, ε_max]; move w′ = w + ε_i u^L_{k_i}(w); embed both
+images with CLIP (the original without gradient); Δe = e′ − e, Δt_i = ε_i u^T_{k_i}(e); contrastive (or cosine)
+loss between them. All randomness comes from one CPU ``torch.Generator`` whose state is checkpointed, so a resumed
+run continues exactly as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import registry
+from .clip import ClipModel, cached_text_embeddings
+from .generators.base import Generator
+from .generators.loading import _atomic_write_bytes
+from .losses import contrastive_loss, cosine_loss, step_decay_lr
+from .paths import CorpusSupportSets, LatentSupportSets, LatentView, LinearPaths, jung_radius
+from .pathset import PathSet
+
+
+@dataclass
+class TrainConfig:
+    dipoles: list[tuple[str, str]]  # (positive, negative) sentences; positive steps move toward the first
+    generator: str = registry.DEFAULT_GENERATOR  # registry name or source of the generator
+    clip: str | None = None  # registry CLIP name; None → the generator preset's CLIP
+    method: str = "contraclip"  # "contraclip" (RBF paths) or "linear" (baseline: one fixed direction per path)
+    space: str | None = None  # "z" | "w" | "w+"; None → the generator preset's
+    layers: int | None = None  # ℓ for W+ (style inputs 0…ℓ move); None → preset's
+    truncation: float | None = None  # ψ for sampling anchors; None → preset's
+    num_pairs: int = 64  # D: antipodal support-vector pairs per path
+    iterations: int = 20_000  # optimisation steps
+    batch_size: int | None = None  # B; None → max(K, 8)
+    loss: str = "contrastive"  # "contrastive" (τ) or "cosine"
+    tau: float = 0.07  # contrastive temperature
+    negatives: list[tuple[str, str]] = field(default_factory=list)  # extra negative dipoles (CLIP side only)
+    lr: float = 1e-4  # Adam learning rate
+    lr_decay_at: float = 0.9  # ×0.1 after this fraction of the iterations
+    eps_min: float | None = None  # smallest latent step ε during training; None → preset's
+    eps_max: float | None = None  # largest; None → preset's
+    beta_lss: float = 0.5  # RBF value at distance 2r for the initial latent widths
+    beta_css: float = 0.5  # RBF value of one CLIP pole at the other
+    radius_range: tuple[float, float] = (0.9, 1.25)  # path radii as multiples of the Jung radius
+    seed: int = 0
+    checkpoint_every: int = 100  # iterations between checkpoints (when a checkpoint path is given)
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every None replaced by the generator preset's default."""
+        preset = registry.GENERATORS.get(self.generator)
+        values = asdict(self)
+        values["dipoles"] = [tuple(d) for d in self.dipoles]
+        values["negatives"] = [tuple(d) for d in self.negatives]
+        values["radius_range"] = tuple(self.radius_range)
+        defaults = {
+            "clip": preset.clip if preset else "ViT-B-32/openai",
+            "space": preset.default_space if preset else "w+",
+            "layers": preset.default_layers if preset else 11,
+            "truncation": preset.default_truncation if preset else 0.7,
+            "eps_min": preset.eps_range[0] if preset else 0.1,
+            "eps_max": preset.eps_range[1] if preset else 0.2,
+            "batch_size": max(len(self.dipoles), 8),
+        }
+        for key, value in defaults.items():
+            if values[key] is None:
+                values[key] = value
+        return TrainConfig(**values)
+
+    def validate(self) -> None:
+        if not self.dipoles:
+            raise ValueError("at least one dipole (two sentences) is needed")
+        for pos, neg in self.dipoles + self.negatives:
+            if not pos.strip() or not neg.strip():
+                raise ValueError("a dipole's sentences must not be empty")
+            if pos.strip().lower() == neg.strip().lower():
+                raise ValueError(f"a dipole needs two different sentences, got {pos!r} twice")
+        if self.method not in ("contraclip", "linear"):
+            raise ValueError(f"method must be 'contraclip' or 'linear', got {self.method!r}")
+        if self.loss not in ("contrastive", "cosine"):
+            raise ValueError(f"loss must be 'contrastive' or 'cosine', got {self.loss!r}")
+        if self.iterations < 1 or (self.batch_size is not None and self.batch_size < 1):
+            raise ValueError("iterations and batch size must be positive")
+
+
+@dataclass
+class Progress:
+    iteration: int  # iterations done
+    total: int
+    loss: float  # this iteration's loss
+    loss_avg: float  # running mean over the last ~50 iterations
+    elapsed_s: float
+    eta_s: float
+
+
+def _move_to_cpu(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _move_to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_move_to_cpu(v) for v in obj)
+    return obj
+
+
+class Trainer:
+    """Trains K paths for one generator and one CLIP model."""
+
+    def __init__(self, config: TrainConfig, generator: Generator, clip: ClipModel):
+        config = config.resolved()
+        config.validate()
+        self.config, self.generator, self.clip = config, generator, clip
+        self.device = generator.device
+        g = generator
+        self.view = LatentView(config.space, g.latent_shape(config.space), config.layers)
+        k = len(config.dipoles)
+        init_rng = torch.Generator().manual_seed(config.seed)
+        with torch.no_grad():
+            z = torch.randn(1000, g.z_dim, generator=init_rng).to(self.device, g.dtype)
+            samples = self.view.flat(g.encode(z, config.space, config.truncation)).float().cpu()
+        self.jung_radius = jung_radius(samples)
+        if config.method == "linear":
+            self.paths: LatentSupportSets | LinearPaths = LinearPaths(k, self.view.dim, seed=config.seed)
+        else:
+            lo, hi = config.radius_range
+            radii = torch.linspace(lo, hi, k) * self.jung_radius if k > 1 else torch.tensor([lo * self.jung_radius])
+            self.paths = LatentSupportSets(k, config.num_pairs, self.view.dim, radii, config.beta_lss, config.seed)
+        self.paths.to(self.device)
+        with torch.no_grad():
+            pos = cached_text_embeddings(clip, [d[0] for d in config.dipoles])
+            neg = cached_text_embeddings(clip, [d[1] for d in config.dipoles])
+            self.css = CorpusSupportSets(pos, neg, config.beta_css).to(self.device)
+            self.neg_css = None
+            if config.negatives:
+                npos = cached_text_embeddings(clip, [d[0] for d in config.negatives])
+                nneg = cached_text_embeddings(clip, [d[1] for d in config.negatives])
+                self.neg_css = CorpusSupportSets(npos, nneg, config.beta_css).to(self.device)
+        self.optimizer = torch.optim.Adam(self.paths.parameters(), lr=config.lr)
+        self.rng = torch.Generator().manual_seed(config.seed + 1)
+        self.iteration = 0
+        self.losses: list[float] = []
+
+    # --- one step -----------------------------------------------------------------------------------------------
+    def _sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        c, k = self.config, len(self.config.dipoles)
+        b = c.batch_size
+        reps = math.ceil(b / k)
+        paths = torch.cat([torch.randperm(k, generator=self.rng) for _ in range(reps)])[:b]
+        z = torch.randn(b, self.generator.z_dim, generator=self.rng)
+        sign = torch.where(torch.rand(b, generator=self.rng) < 0.5, -1.0, 1.0)
+        eps = sign * (c.eps_min + (c.eps_max - c.eps_min) * torch.rand(b, generator=self.rng))
+        return z.to(self.device, self.generator.dtype), paths.to(self.device), eps.to(self.device)
+
+    def loss(self, z: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        c, g = self.config, self.generator
+        with torch.no_grad():
+            latent = g.encode(z, c.space, c.truncation)
+            flat = self.view.flat(latent)
+            e = self.clip.encode_images(g.synthesis(latent, c.space)).float()  # (B, E)
+        shifted = flat + eps.unsqueeze(1).to(flat.dtype) * self.paths.direction(flat, paths)
+        e_shifted = self.clip.encode_images(g.synthesis(self.view.merge(shifted, latent), c.space)).float()
+        delta_e = e_shifted - e  # (B, E)
+        delta_t = eps.unsqueeze(1) * self.css.direction(e, paths)  # (B, E)
+        if c.loss == "cosine":
+            return cosine_loss(delta_e, delta_t)
+        extra = None
+        if self.neg_css is not None:
+            m = self.neg_css.num_dipoles
+            idx = torch.arange(m, device=self.device)
+            dirs = torch.stack([self.neg_css.direction(e, idx[j].expand(len(e))) for j in range(m)], dim=1)
+            extra = eps.view(-1, 1, 1) * dirs  # (B, M, E)
+        return contrastive_loss(delta_e, delta_t, c.tau, paths=paths, extra_negatives=extra)
+
+    def step(self) -> float:
+        c = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = step_decay_lr(c.lr, self.iteration, c.iterations, at=c.lr_decay_at)
+        loss = self.loss(*self._sample())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.iteration += 1
+        self.losses.append(loss.item())
+        return self.losses[-1]
+
+    # --- checkpoints ----------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "paths": _move_to_cpu(self.paths.state_dict()),
+            "optimizer": _move_to_cpu(self.optimizer.state_dict()),
+            "iteration": self.iteration,
+            "rng": self.rng.get_state(),
+            "losses": torch.tensor(self.losses),
+        }
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Atomic: a crash mid-write leaves the previous checkpoint intact."""
+        import io
+
+        buffer = io.BytesIO()
+        torch.save(self.state_dict(), buffer)
+        _atomic_write_bytes(Path(path), buffer.getvalue())
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+        self.paths.load_state_dict(state["paths"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.iteration = int(state["iteration"])
+        self.rng.set_state(state["rng"])
+        self.losses = [float(x) for x in state["losses"]]
+
+    # --- the loop -------------------------------------------------------------------------------------------------
+    def train(
+        self,
+        checkpoint: str | Path | None = None,
+        callback: Callable[[Progress], bool | None] | None = None,
+        progress_bar: bool = False,
+    ) -> PathSet:
+        """Run until ``config.iterations``. Resumes from ``checkpoint`` if it exists and saves to it every
+        ``checkpoint_every`` iterations. ``callback(progress)`` returning False stops early (cancel)."""
+        c = self.config
+        if checkpoint is not None and Path(checkpoint).is_file():
+            self.load_checkpoint(checkpoint)
+        bar = None
+        if progress_bar:
+            from tqdm import tqdm
+
+            bar = tqdm(total=c.iterations, initial=self.iteration, desc="training paths", unit="it")
+        start, start_iter = time.monotonic(), self.iteration
+        while self.iteration < c.iterations:
+            loss = self.step()
+            elapsed = time.monotonic() - start
+            done = self.iteration - start_iter
+            eta = elapsed / done * (c.iterations - self.iteration)
+            recent = self.losses[-50:]
+            progress = Progress(self.iteration, c.iterations, loss, sum(recent) / len(recent), elapsed, eta)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{progress.loss_avg:.4f}")
+            if checkpoint is not None and (self.iteration % c.checkpoint_every == 0 or self.iteration == c.iterations):
+                self.save_checkpoint(checkpoint)
+            if callback is not None and callback(progress) is False:
+                break
+        if bar is not None:
+            bar.close()
+        return self.path_set()
+
+    def path_set(self, name: str = "") -> PathSet:
+        c = self.config
+        paths = self.paths
+        settings = asdict(c)
+        settings["jung_radius"] = self.jung_radius
+        return PathSet(
+            lss=paths, dipoles=list(c.dipoles), generator=c.generator, space=c.space, layers=c.layers,
+            truncation=c.truncation, latent_shape=self.generator.latent_shape(c.space), settings=settings,
+            iterations=self.iteration, name=name,
+        )

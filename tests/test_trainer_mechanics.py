@@ -1,0 +1,100 @@
+"""Training mechanics on the Shapes world with an untrained tiny CLIP: fast, and independent of CLIP quality."""
+from __future__ import annotations
+
+import json
+
+import open_clip
+import pytest
+import torch
+
+from contraclip_core.clip import ClipModel
+from contraclip_core.errors import WeightsError
+from contraclip_core.generators import from_pretrained
+from contraclip_core.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+from contraclip_core.pathset import PathSet
+from contraclip_core.trainer import Progress, TrainConfig, Trainer
+
+DIPOLES = [("a red shape", "a blue shape"), ("a large shape", "a small shape"), ("a circle", "a square")]
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return from_pretrained("shapes-128")
+
+
+@pytest.fixture(scope="module")
+def random_clip() -> ClipModel:
+    open_clip.add_model_config("contraclip_core/shapes_clip/shapes-clip.json")
+    torch.manual_seed(0)
+    model = open_clip.create_model("shapes-clip").eval().requires_grad_(False)
+    cfg = model.visual.preprocess_cfg
+    return ClipModel(model, open_clip.get_tokenizer("shapes-clip"), int(model.visual.image_size[0]),
+                     tuple(cfg["mean"]), tuple(cfg["std"]))
+
+
+def config(**kw) -> TrainConfig:
+    values = dict(dipoles=DIPOLES, iterations=6, lr=1e-2, num_pairs=4, checkpoint_every=3, seed=3)
+    return TrainConfig(**(values | kw))
+
+
+def test_resume_continues_exactly(generator, random_clip, tmp_path):
+    straight = Trainer(config(), generator, random_clip)
+    straight.train()
+    ckpt = tmp_path / "ckpt.pt"
+    first = Trainer(config(iterations=6), generator, random_clip)
+    first.train(checkpoint=ckpt, callback=lambda p: p.iteration < 3)  # "crash" after the checkpoint at 3
+    assert first.iteration == 3
+    resumed = Trainer(config(), generator, random_clip)
+    resumed.train(checkpoint=ckpt)
+    assert resumed.iteration == 6
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-6)
+    for a, b in zip(straight.paths.parameters(), resumed.paths.parameters()):
+        assert torch.allclose(a, b, atol=1e-7)
+
+
+def test_no_duplicate_paths_when_batch_fits(generator, random_clip):
+    trainer = Trainer(config(batch_size=3), generator, random_clip)
+    for _ in range(5):
+        _, paths, eps = trainer._sample()
+        assert sorted(paths.tolist()) == [0, 1, 2]
+        assert ((eps.abs() >= 0.5) & (eps.abs() <= 1.0)).all()
+
+
+def test_progress_callback_and_path_file(generator, random_clip, tmp_path):
+    seen: list[Progress] = []
+    trainer = Trainer(config(), generator, random_clip)
+    path_set = trainer.train(callback=seen.append)
+    assert [p.iteration for p in seen] == list(range(1, 7))
+    assert all(p.eta_s >= 0 and p.total == 6 for p in seen) and seen[-1].eta_s == 0
+    path_set.metrics["note"] = "test"
+    path_set.save(tmp_path / "ps")
+    meta = json.loads((tmp_path / "ps" / "paths.json").read_text())
+    for key in ("dipoles", "generator", "space", "layers", "truncation", "settings", "iterations", "metrics", "created"):
+        assert key in meta
+    assert meta["settings"]["lr"] == 1e-2 and meta["iterations"] == 6 and meta["space"] == "w"
+    loaded = PathSet.load(tmp_path / "ps", generator)
+    w = torch.randn(4, 32)
+    k = torch.tensor([0, 1, 2, 0])
+    assert torch.allclose(loaded.lss.direction(w, k), path_set.lss.direction(w, k), atol=1e-6)
+
+
+def test_path_set_for_another_generator_is_refused(generator, random_clip, tmp_path):
+    path_set = Trainer(config(iterations=1), generator, random_clip).train()
+    path_set.save(tmp_path / "ps")
+    other = StyleGAN2Generator(StyleGAN2Config(size=8, style_dim=16, n_mlp=1, channels={"4": 8, "8": 8}))
+    with pytest.raises(WeightsError, match=r"trained for 'w' codes of shape \(32,\).*this generator's are \(16,\)"):
+        PathSet.load(tmp_path / "ps", other)
+    (tmp_path / "ps" / "paths.json").write_text("{junk")
+    with pytest.raises(WeightsError, match="not a valid path-set description"):
+        PathSet.load(tmp_path / "ps")
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(dipoles=[]), "at least one dipole"),
+    (dict(dipoles=[("a circle", "A circle ")]), "two different sentences"),
+    (dict(dipoles=[("", "a square")]), "must not be empty"),
+    (dict(loss="hinge"), "loss must be"),
+])
+def test_bad_configs_are_refused(generator, random_clip, bad, message):
+    with pytest.raises(ValueError, match=message):
+        Trainer(config(**bad), generator, random_clip)
