@@ -1,0 +1,356 @@
+"""The plain-typed facade the app (and scripts) call: generators, paths, traversals, training jobs.
+
+Every public method takes and returns plain Python values (str, int, float, lists, dicts, file paths) and raises
+``ServiceError`` with a sentence for the user when the input is wrong; nothing here knows about Gradio.
+"""
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from . import hub, presets, registry
+from .errors import ContraCLIPError
+from .generators.base import Generator
+from .jobs import Job, JobQueue, JobStore, PriorityGate
+from .pathset import META_NAME, PathSet
+from .traversal import save_gif, save_mp4, strip, traverse
+
+SHIPPED_PATHS = hub.PROJECT_ROOT / "checkpoints"  # <generator folder>/paths/<set>/paths.json
+LIMITS = {
+    "max_seeds": 8,  # seeds per traversal request
+    "max_steps": 32,  # steps each way
+    "max_sentence_chars": 200,
+    "max_dipoles": 16,  # per training job
+    "max_iterations": 20_000,
+    "max_queue": 8,  # jobs queued or running
+    "max_seed": 2**31 - 1,
+    "output_ttl_s": 3600,  # generated files older than this are deleted
+}
+
+
+class ServiceError(ContraCLIPError, ValueError):
+    """Bad input or an unavailable resource; the message is for the user."""
+
+
+@dataclass
+class PathChoice:
+    id: str  # "<origin>:<set folder>:<index>"
+    label: str  # "first sentence ↔ second sentence"
+    origin: str  # "shipped" | "trained here"
+    generator: str
+    folder: Path
+    index: int
+
+
+def _device(device: str | None) -> str:
+    if device:
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_sentence(text: Any, what: str) -> str:
+    if not isinstance(text, str):
+        raise ServiceError(f"{what} must be text, got {type(text).__name__}")
+    text = " ".join(text.split())
+    if not text:
+        raise ServiceError(f"{what} is empty: type a short sentence, e.g. “a red shape”")
+    if len(text) > LIMITS["max_sentence_chars"]:
+        raise ServiceError(f"{what} is {len(text)} characters long; keep it under {LIMITS['max_sentence_chars']}")
+    if any(not c.isprintable() for c in text):
+        raise ServiceError(f"{what} contains control characters")
+    return text
+
+
+def parse_seeds(seeds: Any) -> list[int]:
+    """“0, 1, 2” or “3-5” or [0, 1] → a list of seeds, bounded in count and range."""
+    if isinstance(seeds, (int, float)) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if isinstance(seeds, str):
+        items: list[Any] = []
+        for part in seeds.replace(";", ",").replace(" ", ",").split(","):
+            if not part:
+                continue
+            if "-" in part.strip("-") and part.count("-") == 1:
+                lo, hi = part.split("-")
+                if not (lo.isdigit() and hi.isdigit()) or int(hi) < int(lo) or int(hi) - int(lo) >= LIMITS["max_seeds"]:
+                    raise ServiceError(f"seed range {part!r} is not valid (write e.g. 3-6, at most "
+                                       f"{LIMITS['max_seeds']} seeds)")
+                items.extend(range(int(lo), int(hi) + 1))
+            else:
+                items.append(part)
+        seeds = items
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise ServiceError("give at least one seed, e.g. 0 or 0, 1, 2")
+    out = []
+    for s in seeds:
+        try:
+            value = float(s)
+        except (TypeError, ValueError):
+            raise ServiceError(f"seed {s!r} is not a whole number") from None
+        if not math.isfinite(value) or value != int(value) or not 0 <= value <= LIMITS["max_seed"]:
+            raise ServiceError(f"seed {s!r} must be a whole number between 0 and {LIMITS['max_seed']}")
+        out.append(int(value))
+    if len(out) > LIMITS["max_seeds"]:
+        raise ServiceError(f"{len(out)} seeds asked for; at most {LIMITS['max_seeds']} at once")
+    return out
+
+
+def check_number(value: Any, what: str, lo: float, hi: float, integer: bool = False) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ServiceError(f"{what} must be a number, got {value!r}") from None
+    if not math.isfinite(x) or not lo <= x <= hi or (integer and x != int(x)):
+        kind = "a whole number" if integer else "a number"
+        raise ServiceError(f"{what} must be {kind} between {lo:g} and {hi:g}, got {value!r}")
+    return int(x) if integer else x
+
+
+class Service:
+    """One per process. ``data_dir`` holds jobs, locally trained paths and generated files."""
+
+    def __init__(self, data_dir: str | Path | None = None, device: str | None = None, start_worker: bool = True):
+        self.data_dir = Path(data_dir or os.environ.get("CONTRACLIP_DATA", hub.PROJECT_ROOT / "checkpoints" / "local"))
+        self.paths_dir = self.data_dir / "paths"
+        self.outputs_dir = self.data_dir / "outputs"
+        for d in (self.paths_dir, self.outputs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.device = _device(device)
+        self._models: dict[str, Any] = {}
+        self._model_lock = threading.Lock()
+        self.gate = PriorityGate()
+        self.queue = JobQueue(JobStore(self.data_dir / "jobs"), self._run_job, LIMITS["max_queue"], self.gate)
+        if start_worker:
+            self.queue.start()
+
+    # --- generators ---------------------------------------------------------------------------------------------
+    def generators(self) -> list[dict[str, Any]]:
+        """Every registry generator with whether it can be used here, and why not."""
+        rows = []
+        for name, preset in registry.GENERATORS.items():
+            if name == "shapes":
+                continue  # alias
+            ok, reason = self._availability(name)
+            rows.append({"name": name, "description": preset.description, "available": ok, "reason": reason})
+        return rows
+
+    def _availability(self, name: str) -> tuple[bool, str]:
+        preset = registry.GENERATORS[name]
+        if not preset.needs_hub or name in self._models:
+            return True, ""
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            f = hub.parse_hf_url(preset.source)
+            if isinstance(try_to_load_from_cache(f.repo_id, f.filename, revision=f.revision), str):
+                return True, "cached"
+        except Exception:  # noqa: BLE001 - availability is advisory
+            pass
+        if hub.endpoint_reachable(timeout=1.5):
+            return True, "downloads from the Hub on first use"
+        return False, "needs the Hugging Face Hub, which cannot be reached here (the Shapes world works offline)"
+
+    def generator(self, name: str) -> Generator:
+        from .generators import from_pretrained
+
+        if name not in registry.GENERATORS:
+            raise ServiceError(f"unknown generator {name!r}; choose one of {sorted(registry.GENERATORS)}")
+        key = f"generator:{registry.GENERATORS[name].source}"
+        with self._model_lock:
+            if key not in self._models:
+                try:
+                    self._models[key] = from_pretrained(name, device=self.device)
+                except ContraCLIPError as e:
+                    raise ServiceError(str(e)) from e
+            return self._models[key]
+
+    def clip(self, name: str):
+        from .clip import load_clip
+
+        key = f"clip:{name}"
+        with self._model_lock:
+            if key not in self._models:
+                try:
+                    self._models[key] = load_clip(name, device=self.device)
+                except ContraCLIPError as e:
+                    raise ServiceError(str(e)) from e
+            return self._models[key]
+
+    # --- paths ----------------------------------------------------------------------------------------------------
+    def _path_folders(self) -> list[tuple[str, Path]]:
+        shipped = [("shipped", p.parent) for p in sorted(SHIPPED_PATHS.glob(f"*/paths/*/{META_NAME}"))]
+        local = [("trained here", p.parent) for p in sorted(self.paths_dir.glob(f"*/{META_NAME}"),
+                                                           key=lambda p: p.stat().st_mtime)]
+        return shipped + local
+
+    def paths(self, generator: str | None = None) -> list[PathChoice]:
+        """Every path usable with ``generator`` (all generators when None), shipped first."""
+        import json
+
+        choices = []
+        for origin, folder in self._path_folders():
+            try:
+                meta = json.loads((folder / META_NAME).read_text())
+                gen = str(meta["generator"])
+                dipoles = meta["dipoles"]
+            except (ValueError, KeyError, TypeError, OSError):
+                continue  # a damaged path file is skipped, not fatal
+            if generator is not None and registry.GENERATORS.get(gen) is not registry.GENERATORS.get(generator):
+                continue
+            tag = "shipped" if origin == "shipped" else "local"
+            for k, (a, b) in enumerate(dipoles):
+                choices.append(PathChoice(f"{tag}:{folder.name}:{k}", f"{a} ↔ {b}", origin, gen, folder, k))
+        return choices
+
+    def _path(self, generator: str, path_id: str) -> PathChoice:
+        for choice in self.paths(generator):
+            if choice.id == path_id:
+                return choice
+        raise ServiceError(f"unknown path {path_id!r} for generator {generator!r}; pick one from the list")
+
+    # --- traversal ------------------------------------------------------------------------------------------------
+    def traverse(self, generator: str, path_id: str, seeds: Any = "0", truncation: Any = None, steps: Any = 8,
+                 step_size: Any = None) -> dict[str, Any]:
+        """Render a path from each seed: strip PNG, GIF and MP4 paths, and how long it took."""
+        start = time.monotonic()
+        seed_list = parse_seeds(seeds)
+        steps = check_number(steps, "steps", 1, LIMITS["max_steps"], integer=True)
+        if generator not in registry.GENERATORS:
+            raise ServiceError(f"unknown generator {generator!r}; choose one of {sorted(registry.GENERATORS)}")
+        preset = registry.GENERATORS[generator]
+        eta = preset.step_size if step_size in (None, "") else check_number(step_size, "step size", 1e-3,
+                                                                          20 * preset.step_size)
+        choice = self._path(generator, str(path_id))
+        with self.gate.interactive():
+            g = self.generator(generator)
+            try:
+                path_set = PathSet.load(choice.folder, g, device=self.device)
+            except ContraCLIPError as e:
+                raise ServiceError(str(e)) from e
+            psi = path_set.truncation if truncation in (None, "") else check_number(truncation, "truncation ψ", 0, 1.5)
+            t = traverse(g, path_set, choice.index, seed_list, steps=steps, step_size=eta, truncation=psi)
+            self.clean_outputs()
+            slug = "".join(c if c.isalnum() else "-" for c in f"{generator}_{choice.label}".lower()).strip("-")
+            slug = "-".join(filter(None, slug.split("-")))[:80]
+            stem = self.outputs_dir / f"{slug}_seeds-{'-'.join(map(str, seed_list))}_{time.time_ns() % 10**9}"
+            strip_path = stem.with_suffix(".png")
+            strip(t, thumb=min(g.resolution, 128)).save(strip_path)
+            gif = save_gif(t, stem.with_suffix(".gif"), thumb=min(g.resolution, 256))
+            mp4 = save_mp4(t, stem.with_suffix(".mp4"), thumb=min(g.resolution, 256))
+        return {"strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "label": choice.label,
+                "seeds": seed_list, "seconds": round(time.monotonic() - start, 3)}
+
+    def clean_outputs(self) -> int:
+        """Delete generated files older than ``LIMITS['output_ttl_s']``; returns how many."""
+        cutoff, removed = time.time() - LIMITS["output_ttl_s"], 0
+        for f in self.outputs_dir.iterdir():
+            if f.is_file() and f.stat().st_mtime < cutoff:
+                f.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    # --- training jobs --------------------------------------------------------------------------------------------
+    def submit_training(self, generator: str, first: Any = "", second: Any = "", corpus: str | None = None,
+                        preset: str = "quick", iterations: Any = None, lr: Any = None, loss: str | None = None,
+                        seed: Any = 0) -> dict[str, Any]:
+        """Queue a training job for one typed dipole (or a pre-defined corpus); returns the job as a dict."""
+        if generator not in registry.GENERATORS:
+            raise ServiceError(f"unknown generator {generator!r}; choose one of {sorted(registry.GENERATORS)}")
+        ok, reason = self._availability(generator)
+        if not ok:
+            raise ServiceError(f"{generator} cannot be trained here: {reason}")
+        if preset not in ("quick", "paper"):
+            raise ServiceError(f"preset must be 'quick' or 'paper', got {preset!r}")
+        if corpus:
+            if corpus not in registry.CORPORA:
+                raise ServiceError(f"unknown corpus {corpus!r}; choose one of {sorted(registry.CORPORA)}")
+            dipoles = None
+        else:
+            a, b = check_sentence(first, "the first sentence"), check_sentence(second, "the second sentence")
+            if a.lower() == b.lower():
+                raise ServiceError("the two sentences are the same: a path needs two contrasting sentences")
+            dipoles = [(a, b)]
+        config = presets.train_config(generator, preset, dipoles=dipoles, corpus=corpus or None,
+                                      seed=check_number(seed, "seed", 0, LIMITS["max_seed"], integer=True))
+        overrides: dict[str, Any] = {}
+        if iterations not in (None, ""):
+            overrides["iterations"] = check_number(iterations, "iterations", 1, LIMITS["max_iterations"], integer=True)
+        if lr not in (None, ""):
+            overrides["lr"] = check_number(lr, "learning rate", 1e-6, 1.0)
+        if loss:
+            if loss not in ("contrastive", "cosine"):
+                raise ServiceError(f"loss must be 'contrastive' or 'cosine', got {loss!r}")
+            overrides["loss"] = loss
+        request = {"generator": generator, "dipoles": [list(d) for d in config.dipoles], "corpus": corpus or "",
+                   "preset": preset, "seed": config.seed, "overrides": overrides}
+        try:
+            job = self.queue.submit(request, total=overrides.get("iterations", config.iterations))
+        except ValueError as e:
+            raise ServiceError(str(e)) from e
+        return self.job_row(job)
+
+    def _run_job(self, job: Job, report) -> str:
+        req = job.request
+        config = presets.train_config(req["generator"], req["preset"], dipoles=[tuple(d) for d in req["dipoles"]],
+                                      seed=int(req.get("seed", 0)))
+        for key, value in req.get("overrides", {}).items():
+            setattr(config, key, value)
+        from .trainer import Trainer
+
+        generator = self.generator(req["generator"])
+        clip = self.clip(config.resolved().clip)
+        trainer = Trainer(config, generator, clip)
+        folder = self.queue.store.folder(job.id)
+        checkpoint = folder / "checkpoint.pt"
+        if checkpoint.is_file():
+            trainer.load_checkpoint(checkpoint)
+            job.resumed_from = trainer.iteration
+        preview_every = max(config.iterations // 4, 1)
+
+        def callback(p) -> bool:
+            if p.iteration % preview_every == 0:
+                self._preview(generator, trainer.path_set(), folder / "preview.png")
+            return report(p.iteration, p.total, p.loss_avg, p.eta_s)
+
+        start = time.monotonic()
+        path_set = trainer.train(checkpoint=checkpoint, callback=callback)
+        if trainer.iteration < config.iterations:
+            return ""  # cancelled or shutting down; the checkpoint stays for a resume
+        path_set.name = job.label
+        path_set.metrics["train_seconds"] = round(time.monotonic() - start, 1)
+        out = path_set.save(self.paths_dir / job.id)
+        return str(out)
+
+    def _preview(self, generator: Generator, path_set: PathSet, out: Path) -> None:
+        with torch.no_grad():
+            t = traverse(generator, path_set, 0, [0], steps=3, step_size=registry.GENERATORS.get(
+                path_set.generator, registry.GENERATORS["shapes-128"]).step_size * 2)
+        strip(t, thumb=64).save(out)
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return [self.job_row(j) for j in reversed(self.queue.store.all())]
+
+    def job_row(self, job: Job) -> dict[str, Any]:
+        preview = self.queue.store.folder(job.id) / "preview.png"
+        return {"id": job.id, "dipoles": job.label, "generator": job.request.get("generator", ""),
+                "status": job.status, "iteration": job.iteration, "total": job.total,
+                "loss": None if job.loss is None else round(job.loss, 4),
+                "eta_s": None if job.eta_s is None else round(job.eta_s, 1), "error": job.error,
+                "resumed_from": job.resumed_from,
+                "preview": str(preview) if preview.is_file() else ""}
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        try:
+            return self.job_row(self.queue.cancel(str(job_id)))
+        except KeyError:
+            raise ServiceError(f"no job {job_id!r}") from None
+
+    def close(self) -> None:
+        self.queue.stop()

@@ -1,0 +1,125 @@
+"""The service facade: traversals, jobs and every kind of bad input give clear messages."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from contraclip_core.service import Service, ServiceError, parse_seeds
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    s = Service(tmp_path_factory.mktemp("data"), device="cpu")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def shapes_path(service) -> str:
+    paths = service.paths("shapes-128")
+    assert paths, "the shipped Shapes paths are missing (checkpoints/shapes/paths)"
+    return paths[0].id
+
+
+def test_generators_list_marks_hub_ones_unavailable_offline(service, monkeypatch):
+    from contraclip_core import hub
+
+    monkeypatch.setattr(hub, "endpoint_reachable", lambda **_: False)
+    rows = {r["name"]: r for r in service.generators()}
+    assert rows["shapes-128"]["available"]
+    assert not rows["stylegan2-ffhq-1024"]["available"]
+    assert "Shapes world works offline" in rows["stylegan2-ffhq-1024"]["reason"]
+
+
+def test_traverse_returns_files_fast(service, shapes_path):
+    service.traverse("shapes-128", shapes_path, "0")  # warm-up: loads the generator
+    r = service.traverse("shapes-128", shapes_path, "0, 1, 2", steps=6)
+    assert r["seeds"] == [0, 1, 2] and r["seconds"] < 3.0
+    for key, suffix in (("gif", ".gif"), ("mp4", ".mp4"), ("strip", ".png")):
+        assert r[key].endswith(suffix)
+    assert "shapes-128" in r["gif"] and "seeds-0-1-2" in r["gif"]  # a descriptive file name
+
+
+@pytest.mark.parametrize("seeds, message", [
+    ("abc", "not a whole number"), ("-1", "between 0 and"), ("1.5", "whole number"), ("", "at least one seed"),
+    ("0-100", "not valid"), (list(range(9)), "at most 8"), (float("nan"), "whole number"), ("1e400", "whole number"),
+])
+def test_bad_seeds(seeds, message):
+    with pytest.raises(ServiceError, match=message):
+        parse_seeds(seeds)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(generator="stylegan9"), "unknown generator"),
+    (dict(path_id="shipped:nope:0"), "unknown path"),
+    (dict(truncation=7), "truncation ψ must be a number between 0 and 1.5"),
+    (dict(truncation="inf"), "truncation"),
+    (dict(steps=0), "steps must be a whole number between 1 and 32"),
+    (dict(steps=1000), "steps"),
+    (dict(step_size=-1), "step size"),
+])
+def test_bad_traversal_input(service, shapes_path, kwargs, message):
+    args = dict(generator="shapes-128", path_id=shapes_path, seeds="0") | kwargs
+    with pytest.raises(ServiceError, match=message):
+        service.traverse(**args)
+
+
+@pytest.mark.parametrize("first, second, message", [
+    ("", "a blue shape", "first sentence is empty"),
+    ("a red shape", "   ", "second sentence is empty"),
+    ("a red shape", "A red  shape", "the two sentences are the same"),
+    ("x" * 500, "a blue shape", "500 characters long"),
+    (12, "a blue shape", "must be text"),
+    ("a red\x00shape", "a blue shape", "control characters"),
+])
+def test_bad_sentences(service, first, second, message):
+    with pytest.raises(ServiceError, match=message):
+        service.submit_training("shapes-128", first, second)
+
+
+def test_job_for_a_generator_that_cannot_load(service, monkeypatch):
+    from contraclip_core import hub
+
+    monkeypatch.setattr(hub, "endpoint_reachable", lambda **_: False)
+    with pytest.raises(ServiceError, match="stylegan2-afhqdog-512 cannot be trained here: needs the Hugging Face Hub"):
+        service.submit_training("stylegan2-afhqdog-512", "a happy dog", "a sad dog")
+
+
+def test_bad_overrides_and_unknown_job(service):
+    with pytest.raises(ServiceError, match="iterations must be a whole number between 1 and 20000"):
+        service.submit_training("shapes-128", "a red shape", "a blue shape", iterations=10**9)
+    with pytest.raises(ServiceError, match="unknown corpus"):
+        service.submit_training("shapes-128", corpus="nope")
+    with pytest.raises(ServiceError, match="no job"):
+        service.cancel("../../etc")
+
+
+def test_train_job_runs_in_background_and_its_path_appears(service):
+    before = {p.id for p in service.paths("shapes-128")}
+    job = service.submit_training("shapes-128", "a green shape", "a magenta shape", iterations=30)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        row = next(r for r in service.jobs() if r["id"] == job["id"])
+        if row["status"] in ("done", "failed", "cancelled"):
+            break
+        time.sleep(0.5)
+    assert row["status"] == "done", row
+    assert row["iteration"] == 30 and row["preview"]
+    new = [p for p in service.paths("shapes-128") if p.id not in before]
+    assert [p.label for p in new] == ["a green shape ↔ a magenta shape"] and new[0].origin == "trained here"
+    r = service.traverse("shapes-128", new[0].id, "3")
+    assert r["label"] == "a green shape ↔ a magenta shape"
+
+
+def test_cancel_a_running_job(service):
+    job = service.submit_training("shapes-128", "a circle", "a triangle", iterations=5000)
+    deadline = time.monotonic() + 60
+    while next(r for r in service.jobs() if r["id"] == job["id"])["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    service.cancel(job["id"])
+    while (row := next(r for r in service.jobs() if r["id"] == job["id"]))["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert row["status"] == "cancelled" and row["iteration"] < 5000
