@@ -57,9 +57,9 @@ def build_demo(service: Service) -> gr.Blocks:
                 raise ServiceError("pick a path first (or train one in the Train tab)")
             r = service.traverse(generator, path_id, seeds, truncation, steps, step_size)
         except ServiceError as e:
-            return None, None, gr.update(value=None), gr.update(value=None), f"⚠️ {e}"
+            return None, None, None, None, f"⚠️ {e}"
         note = f"**{r['label']}** · seeds {', '.join(map(str, r['seeds']))} · rendered in {r['seconds']:.2f} s"
-        return r["gif"], r["strip"], gr.update(value=r["gif"]), gr.update(value=r["mp4"]), note
+        return r["gif"], r["strip"], r["gif"], r["mp4"], note
 
     def on_random_seed():
         return str(random.randrange(0, LIMITS["max_seed"]))
@@ -71,7 +71,7 @@ def build_demo(service: Service) -> gr.Blocks:
     def on_train(generator, first, second, corpus, preset, iterations, lr, loss):
         try:
             job = service.submit_training(generator, first, second, corpus=corpus or None, preset=preset,
-                                          iterations=iterations or None, lr=lr or None, loss=loss or None)
+                                          iterations=iterations, lr=lr, loss=loss or None)
         except ServiceError as e:
             return f"⚠️ {e}", jobs_table()
         return f"Queued job `{job['id']}`: {job['dipoles']} ({job['total']} iterations).", jobs_table()
@@ -133,16 +133,16 @@ def build_demo(service: Service) -> gr.Blocks:
                 preset = gr.Radio(["quick", "paper"], value="quick", label="Preset")
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
-                    iterations = gr.Number(None, label="Iterations (empty: preset's)", precision=0)
-                    lr = gr.Number(None, label="Learning rate (empty: preset's)")
+                    iterations = gr.Textbox(label="Iterations (empty: preset's)", placeholder="e.g. 400")
+                    lr = gr.Textbox(label="Learning rate (empty: preset's)", placeholder="e.g. 0.02")
                     loss = gr.Dropdown([("preset's", ""), ("contrastive", "contrastive"), ("cosine", "cosine")],
                                        value="", label="Loss")
             train = gr.Button("Train in the background", variant="primary", elem_id="train-button")
             train_status = gr.Markdown(elem_id="train-status")
-            with gr.Row():
-                jobs = gr.Dataframe(headers=JOB_COLUMNS, value=jobs_table(), interactive=False, label="Jobs",
-                                    elem_id="jobs", scale=3)
-                preview = gr.Image(label="Preview (running or latest job)", type="filepath", scale=1)
+            jobs = gr.Dataframe(headers=JOB_COLUMNS, value=jobs_table(), interactive=False, label="Jobs",
+                                elem_id="jobs")
+            preview = gr.Image(label="Preview of the running (or latest) job: its first path from seed 0",
+                               type="filepath", height=110, elem_id="preview")
             with gr.Row():
                 cancel_id = gr.Textbox(label="Job id to cancel", scale=3)
                 cancel = gr.Button("Cancel job", variant="stop", scale=1)

@@ -99,7 +99,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     start = time.monotonic()
     path_set = trainer.train(checkpoint=checkpoint, progress_bar=True)
     path_set.metrics["train_seconds"] = round(time.monotonic() - start, 1)
+    path_set.name = out.name
     path_set.save(out)
+    if trainer.iteration >= config.iterations:
+        checkpoint.unlink(missing_ok=True)  # finished: the path set is the result; the checkpoint was for resuming
     print(f"saved {len(path_set.dipoles)} path(s) to {out} in {path_set.metrics['train_seconds']} s")
 
 

@@ -280,9 +280,10 @@ class Service:
         config = presets.train_config(generator, preset, dipoles=dipoles, corpus=corpus or None,
                                       seed=check_number(seed, "seed", 0, LIMITS["max_seed"], integer=True))
         overrides: dict[str, Any] = {}
-        if iterations not in (None, ""):
+        blank = lambda v: v is None or (isinstance(v, str) and not v.strip())  # noqa: E731
+        if not blank(iterations):
             overrides["iterations"] = check_number(iterations, "iterations", 1, LIMITS["max_iterations"], integer=True)
-        if lr not in (None, ""):
+        if not blank(lr):
             overrides["lr"] = check_number(lr, "learning rate", 1e-6, 1.0)
         if loss:
             if loss not in ("contrastive", "cosine"):

@@ -1,0 +1,152 @@
+"""open_clip wrapper: the differentiable image preprocessing every CLIP call goes through, and model loaders.
+
+Generators output images in ≈[-1, 1]. CLIP sees them as: map to [0, 1] → antialiased resize to the model's input size
+→ normalise with the model's mean/std — all torch ops, so gradients flow back to the latent code (DESIGN.md §2,
+"CLIP input"). Training, evaluation and the app all use :func:`preprocess`, so CLIP never sees anything else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .errors import WeightsError
+from .hub import PROJECT_ROOT
+
+SHAPES_CLIP_NAME = "shapes-clip"  # open_clip model name = stem of our model config JSON
+SHAPES_CLIP_DIR = PROJECT_ROOT / "checkpoints" / "shapes" / "clip"
+SHAPES_CLIP_CONFIG = f"{SHAPES_CLIP_NAME}.json"
+SHAPES_CLIP_WEIGHTS = "open_clip_model.safetensors"
+
+
+def preprocess(
+    images: torch.Tensor, image_size: int, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor
+) -> torch.Tensor:
+    """Generator images (B, 3, H, W) in [-1, 1] → CLIP input (B, 3, image_size, image_size). Differentiable.
+
+    [-1, 1] → [0, 1] (clamped), bilinear resize with antialiasing (skipped when the size already matches), then
+    per-channel ``(x - mean) / std``.
+    """
+    x = ((images + 1.0) * 0.5).clamp(0.0, 1.0)  # (B, 3, H, W) in [0, 1]
+    if x.shape[-2:] != (image_size, image_size):
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
+    mean_t = torch.as_tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    std_t = torch.as_tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - mean_t) / std_t  # (B, 3, S, S)
+
+
+@dataclass
+class ClipModel:
+    """An open_clip model with what it takes to feed it: tokenizer, input size, normalisation."""
+
+    model: Any  # open_clip.CLIP, in eval mode with frozen parameters
+    tokenizer: Any  # open_clip tokenizer: list[str] → (N, context_length) token ids
+    image_size: int  # square input size in pixels
+    mean: tuple[float, ...]  # per-channel normalisation mean
+    std: tuple[float, ...]  # per-channel normalisation std
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        """Generator images (B, 3, H, W) in [-1, 1] → this model's input. Differentiable."""
+        return preprocess(images, self.image_size, self.mean, self.std)
+
+    def encode_images(self, images: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        """Generator images (B, 3, H, W) in [-1, 1] → embeddings (B, D). Differentiable w.r.t. the images."""
+        param = next(self.model.parameters())
+        x = self.preprocess(images.to(device=param.device, dtype=param.dtype))
+        return self.model.encode_image(x, normalize=normalize)
+
+    def encode_text(self, texts: Sequence[str], normalize: bool = False) -> torch.Tensor:
+        """Sentences → embeddings (N, D)."""
+        param = next(self.model.parameters())
+        tokens = self.tokenizer(list(texts)).to(param.device)
+        return self.model.encode_text(tokens, normalize=normalize)
+
+
+def _register_shapes_config(folder: Path) -> None:
+    import open_clip
+
+    if SHAPES_CLIP_NAME not in open_clip.list_models():
+        open_clip.add_model_config(folder / SHAPES_CLIP_CONFIG)
+
+
+def load_shapes_clip(
+    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, folder: str | Path | None = None
+) -> ClipModel:
+    """The tiny CLIP trained on the Shapes world, through open_clip's own config + checkpoint loading.
+
+    Args:
+        device, dtype: where the model lives (the shipped weights are fp16; they are cast on load).
+        folder: a folder holding ``shapes-clip.json`` and ``open_clip_model.safetensors``; default: the shipped one.
+    """
+    import open_clip
+
+    folder = Path(folder) if folder is not None else SHAPES_CLIP_DIR
+    weights = folder / SHAPES_CLIP_WEIGHTS
+    if not (folder / SHAPES_CLIP_CONFIG).is_file() or not weights.is_file():
+        raise WeightsError(
+            f"{folder} does not hold the Shapes CLIP: it needs {SHAPES_CLIP_CONFIG} and {SHAPES_CLIP_WEIGHTS}. "
+            "Train it with `python -m contraclip_core.shapes_clip train`."
+        )
+    _register_shapes_config(folder)
+    try:
+        model = open_clip.create_model(SHAPES_CLIP_NAME, pretrained=str(weights), device=device)
+    except RuntimeError as e:  # open_clip reports shape/key mismatches as RuntimeError
+        raise WeightsError(f"{weights} does not fit {folder / SHAPES_CLIP_CONFIG}: {e}") from e
+    model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    tokenizer = open_clip.get_tokenizer(SHAPES_CLIP_NAME)
+    cfg = model.visual.preprocess_cfg
+    return ClipModel(model, tokenizer, int(model.visual.image_size[0]), tuple(cfg["mean"]), tuple(cfg["std"]))
+
+
+_TEXT_CACHE: dict[tuple[int, str], torch.Tensor] = {}
+
+
+def cached_text_embeddings(clip: ClipModel, texts: Sequence[str]) -> torch.Tensor:
+    """``clip.encode_text`` with a per-model cache of each sentence's embedding (N, D), on the model's device."""
+    key = id(clip.model)
+    missing = [t for t in dict.fromkeys(texts) if (key, t) not in _TEXT_CACHE]
+    if missing:
+        with torch.no_grad():
+            embeddings = clip.encode_text(missing).float().cpu()
+        _TEXT_CACHE.update({(key, t): e for t, e in zip(missing, embeddings)})
+    param = next(clip.model.parameters())
+    return torch.stack([_TEXT_CACHE[key, t] for t in texts]).to(param.device)
+
+
+def load_openai_vit_b32(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                        source: str | None = None) -> ClipModel:
+    """OpenAI CLIP ViT-B/32 through open_clip, its weights from the Hub (``registry.CLIP_MODELS``) or a local file.
+
+    The OpenAI weights were trained with QuickGELU, which open_clip's "ViT-B-32" config only uses when told.
+    """
+    import open_clip
+
+    from . import hub, registry
+
+    preset = registry.CLIP_MODELS["ViT-B-32/openai"]
+    weights = hub.resolve(source or preset.source, what="the CLIP model ViT-B-32/openai")
+    try:
+        model = open_clip.create_model(preset.model_name, pretrained=str(weights), device=device, force_quick_gelu=True)
+    except RuntimeError as e:
+        raise WeightsError(f"{weights} does not fit open_clip's {preset.model_name}: {e}") from e
+    model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    tokenizer = open_clip.get_tokenizer(preset.model_name)
+    cfg = model.visual.preprocess_cfg
+    return ClipModel(model, tokenizer, int(model.visual.image_size[0]), tuple(cfg["mean"]), tuple(cfg["std"]))
+
+
+def load_clip(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> ClipModel:
+    """A CLIP model by registry name (``"shapes-clip"``, ``"ViT-B-32/openai"``) or an open_clip weights path."""
+    from . import registry
+    from .errors import UnknownNameError
+
+    if name == SHAPES_CLIP_NAME:
+        return load_shapes_clip(device=device, dtype=dtype)
+    if name == "ViT-B-32/openai":
+        return load_openai_vit_b32(device=device, dtype=dtype)
+    if name.startswith("hf://") or Path(name).exists():
+        return load_openai_vit_b32(device=device, dtype=dtype, source=name)
+    raise UnknownNameError(f"unknown CLIP model {name!r}; choose one of {sorted(registry.CLIP_MODELS)}")
