@@ -10,9 +10,11 @@ import torch
 from contraclip_core.clip import SHAPES_CLIP_DIR, SHAPES_CLIP_WEIGHTS, ClipModel, load_shapes_clip, preprocess
 from contraclip_core.generators.loading import from_pretrained
 from contraclip_core.generators.shapes import ShapesGenerator
-from contraclip_core.shapes_clip.captions import FACTOR_NAMES, caption, caption_matches, prompts, random_captions
+from contraclip_core.shapes_clip.captions import (
+    FACTOR_NAMES, caption, caption_matches, prompts, random_captions, swapped_shape_captions,
+)
 from contraclip_core.shapes_clip.evaluate import BARS, zero_shot
-from contraclip_core.shapes_clip.train import multi_positive_clip_loss
+from contraclip_core.shapes_clip.train import multi_positive_clip_loss, render_pool
 
 MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 
@@ -123,3 +125,26 @@ def test_multi_positive_loss_prefers_the_true_pairs() -> None:
     # With two equally true captions the best achievable loss is the targets' entropy: ln 2 on 2 of 4 rows.
     assert multi_positive_clip_loss(right, matches) == pytest.approx(math.log(2) / 2, abs=1e-3)
     assert multi_positive_clip_loss(wrong, matches) > 10
+
+
+def test_shape_triplets_differ_only_in_shape(G: ShapesGenerator) -> None:
+    images, labels = render_pool(G, range(2), 64, MEAN, STD, variants=3)  # (2, 3, 3, 64, 64), (2, 3, 6)
+    shape = FACTOR_NAMES.index("shape")
+    assert sorted(labels[0, :, shape].tolist()) == [0, 1, 2]  # the three variants are the three shapes
+    others = [i for i in range(len(FACTOR_NAMES)) if i != shape]
+    assert (labels[:, :, others] == labels[:, :1, others]).all()  # and agree on everything else
+    torch.testing.assert_close(images[:, 0], render_pool(G, range(2), 64, MEAN, STD)[0][:, 0])  # variant 0 = the seed
+    assert (images[0, 0] - images[0, 1]).abs().max() > 0.5
+
+
+def test_swapped_shape_captions_are_hard_negatives() -> None:
+    labels = torch.tensor([[2, 0, 0, 0, 0, 0], [0, 1, 1, 2, 2, 1]])
+    mentioned = torch.zeros(2, len(FACTOR_NAMES), dtype=torch.bool)
+    mentioned[0, :3] = True  # "a large red circle"
+    mentioned[1, 1] = True  # "a yellow shape": names no shape, gets no counterfactual
+    texts, new_labels, new_mentioned = swapped_shape_captions(labels, mentioned)
+    assert texts == ["a large red square", "a large red triangle"]
+    matches = caption_matches(labels, torch.cat([labels, new_labels]), torch.cat([mentioned, new_mentioned]))
+    assert matches.tolist() == [[True, False, False, False], [False, True, False, False]]
+    logits = torch.where(matches, 5.0, -5.0)
+    assert torch.isfinite(multi_positive_clip_loss(logits, matches))  # captions true of no image are negatives only

@@ -47,7 +47,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.05  # the cosine decays to lr × this
     warmup_steps: int = 80  # linear warm-up from 0
     weight_decay: float = 0.05  # AdamW decay on matrices (not on biases, norms, embeddings, logit scale)
-    pool_size: int = 40000  # pre-rendered training images (seeds 0 … pool_size-1)
+    pool_size: int = 40000  # pre-rendered training seeds 0 … pool_size-1 (× 3 shape variants with shape_triplets)
     generator: str = "shapes-128"  # the Shapes generator to render with
     device: str = "auto"  # "auto" = CUDA when available, else CPU
     threads: int = 0  # torch CPU threads; 0 = torch's default
