@@ -6,7 +6,7 @@ Generators output images in ≈[-1, 1]. CLIP sees them as: map to [0, 1] → ant
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -47,6 +47,7 @@ class ClipModel:
     image_size: int  # square input size in pixels
     mean: tuple[float, ...]  # per-channel normalisation mean
     std: tuple[float, ...]  # per-channel normalisation std
+    text_cache: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)  # sentence → embedding (CPU)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """Generator images (B, 3, H, W) in [-1, 1] → this model's input. Differentiable."""
@@ -65,11 +66,17 @@ class ClipModel:
         return self.model.encode_text(tokens, normalize=normalize)
 
 
+def _input_size(model: Any) -> int:
+    """The square input size of an open_clip image tower (an int for ModifiedResNet, a pair for ViT/timm)."""
+    size = model.visual.image_size
+    return int(size if isinstance(size, int) else size[0])
+
+
 def _register_shapes_config(folder: Path) -> None:
+    """(Re-)register our model config with open_clip, so the name always means the config beside these weights."""
     import open_clip
 
-    if SHAPES_CLIP_NAME not in open_clip.list_models():
-        open_clip.add_model_config(folder / SHAPES_CLIP_CONFIG)
+    open_clip.add_model_config(folder / SHAPES_CLIP_CONFIG)
 
 
 def load_shapes_clip(
@@ -98,22 +105,18 @@ def load_shapes_clip(
     model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
     tokenizer = open_clip.get_tokenizer(SHAPES_CLIP_NAME)
     cfg = model.visual.preprocess_cfg
-    return ClipModel(model, tokenizer, int(model.visual.image_size[0]), tuple(cfg["mean"]), tuple(cfg["std"]))
-
-
-_TEXT_CACHE: dict[tuple[int, str], torch.Tensor] = {}
+    return ClipModel(model, tokenizer, _input_size(model), tuple(cfg["mean"]), tuple(cfg["std"]))
 
 
 def cached_text_embeddings(clip: ClipModel, texts: Sequence[str]) -> torch.Tensor:
-    """``clip.encode_text`` with a per-model cache of each sentence's embedding (N, D), on the model's device."""
-    key = id(clip.model)
-    missing = [t for t in dict.fromkeys(texts) if (key, t) not in _TEXT_CACHE]
+    """``clip.encode_text`` with a cache of each sentence's embedding on the model object, (N, D) on its device."""
+    missing = [t for t in dict.fromkeys(texts) if t not in clip.text_cache]
     if missing:
         with torch.no_grad():
             embeddings = clip.encode_text(missing).float().cpu()
-        _TEXT_CACHE.update({(key, t): e for t, e in zip(missing, embeddings)})
+        clip.text_cache.update(zip(missing, embeddings))
     param = next(clip.model.parameters())
-    return torch.stack([_TEXT_CACHE[key, t] for t in texts]).to(param.device)
+    return torch.stack([clip.text_cache[t] for t in texts]).to(param.device)
 
 
 def load_openai_vit_b32(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
@@ -135,7 +138,7 @@ def load_openai_vit_b32(device: str | torch.device = "cpu", dtype: torch.dtype =
     model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
     tokenizer = open_clip.get_tokenizer(preset.model_name)
     cfg = model.visual.preprocess_cfg
-    return ClipModel(model, tokenizer, int(model.visual.image_size[0]), tuple(cfg["mean"]), tuple(cfg["std"]))
+    return ClipModel(model, tokenizer, _input_size(model), tuple(cfg["mean"]), tuple(cfg["std"]))
 
 
 def load_clip(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> ClipModel:

@@ -2,8 +2,10 @@
 
 ``paper``: D = 64 pairs, 20,000 iterations, batch = K, Adam lr 1e-4 (×0.1 at 90%), contrastive loss τ = 0.07,
 ε ∈ ±[0.1, 0.2] (StyleGAN2 W+ ℓ = 11, ψ = 0.7; ProgGAN Z).
-``quick``: what the app uses for a new dipole — a few hundred iterations at a higher learning rate, measured on the
-Shapes world to reach the quality bar in under a minute on two CPU cores (see docs/PATHS.md).
+``quick``: what the app uses for a new dipole — a few hundred iterations at a higher learning rate with the cosine
+loss, which measured better than the contrastive loss on the Shapes world both for a single new dipole (where the
+contrastive loss has no in-batch negatives and takes the corpus's other dipoles instead) and for four paths trained
+together: same target change, far smaller off-target change (docs/PATHS.md, scripts/shapes_quality.py).
 """
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ from .trainer import TrainConfig
 
 # Per-generator overrides of the quick preset (the generator's own latent scale lives in the registry).
 QUICK = {
-    "shapes": dict(iterations=400, lr=0.02, num_pairs=16),
-    "default": dict(iterations=3000, lr=1e-3, num_pairs=64),
+    "shapes": dict(iterations=600, lr=0.05, num_pairs=16, loss="cosine"),
+    "default": dict(iterations=3000, lr=1e-3, num_pairs=64, loss="cosine"),
 }
 # A contrastive loss needs negatives; with fewer paths than this, the generator corpus's other dipoles serve.
 MIN_PATHS_WITHOUT_NEGATIVES = 4

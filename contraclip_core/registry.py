@@ -49,7 +49,7 @@ GENERATORS: dict[str, GeneratorPreset] = {
         clip="shapes-clip",
         template="{}",
         eps_range=(0.5, 1.0),
-        step_size=0.5,
+        step_size=0.25,
     ),
     "stylegan2-ffhq-1024": GeneratorPreset(
         source="hf://aaronb/StyleGAN2/stylegan2-ffhq-config-f.pt",

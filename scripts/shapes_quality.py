@@ -69,21 +69,23 @@ def main() -> None:
         path_set, seconds = train(generator, clip, DIPOLES, method=method)
         reports = evaluate_shapes(generator, path_set, seeds=seeds, step_size=step)
         results[method] = reports
-        label = "ContraCLIP (non-linear RBF paths)" if method == "contraclip" else "Linear baseline (same loss, same budget)"
+        label = ("ContraCLIP (non-linear RBF paths)" if method == "contraclip"
+                 else "Linear baseline (one learned direction per path; same loss, same budget)")
         lines += [format_table(reports, title=f"{label} — 4 paths trained jointly in {seconds:.1f} s"), ""]
         print(lines[-2], "\n")
         if method == "contraclip":
             plot_curves(reports).save(out.parent / "shapes_paths_curves.png")
     lines += ["![attribute vs step](shapes_paths_curves.png)", "",
               "## A single new dipole (K = 1): which loss?", "",
-              "Each dipole trained alone, same budget. *contrastive + negatives*: the paper's loss with the other"
+              "Each dipole trained alone, same budget (quick preset, its loss overridden). *contrastive + negatives*: the paper's loss with the other"
               " Shapes-corpus dipoles as extra negatives (their CLIP directions at the same image); *cosine*:"
               " mean(1 − cos(Δe, Δt)).", "",
               "| dipole | contrastive + negatives | cosine |", "|---|---|---|"]
     for dipole in DIPOLES:
         cells = []
         for loss in ("contrastive", "cosine"):
-            extra = {"negatives": []} if loss == "cosine" else {}
+            extra = {"negatives": []} if loss == "cosine" else {
+                "negatives": presets.default_negatives("shapes-128", [dipole])}
             path_set, seconds = train(generator, clip, [dipole], loss=loss, **extra)
             reports = evaluate_shapes(generator, path_set, seeds=seeds, step_size=step)
             cells.append(summary(reports) + f" ({seconds:.0f} s)")

@@ -63,8 +63,6 @@ def test_zero_shot_vertical_position(zero_shot_result) -> None:
     assert zero_shot_result.accuracy["vertical"] >= 0.85, zero_shot_result.table()
 
 
-@pytest.mark.xfail(strict=True, reason="known shortfall: the shipped tiny CLIP reads shape at ~45% (bar 90%); "
-                   "see docs/SHAPES.md. Remove this mark when retrained weights meet the bar.")
 def test_zero_shot_shape_meets_the_bar(zero_shot_result) -> None:
     assert zero_shot_result.accuracy["shape"] >= BARS["shape"], zero_shot_result.table()
 

@@ -1,0 +1,59 @@
+"""The quality bar (issue: ContraCLIP core): on the Shapes world, paths trained in ≤ 60 s on CPU move their
+attribute monotonically, far, and more than anything else — measured on exact ground truth from 32 seeds.
+
+Paths that do not meet the bar yet are listed in KNOWN_SHORTFALLS with the measured reason; their tests are
+``xfail(strict=True)``, so they turn red the moment they start to pass and the entry must be removed.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from contraclip_core import presets, registry
+from contraclip_core.clip import load_clip
+from contraclip_core.evaluate import evaluate_shapes, format_table
+from contraclip_core.generators import from_pretrained
+from contraclip_core.trainer import Trainer
+
+DIPOLES = [("a red shape", "a blue shape"), ("a large shape", "a small shape"), ("a circle", "a square"),
+           ("a shape on the left", "a shape on the right")]
+KNOWN_SHORTFALLS: dict[str, str] = {
+    "a red shape": "hue moves far (Δ 2.6 std) and alone (largest off-target 1.9), but mean Spearman ρ is 0.88 "
+                   "(bar 0.9): some anchors' hue is not monotone along the path (docs/PATHS.md)",
+}
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.set_num_threads(2)
+    generator, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
+    config = presets.train_config("shapes-128", "quick", dipoles=DIPOLES)
+    start = time.monotonic()
+    path_set = Trainer(config, generator, clip).train()
+    seconds = time.monotonic() - start
+    reports = evaluate_shapes(generator, path_set, seeds=range(32), step_size=registry.GENERATORS["shapes-128"].step_size)
+    print(f"\ntrained {len(DIPOLES)} paths in {seconds:.1f} s\n{format_table(reports)}")
+    return seconds, reports
+
+
+def test_trained_within_a_minute(trained):
+    seconds, _ = trained
+    assert seconds <= 60
+
+
+def _cases():
+    for index, dipole in enumerate(DIPOLES):
+        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_SHORTFALLS[dipole[0]])] if dipole[0] in KNOWN_SHORTFALLS else []
+        yield pytest.param(index, id=dipole[0], marks=marks)
+
+
+@pytest.mark.parametrize("index", _cases())
+def test_path_moves_its_attribute_monotonically_far_and_alone(trained, index):
+    _, reports = trained
+    r = reports[index]
+    table = format_table([r])
+    assert r.target_rho >= 0.9, table
+    assert r.target_change >= 1.0, table
+    assert r.off_target_max < r.target_change, table
