@@ -112,12 +112,16 @@ def test_train_job_runs_in_background_and_its_path_appears(service):
     assert r["label"] == "a green shape ↔ a magenta shape"
 
 
-def test_cancel_a_running_job(service):
+def test_traversals_stay_fast_during_training_and_a_running_job_cancels(service):
     job = service.submit_training("shapes-128", "a circle", "a triangle", iterations=5000)
     deadline = time.monotonic() + 60
     while next(r for r in service.jobs() if r["id"] == job["id"])["status"] != "running":
         assert time.monotonic() < deadline
         time.sleep(0.2)
+    # Interactive traversals are not starved by the running job: the worker pauses while they run.
+    for seed in range(3):
+        assert service.traverse("shapes-128", service.paths("shapes-128")[0].id, str(seed))["seconds"] < 3.0
+    assert next(r for r in service.jobs() if r["id"] == job["id"])["status"] == "running"
     service.cancel(job["id"])
     while (row := next(r for r in service.jobs() if r["id"] == job["id"]))["status"] == "running":
         assert time.monotonic() < deadline

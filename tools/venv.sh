@@ -16,8 +16,13 @@ want="$(cat "$root/requirements.txt" "$root/$req" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "[setup] installing $req (first run takes a few minutes)" >&2
   # (this machine's pip config names local wheel folders that may be absent: drop those warnings only)
-  (cd "$root" && "$venv/bin/python" -m pip install -q -r "$req" 2>&1 | grep -v "^WARNING: Location 'file://" >&2;
-   exit "${PIPESTATUS[0]}")
+  status=0
+  (cd "$root" && "$venv/bin/python" -m pip install -q -r "$req") > "$venv/pip.log" 2>&1 || status=$?
+  grep -v "^WARNING: Location 'file://" "$venv/pip.log" >&2 || true
+  if [ "$status" -ne 0 ]; then
+    echo "[setup] pip failed (exit $status); see $venv/pip.log" >&2
+    exit "$status"
+  fi
   echo "$want" > "$stamp"
 fi
 export PATH="$venv/bin:$PATH"
