@@ -112,10 +112,11 @@ def build_demo(service: Service) -> gr.Blocks:
                                       label="Step size η", scale=1)
             go = gr.Button("Traverse", variant="primary", elem_id="traverse")
             status = gr.Markdown(elem_id="explore-status")
+            gr.Markdown("Left: the animation, anchor beside the traversed image, progress bar below (orange: toward "
+                        "the first sentence). Right: the strip, rows = seeds, columns = steps −T … +T, anchor framed.")
             with gr.Row():
-                gif = gr.Image(label="Animation (anchor | traversed)", type="filepath", elem_id="gif", scale=1)
-                strip_image = gr.Image(label="Strip: rows = seeds, columns = steps −T … +T", type="filepath",
-                                       elem_id="strip", scale=2)
+                gif = gr.Image(show_label=False, type="filepath", elem_id="gif", scale=1)
+                strip_image = gr.Image(show_label=False, type="filepath", elem_id="strip", scale=2)
             with gr.Row():
                 gif_download = gr.DownloadButton("Download GIF", elem_id="download-gif")
                 mp4_download = gr.DownloadButton("Download MP4", elem_id="download-mp4")
