@@ -93,7 +93,8 @@ def build_demo(service: Service) -> gr.Blocks:
         picker = gr.update() if ids == known else gr.update(choices=choices, value=path_id or (choices[0][1] if choices else None))
         return table, (live["preview"] if live else None), picker, ids
 
-    with gr.Blocks(title="ContraCLIP Studio") as demo:
+    # Gradio keeps its own copies of served files: sweep them every 30 min, deleting those older than an hour.
+    with gr.Blocks(title="ContraCLIP Studio", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO)
         known_paths = gr.State("")
         with gr.Tab("Explore", id="explore"):

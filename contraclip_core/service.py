@@ -32,6 +32,7 @@ LIMITS = {
     "max_queue": 8,  # jobs queued or running
     "max_seed": 2**31 - 1,
     "output_ttl_s": 3600,  # generated files older than this are deleted
+    "max_frame_pixels": 40_000_000,  # seeds × frames × H × W rendered by one request (memory bound)
 }
 
 
@@ -230,6 +231,10 @@ class Service:
         choice = self._path(generator, str(path_id))
         with self.gate.interactive():
             g = self.generator(generator)
+            pixels = len(seed_list) * (2 * steps + 1) * g.resolution**2
+            if pixels > LIMITS["max_frame_pixels"]:
+                raise ServiceError(f"{len(seed_list)} seeds × {2 * steps + 1} frames at {g.resolution}×{g.resolution} "
+                                   "is more than one request may render; ask for fewer seeds or steps")
             try:
                 path_set = PathSet.load(choice.folder, g, device=self.device)
             except ContraCLIPError as e:

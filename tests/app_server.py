@@ -20,30 +20,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@contextmanager
-def running_app(data_dir: Path, timeout: float = 60.0) -> Iterator[str]:
-    """Yield the app's URL once it answers; stop it afterwards. Logs go to data_dir/app.log."""
+def start_app(data_dir: Path, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
+    """Start app.py on a free loopback port; return the process and its URL once it answers."""
     port = free_port()
     env = os.environ | {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     log = open(data_dir / "app.log", "ab")
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--data", str(data_dir)], cwd=ROOT,
                             env=env, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
     url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"the app did not start: {(data_dir / 'app.log').read_text()[-3000:]}")
+            time.sleep(0.3)
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    proc.terminate()
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the app did not start: {(data_dir / 'app.log').read_text()[-3000:]}")
-                time.sleep(0.3)
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@contextmanager
+def running_app(data_dir: Path, timeout: float = 60.0) -> Iterator[str]:
+    """Yield the app's URL once it answers; stop it afterwards. Logs go to data_dir/app.log."""
+    proc, url = start_app(data_dir, timeout)
+    try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_app(proc)

@@ -49,7 +49,7 @@ def _cases():
         yield pytest.param(index, id=dipole[0], marks=marks)
 
 
-@pytest.mark.parametrize("index", _cases())
+@pytest.mark.parametrize("index", list(_cases()))
 def test_path_moves_its_attribute_monotonically_far_and_alone(trained, index):
     _, reports = trained
     r = reports[index]
