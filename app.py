@@ -64,9 +64,11 @@ def build_demo(service: Service) -> gr.Blocks:
     def on_random_seed():
         return str(random.randrange(0, LIMITS["max_seed"]))
 
-    def jobs_table():
-        rows = service.jobs()
+    def table_rows(rows: list[dict]) -> list[list]:
         return [[row[c] if row[c] is not None else "" for c in JOB_COLUMNS] for row in rows]
+
+    def jobs_table():
+        return table_rows(service.jobs())
 
     def on_train(generator, first, second, corpus, preset, iterations, lr, loss):
         try:
@@ -85,7 +87,7 @@ def build_demo(service: Service) -> gr.Blocks:
 
     def on_tick(generator, path_id, known):
         rows = service.jobs()
-        table = [[r[c] if r[c] is not None else "" for c in JOB_COLUMNS] for r in rows]
+        table = table_rows(rows)
         live = next((r for r in rows if r["status"] == "running" and r["preview"]), None)
         live = live or next((r for r in rows if r["preview"]), None)
         choices = path_choices(generator)

@@ -159,7 +159,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_convert(args: argparse.Namespace) -> None:
     from . import hub, registry
-    from .generators.loading import convert_foreign
+    from .generators.loading import DEFAULT_LAYOUTS, convert_foreign
 
     if args.source in registry.GENERATORS:
         preset = registry.GENERATORS[args.source]
@@ -169,7 +169,7 @@ def cmd_convert(args: argparse.Namespace) -> None:
         if not args.arch or not args.config:
             raise SystemExit("a local file needs --arch and --config (or use a registry name)")
         path = hub.resolve(args.source)
-        arch, layout, config = args.arch, {"stylegan2": "rosinality", "pggan": "genforce"}[args.arch], json.loads(args.config)
+        arch, layout, config = args.arch, DEFAULT_LAYOUTS[args.arch], json.loads(args.config)
     folder = convert_foreign(path, arch=arch, layout=layout, config=config, out_dir=Path(args.out))
     print(f"converted {args.source} → {folder}")
 

@@ -66,6 +66,15 @@ class ClipModel:
         return self.model.encode_text(tokens, normalize=normalize)
 
 
+def _wrap(model: Any, name: str, device: str | torch.device, dtype: torch.dtype) -> ClipModel:
+    """A frozen, eval-mode ClipModel around an open_clip model, with its tokenizer, input size and mean/std."""
+    import open_clip
+
+    model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
+    cfg = model.visual.preprocess_cfg
+    return ClipModel(model, open_clip.get_tokenizer(name), _input_size(model), tuple(cfg["mean"]), tuple(cfg["std"]))
+
+
 def _input_size(model: Any) -> int:
     """The square input size of an open_clip image tower (an int for ModifiedResNet, a pair for ViT/timm)."""
     size = model.visual.image_size
@@ -102,10 +111,7 @@ def load_shapes_clip(
         model = open_clip.create_model(SHAPES_CLIP_NAME, pretrained=str(weights), device=device)
     except RuntimeError as e:  # open_clip reports shape/key mismatches as RuntimeError
         raise WeightsError(f"{weights} does not fit {folder / SHAPES_CLIP_CONFIG}: {e}") from e
-    model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
-    tokenizer = open_clip.get_tokenizer(SHAPES_CLIP_NAME)
-    cfg = model.visual.preprocess_cfg
-    return ClipModel(model, tokenizer, _input_size(model), tuple(cfg["mean"]), tuple(cfg["std"]))
+    return _wrap(model, SHAPES_CLIP_NAME, device, dtype)
 
 
 def cached_text_embeddings(clip: ClipModel, texts: Sequence[str]) -> torch.Tensor:
@@ -135,10 +141,7 @@ def load_openai_vit_b32(device: str | torch.device = "cpu", dtype: torch.dtype =
         model = open_clip.create_model(preset.model_name, pretrained=str(weights), device=device, force_quick_gelu=True)
     except RuntimeError as e:
         raise WeightsError(f"{weights} does not fit open_clip's {preset.model_name}: {e}") from e
-    model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
-    tokenizer = open_clip.get_tokenizer(preset.model_name)
-    cfg = model.visual.preprocess_cfg
-    return ClipModel(model, tokenizer, _input_size(model), tuple(cfg["mean"]), tuple(cfg["std"]))
+    return _wrap(model, preset.model_name, device, dtype)
 
 
 def load_clip(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> ClipModel:

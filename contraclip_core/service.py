@@ -163,23 +163,20 @@ class Service:
 
         if name not in registry.GENERATORS:
             raise ServiceError(f"unknown generator {name!r}; choose one of {sorted(registry.GENERATORS)}")
-        key = f"generator:{registry.GENERATORS[name].source}"
-        with self._model_lock:
-            if key not in self._models:
-                try:
-                    self._models[key] = from_pretrained(name, device=self.device)
-                except ContraCLIPError as e:
-                    raise ServiceError(str(e)) from e
-            return self._models[key]
+        return self._cached(f"generator:{registry.GENERATORS[name].source}",
+                            lambda: from_pretrained(name, device=self.device))
 
     def clip(self, name: str):
         from .clip import load_clip
 
-        key = f"clip:{name}"
+        return self._cached(f"clip:{name}", lambda: load_clip(name, device=self.device))
+
+    def _cached(self, key: str, load) -> Any:
+        """Load a model once per process; loader errors become ServiceErrors."""
         with self._model_lock:
             if key not in self._models:
                 try:
-                    self._models[key] = load_clip(name, device=self.device)
+                    self._models[key] = load()
                 except ContraCLIPError as e:
                     raise ServiceError(str(e)) from e
             return self._models[key]
@@ -315,12 +312,10 @@ class Service:
         trainer = Trainer(config, generator, clip)
         folder = self.queue.store.folder(job.id)
         checkpoint = folder / "checkpoint.pt"
-        if checkpoint.is_file():
-            trainer.load_checkpoint(checkpoint)
-            job.resumed_from = trainer.iteration
         preview_every = max(config.iterations // 4, 1)
 
         def callback(p) -> bool:
+            job.resumed_from = trainer.resumed_from
             if p.iteration % preview_every == 0:
                 self._preview(generator, trainer.path_set(), folder / "preview.png")
             return report(p.iteration, p.total, p.loss_avg, p.eta_s)

@@ -143,6 +143,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.paths.parameters(), lr=config.lr)
         self.rng = torch.Generator().manual_seed(config.seed + 1)
         self.iteration = 0
+        self.resumed_from = 0  # iteration of the checkpoint train() started from (0: a fresh start)
         self.losses: list[float] = []
 
     # --- one step -----------------------------------------------------------------------------------------------
@@ -226,6 +227,7 @@ class Trainer:
         c = self.config
         if checkpoint is not None and Path(checkpoint).is_file():
             self.load_checkpoint(checkpoint)
+            self.resumed_from = self.iteration
         bar = None
         if progress_bar:
             from tqdm import tqdm

@@ -25,6 +25,7 @@ from .formats import check_state_dict, read_weights
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
+DEFAULT_LAYOUTS = {"stylegan2": "rosinality", "pggan": "genforce"}  # how each arch's foreign checkpoints are laid out
 
 
 def arch_class(arch: str) -> type[Generator]:
@@ -182,6 +183,6 @@ def from_pretrained(
             f"{path.name} is a single weights file: say which architecture and config it has "
             "(arch=..., layout=..., config=...) or use a registry name."
         )
-    layout = layout or {"stylegan2": "rosinality", "pggan": "genforce"}.get(arch, "ours")
+    layout = layout or DEFAULT_LAYOUTS.get(arch, "ours")
     folder = convert_foreign(path, arch=arch, layout=layout, config=config)
     return load_folder(folder, device=device, dtype=dtype)
