@@ -1,7 +1,9 @@
 """Evaluation on the Shapes world, whose ground truth is exact.
 
 For each path: traverse from N seeded anchors, read every step's ground-truth attributes, and report
-- ρ: mean over seeds of Spearman's ρ between step index and each attribute (the target's own measure too);
+- ρ: mean over seeds of Spearman's ρ between step index and each attribute (the target's own measure too), with
+  mid-ranks for ties, and differences within float32 round-off counted as ties (a path that reaches its target
+  and stays there has a plateau: round-off along it must not be read as an order);
 - change: mean over seeds of the attribute's change from step −T to +T, in population standard deviations
   (signed for the target measure, |·| for every other attribute; hue differences are circular).
 Spearman alone is no disentanglement measure (any tiny monotone drift has |ρ| ≈ 1), so a path passes only if the
@@ -70,17 +72,33 @@ def shapes_target(dipole: Sequence[str]) -> Target | None:
     return None
 
 
-def spearman(steps: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Spearman ρ along the last axis: steps (N,), values (S, N) → (S,); 0 where values are constant."""
-    def ranks(x: torch.Tensor) -> torch.Tensor:
-        return x.argsort(-1).argsort(-1).float()
+def midranks(x: torch.Tensor, tol: float | torch.Tensor = 0.0) -> torch.Tensor:
+    """Ranks along the last axis, 0-based, ties sharing their mean rank (the usual Spearman convention); values
+    within ``tol`` (a number, or one per row: shape (…, 1)) of their sorted neighbour count as tied."""
+    s, order = x.sort(-1)
+    new_group = torch.ones_like(s, dtype=torch.bool)
+    new_group[..., 1:] = s.diff(dim=-1) > tol
+    group = new_group.long().cumsum(-1) - 1
+    position = torch.arange(x.shape[-1], dtype=torch.float32, device=x.device).expand_as(s)
+    total = torch.zeros_like(position).scatter_add(-1, group, position)
+    count = torch.zeros_like(position).scatter_add(-1, group, torch.ones_like(position))
+    return torch.empty_like(position).scatter(-1, order, (total / count.clamp_min(1)).gather(-1, group))
 
-    rx = ranks(steps.expand_as(values))
-    ry = ranks(values)
+
+def spearman(steps: torch.Tensor, values: torch.Tensor, ulps: float = 0.0) -> torch.Tensor:
+    """Spearman ρ along the last axis: steps (N,), values (S, N) → (S,), with mid-ranks for ties; values closer
+    than ``ulps`` float32 units in the last place of the row's magnitude count as tied (round-off is no order).
+    0 where the values are constant."""
+    values = values.float()
+    tol = ulps * torch.finfo(torch.float32).eps * values.abs().amax(-1, keepdim=True)
+    rx = midranks(steps.expand_as(values).float())
+    ry = midranks(values, tol)
     rx, ry = rx - rx.mean(-1, keepdim=True), ry - ry.mean(-1, keepdim=True)
     denom = rx.norm(dim=-1) * ry.norm(dim=-1)
-    constant = (values.max(-1).values - values.min(-1).values) < 1e-9
-    return torch.where(constant | (denom == 0), torch.zeros_like(denom), (rx * ry).sum(-1) / denom.clamp_min(1e-12))
+    return torch.where(denom < 1e-9, torch.zeros_like(denom), (rx * ry).sum(-1) / denom.clamp_min(1e-12))
+
+
+ROUND_OFF_ULPS = 16  # float32 round-off of the attribute computations: differences this small are ties
 
 
 @dataclass
@@ -128,7 +146,7 @@ def evaluate_shapes(generator: Generator, path_set: PathSet, seeds: Sequence[int
         rho, change, curves = {}, {}, {}
         for a in ATTRIBUTES:
             v = attrs[a]
-            rho[a] = float(spearman(step_index, v).mean())
+            rho[a] = float(spearman(step_index, v, ROUND_OFF_ULPS).mean())
             delta = circular_distance(v[:, -1], v[:, 0]) if a == "hue" else (v[:, -1] - v[:, 0]).abs()
             change[a] = float(delta.mean()) / max(pop[a], 1e-9)
             centred = circular_distance(v, v[:, steps : steps + 1]) if a == "hue" else v - v[:, steps : steps + 1]
@@ -136,7 +154,8 @@ def evaluate_shapes(generator: Generator, path_set: PathSet, seeds: Sequence[int
         if target is not None:
             m = target.measure(attrs)  # (S, 2T+1)
             pop_m = float(target.measure(population).std())
-            t_rho, t_change = float(spearman(step_index, m).mean()), float((m[:, -1] - m[:, 0]).mean()) / pop_m
+            t_rho = float(spearman(step_index, m, ROUND_OFF_ULPS).mean())
+            t_change = float((m[:, -1] - m[:, 0]).mean()) / pop_m
             curves["target"] = ((m - m[:, steps : steps + 1]).mean(0) / pop_m).tolist()
             others = {a: c for a, c in change.items() if a not in target.owns}
         else:

@@ -1,0 +1,58 @@
+"""The Spearman ρ behind the quality bar: mid-ranks for ties, float round-off on a plateau is not an order."""
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+import torch
+
+from contraclip_core.evaluate import midranks, spearman
+
+STEPS5 = torch.arange(5, dtype=torch.float32)
+
+
+def _naive_spearman(x: list[float], y: list[float]) -> float:
+    """Textbook: Pearson correlation of mid-ranks."""
+    def ranks(v):
+        return [sum(w < a for w in v) + (sum(w == a for w in v) - 1) / 2 for a in v]
+
+    rx, ry = ranks(x), ranks(y)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    norm = math.sqrt(sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry))
+    return cov / norm if norm else 0.0
+
+
+def test_monotone_reversed_and_constant():
+    assert spearman(STEPS5, torch.tensor([[0.1, 0.3, 0.35, 2.0, 9.0]])).item() == pytest.approx(1.0)
+    assert spearman(STEPS5, torch.tensor([[5.0, 4.0, 1.0, 0.0, -3.0]])).item() == pytest.approx(-1.0)
+    assert spearman(STEPS5, torch.full((1, 5), 0.7)).item() == 0.0
+
+
+def test_a_step_gets_the_mid_rank_value_whatever_the_order_of_its_ties():
+    # y = 0, 0, 1, 1, 1: mid-ranks 0.5, 0.5, 3, 3, 3 → ρ = √(7.5/10) by hand
+    y = torch.tensor([[0.0, 0.0, 1.0, 1.0, 1.0]])
+    assert midranks(y).tolist() == [[0.5, 0.5, 3.0, 3.0, 3.0]]
+    assert spearman(STEPS5, y).item() == pytest.approx(math.sqrt(0.75), abs=1e-6)
+
+
+def test_round_off_on_a_plateau_is_a_tie_only_within_the_tolerance():
+    # a path that reaches its target and stays: last values equal up to float noise, in a "decreasing" order
+    ulp = torch.finfo(torch.float32).eps * 2  # one float32 step at 2.0
+    y = torch.tensor([[0.0, 1.0, 2.0 + 2 * ulp, 2.0 + ulp, 2.0]])
+    tied = spearman(STEPS5, y, ulps=16).item()
+    assert tied == pytest.approx(spearman(STEPS5, torch.tensor([[0.0, 1.0, 2.0, 2.0, 2.0]])).item())
+    assert spearman(STEPS5, y).item() < tied  # without a tolerance the noise is read as going backwards
+    # a real (if small) change is not round-off: a strictly increasing tail keeps ρ = 1
+    assert spearman(STEPS5, torch.tensor([[0.0, 1.0, 2.0, 2.001, 2.002]]), ulps=16).item() == pytest.approx(1.0)
+
+
+def test_agrees_with_the_textbook_definition_on_random_data_with_ties():
+    rng = random.Random(0)
+    for _ in range(200):
+        n = rng.randint(2, 17)
+        y = [float(rng.randint(0, 4)) for _ in range(n)]
+        steps = torch.arange(n, dtype=torch.float32)
+        got = spearman(steps, torch.tensor([y])).item()
+        assert got == pytest.approx(_naive_spearman(list(range(n)), y), abs=1e-5), y
