@@ -44,7 +44,9 @@ def build_demo(service: Service) -> gr.Blocks:
         choices = path_choices(generator)
         note = "" if row is None or row["available"] else f"⚠️ **{generator}** is unavailable here: {row['reason']}."
         if row is not None and row["available"] and not choices:
-            note = "No paths for this generator yet: train one in the **Train** tab."
+            _, why = service.hub_paths(generator)
+            note = "No paths for this generator yet: train one in the **Train** tab." + (
+                f" (No pre-trained paths from the Hub: {why})" if why else "")
         preset = registry.GENERATORS.get(generator)
         return (gr.update(choices=choices, value=choices[0][1] if choices else None), note,
                 gr.update(value=preset.default_truncation if preset else 0.7),

@@ -1,4 +1,4 @@
-"""Command line: ``python -m contraclip_core train | traverse | evaluate | convert``.
+"""Command line: ``python -m contraclip_core train | traverse | evaluate | convert | publish``.
 
 Examples (the Shapes world works offline):
 
@@ -7,6 +7,7 @@ Examples (the Shapes world works offline):
   python -m contraclip_core traverse runs/red-blue --seeds 0 1 2 --out runs/red-blue/media
   python -m contraclip_core evaluate runs/shapes-paths --linear runs/shapes-linear
   python -m contraclip_core convert stylegan2-ffhq-1024 --out converted/ffhq
+  HF_TOKEN=hf_… python -m contraclip_core publish runs/shapes-paths --repo you/contraclip-paths
 """
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--step-size", type=float)
     p.add_argument("--out", help="write table.md, metrics.json and curves.png here")
+    p.add_argument("--save-metrics", action="store_true",
+                   help="also record the results in each path set's paths.json (publish puts them in the model card)")
 
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
@@ -67,6 +70,23 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="for a local file: its config as JSON, e.g. '{\"size\": 256}'")
 
 
+def _add_publish(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("publish", help="upload trained path sets to a Hugging Face Hub repo, with a model card",
+                       description="Upload path sets (one commit) to REPO as <generator>/<set>/, with example GIFs "
+                       "and a generated model card. Needs a write token: HF_TOKEN (or `hf auth login`). The app "
+                       "lists them when started with CONTRACLIP_PATHS_REPO=REPO.")
+    p.add_argument("paths", nargs="+", help="path-set folders (each: paths.json + paths.safetensors)")
+    p.add_argument("--repo", required=True, help="the Hub model repo to upload to, e.g. you/contraclip-paths "
+                   "(created if it does not exist)")
+    p.add_argument("--revision", help="branch to commit to (default: the repo's main branch)")
+    p.add_argument("--private", action="store_true", help="create the repo private (if it does not exist yet)")
+    p.add_argument("--message", help="commit message")
+    p.add_argument("--no-examples", action="store_true",
+                   help="skip the example GIFs (they need the generator's weights)")
+    p.add_argument("--device", default="cpu", help="where to render the example GIFs")
+    p.add_argument("--dry-run", metavar="DIR", help="build the upload folder in DIR and stop (no token, no network)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m contraclip_core", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -75,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_traverse(sub)
     _add_evaluate(sub)
     _add_convert(sub)
+    _add_publish(sub)
     return parser
 
 
@@ -144,6 +165,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         path_set = PathSet.load(folder, generator)
         reports = evaluate_shapes(generator, path_set, seeds=range(args.seeds), steps=args.steps, step_size=step_size)
         results[label] = reports
+        if args.save_metrics:
+            path_set.metrics["shapes_eval"] = {
+                "seeds": args.seeds, "steps": args.steps, "step_size": step_size,
+                "per_path": [{k: v for k, v in vars(r).items() if k != "curves"} | {"passes": r.passes}
+                             for r in reports]}
+            path_set.save_metadata(folder)
         print(format_table(reports, title=f"{label} ({folder})"))
         print()
     if args.out:
@@ -174,11 +201,25 @@ def cmd_convert(args: argparse.Namespace) -> None:
     print(f"converted {args.source} → {folder}")
 
 
+def cmd_publish(args: argparse.Namespace) -> None:
+    from .publish import publish, stage
+
+    if args.dry_run:
+        staged = stage(args.paths, args.dry_run, repo_id=args.repo, examples=not args.no_examples, device=args.device)
+        files = sorted(str(p.relative_to(args.dry_run)) for p in Path(args.dry_run).rglob("*") if p.is_file())
+        print(f"staged {len(staged)} path set(s) for {args.repo} in {args.dry_run}:\n  " + "\n  ".join(files))
+        return
+    info = publish(args.paths, args.repo, revision=args.revision, private=args.private, message=args.message,
+                   examples=not args.no_examples, device=args.device)
+    print(f"published to https://huggingface.co/{args.repo} ({getattr(info, 'commit_url', info)})")
+
+
 def main(argv: list[str] | None = None) -> int:
     from .errors import ContraCLIPError
 
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "traverse": cmd_traverse, "evaluate": cmd_evaluate, "convert": cmd_convert}
+    handler = {"train": cmd_train, "traverse": cmd_traverse, "evaluate": cmd_evaluate, "convert": cmd_convert,
+               "publish": cmd_publish}
     try:
         handler[args.command](args)
     except (ContraCLIPError, ValueError, KeyError) as e:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -80,39 +81,55 @@ def endpoint_reachable(timeout: float = 3.0, ttl: float = 60.0) -> bool:
     return ok
 
 
+@contextmanager
+def _hub_errors(what: str, source: str, revision: str | None, repo_id: str, filename: str | None = None):
+    """Turn huggingface_hub's failures into one ``HubUnavailableError`` sentence each."""
+    from huggingface_hub import errors as hf_errors
+
+    try:
+        yield
+    except hf_errors.LocalEntryNotFoundError as e:
+        raise HubUnavailableError(
+            f"{what} needs {source} from the Hugging Face Hub, which cannot be reached (or HF_HUB_OFFLINE is set) "
+            "and it is not in the local cache. Connect to the internet once, or point to a local copy; "
+            "the built-in Shapes world works offline."
+        ) from e
+    except hf_errors.RepositoryNotFoundError as e:
+        raise HubUnavailableError(
+            f"{what}: the Hub repository {repo_id!r} does not exist or is private (set HF_TOKEN for a private repo)."
+        ) from e
+    except hf_errors.RevisionNotFoundError as e:
+        raise HubUnavailableError(f"{what}: the revision {revision!r} does not exist in {repo_id!r}.") from e
+    except hf_errors.EntryNotFoundError as e:
+        raise HubUnavailableError(f"{what}: the file {filename!r} is not in {repo_id!r}.") from e
+    except (OSError, hf_errors.HfHubHTTPError) as e:  # connection refused, DNS failure, HTTP 5xx…
+        raise HubUnavailableError(
+            f"{what} needs {source} from the Hugging Face Hub, which could not be reached ({type(e).__name__}). "
+            "The built-in Shapes world works offline."
+        ) from e
+
+
 def download(hub_file: HubFile, *, what: str = "this model") -> Path:
     """Download (or find in the local HF cache) one file; raise ``HubUnavailableError`` with advice on failure.
 
     When the Hub cannot be reached, a cached copy is used (``local_files_only``) and a missing one fails at once.
     """
     from huggingface_hub import hf_hub_download
-    from huggingface_hub import errors as hf_errors
 
-    try:
+    with _hub_errors(what, str(hub_file), hub_file.revision, hub_file.repo_id, hub_file.filename):
         return Path(hf_hub_download(hub_file.repo_id, hub_file.filename, revision=hub_file.revision,
                                     local_files_only=not endpoint_reachable()))
-    except hf_errors.LocalEntryNotFoundError as e:
-        raise HubUnavailableError(
-            f"{what} needs {hub_file} from the Hugging Face Hub, which cannot be reached (or HF_HUB_OFFLINE is set) "
-            "and the file is not in the local cache. Connect to the internet once, or point to a local copy; "
-            "the built-in Shapes world works offline."
-        ) from e
-    except hf_errors.RepositoryNotFoundError as e:
-        raise HubUnavailableError(
-            f"{what}: the Hub repository {hub_file.repo_id!r} does not exist or is private "
-            "(set HF_TOKEN for a private repo)."
-        ) from e
-    except hf_errors.RevisionNotFoundError as e:
-        raise HubUnavailableError(
-            f"{what}: the revision {hub_file.revision!r} does not exist in {hub_file.repo_id!r}."
-        ) from e
-    except hf_errors.EntryNotFoundError as e:
-        raise HubUnavailableError(f"{what}: the file {hub_file.filename!r} is not in {hub_file.repo_id!r}.") from e
-    except (OSError, hf_errors.HfHubHTTPError) as e:  # connection refused, DNS failure, HTTP 5xx…
-        raise HubUnavailableError(
-            f"{what} needs {hub_file} from the Hugging Face Hub, which could not be reached ({type(e).__name__}). "
-            "The built-in Shapes world works offline."
-        ) from e
+
+
+def snapshot(repo_id: str, revision: str | None, patterns: list[str], *, what: str) -> Path:
+    """The files of one repo revision matching ``patterns``, downloaded (or found in the cache) in one snapshot
+    folder, so files that belong together come from the same commit. Same offline rules as ``download``."""
+    from huggingface_hub import snapshot_download
+
+    source = f"hf://{repo_id}{'@' + revision if revision else ''} ({', '.join(patterns)})"
+    with _hub_errors(what, source, revision, repo_id):
+        return Path(snapshot_download(repo_id, revision=revision, allow_patterns=patterns,
+                                      local_files_only=not endpoint_reachable()))
 
 
 def resolve(source: str | Path, *, what: str = "this model") -> Path:

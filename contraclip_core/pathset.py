@@ -3,6 +3,13 @@
 The safetensors file holds the latent support sets (support vectors, log-widths, α); the JSON holds everything a
 reader needs to use or reproduce them: dipoles, generator, latent space and layers, truncation, every
 hyperparameter, iterations done, metrics, creation time. Loading checks that the paths fit the generator.
+
+Where path sets come from (``PathSet.from_pretrained``):
+
+- a registry name ``<generator>/<set>`` (or just ``<generator>``: its ``<corpus>-corpus`` set): a set shipped in
+  ``checkpoints/<…>/paths/<set>``, else the one in the Hub path-set repo (``registry.hub_paths_folder``);
+- ``hf://org/repo[@revision]/folder``: a set folder in any Hub repo (``…/paths.json`` is accepted too);
+- a local folder.
 """
 from __future__ import annotations
 
@@ -14,7 +21,8 @@ from typing import Any
 
 import torch
 
-from .errors import WeightsError
+from . import hub, registry
+from .errors import ContraCLIPError, WeightsError
 from .generators.base import Generator
 from .generators.formats import read_weights
 from .generators.loading import _atomic_write_bytes
@@ -23,6 +31,8 @@ from .paths import LatentSupportSets, LatentView, LinearPaths
 WEIGHTS_NAME = "paths.safetensors"
 META_NAME = "paths.json"
 FORMAT_VERSION = 1
+SPACES = ("z", "w", "w+")
+SHIPPED = hub.PROJECT_ROOT / "checkpoints"  # shipped sets: checkpoints/<generator folder>/paths/<set>/
 
 
 @dataclass
@@ -50,8 +60,12 @@ class PathSet:
     def view(self) -> LatentView:
         return LatentView(self.space, tuple(self.latent_shape), self.layers)
 
-    def check_fits(self, generator: Generator, source: str = "this path set") -> None:
-        """Raise ``WeightsError`` unless these paths can move codes of ``generator``."""
+    def check_fits(self, generator: Generator, source: str = "this path set", generator_name: str | None = None) -> None:
+        """Raise ``WeightsError`` unless these paths can move codes of ``generator`` (registry ``generator_name``:
+        also refuse paths trained on another registry generator, whose codes merely have the same shape)."""
+        if generator_name is not None and not same_generator(self.generator, generator_name):
+            raise WeightsError(f"{source} was trained on {self.generator!r}, not on {generator_name!r}; "
+                               "its directions mean nothing in another generator's latent space.")
         if self.space not in generator.spaces:
             raise WeightsError(
                 f"{source} lives in the {self.space!r} space, which the generator does not have "
@@ -95,6 +109,12 @@ class PathSet:
         _atomic_write_bytes(folder / META_NAME, (json.dumps(self.metadata(), indent=1) + "\n").encode())
         return folder
 
+    def save_metadata(self, folder: str | Path) -> Path:
+        """Rewrite only the JSON (e.g. after adding metrics); the weights file is left as it is."""
+        folder = Path(folder)
+        _atomic_write_bytes(folder / META_NAME, (json.dumps(self.metadata(), indent=1) + "\n").encode())
+        return folder
+
     @classmethod
     def load(cls, folder: str | Path, generator: Generator | None = None, device: str | torch.device = "cpu") -> "PathSet":
         """Read a path folder; with ``generator``, also check that the paths fit it."""
@@ -113,7 +133,15 @@ class PathSet:
             raise WeightsError(f"{meta_path} is not a valid path-set description: {type(e).__name__}: {e}") from e
         if len(dipoles) != num_paths:
             raise WeightsError(f"{meta_path}: {len(dipoles)} dipoles but num_paths = {num_paths}")
-        view = LatentView(space, latent_shape, layers)
+        if space not in SPACES:
+            raise WeightsError(f"{meta_path}: unknown latent space {space!r} (expected one of {list(SPACES)})")
+        if not latent_shape or min(latent_shape) < 1 or num_paths < 1 or (method != "linear" and num_pairs < 1):
+            raise WeightsError(f"{meta_path}: latent_shape {latent_shape}, num_paths {num_paths} and num_pairs "
+                               f"{num_pairs} must all be positive")
+        try:
+            view = LatentView(space, latent_shape, layers)
+        except (ValueError, IndexError) as e:
+            raise WeightsError(f"{meta_path}: {e}") from e
         state = read_weights(weights_path)
         if method == "linear":
             lss: LatentSupportSets | LinearPaths = LinearPaths(num_paths, view.dim)
@@ -136,3 +164,83 @@ class PathSet:
         if generator is not None:
             paths.check_fits(generator, str(folder))
         return paths
+
+    @classmethod
+    def from_pretrained(cls, source: str | Path, generator: Generator | None = None, *,
+                        generator_name: str | None = None, device: str | torch.device = "cpu") -> "PathSet":
+        """Load a path set from a registry name, ``hf://…`` or a local folder (see the module docstring).
+
+        With ``generator``, check that the paths fit it (latent space, layers, dimensions); with ``generator_name``
+        (a registry name), also that they were trained on that generator.
+        """
+        folder = resolve(source)
+        paths = cls.load(folder, device=device)
+        if generator is not None:
+            paths.check_fits(generator, str(source), generator_name)
+        elif generator_name is not None and not same_generator(paths.generator, generator_name):
+            raise WeightsError(f"{source} was trained on {paths.generator!r}, not on {generator_name!r}")
+        return paths
+
+
+def same_generator(a: str, b: str) -> bool:
+    """Whether two generator names mean the same generator (registry aliases count as the same)."""
+    pa, pb = registry.GENERATORS.get(a), registry.GENERATORS.get(b)
+    return a == b or (pa is not None and pa is pb)
+
+
+def _generator_of(folder: Path) -> str | None:
+    try:
+        return str(json.loads((folder / META_NAME).read_text())["generator"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def shipped_sets(generator_name: str | None = None) -> list[Path]:
+    """Folders of the path sets that ship with the project (for one generator, or all)."""
+    folders = [p.parent for p in sorted(SHIPPED.glob(f"*/paths/*/{META_NAME}"))]
+    if generator_name is None:
+        return folders
+    return [f for f in folders if (g := _generator_of(f)) is not None and same_generator(g, generator_name)]
+
+
+def hub_sets(generator_name: str) -> list[Path]:
+    """Folders (in the local HF cache) of the generator's pre-trained path sets on the Hub, downloading them when
+    the Hub can be reached. Raises ``HubUnavailableError`` when neither the Hub nor a cached copy is there."""
+    source = registry.hub_paths_folder(generator_name)
+    if source is None:
+        return []
+    where = hub.parse_hf_url(source + "/x")  # repo, revision; the folder is where.filename minus "/x"
+    folder = where.filename[: -len("/x")]
+    root = hub.snapshot(where.repo_id, where.revision, [f"{folder}/*/{META_NAME}", f"{folder}/*/{WEIGHTS_NAME}"],
+                        what=f"pre-trained paths for {generator_name!r}")
+    return [p.parent for p in sorted((root / folder).glob(f"*/{META_NAME}")) if (p.parent / WEIGHTS_NAME).is_file()]
+
+
+def resolve(source: str | Path) -> Path:
+    """A path-set source → the local folder holding its two files (downloaded from the Hub when needed)."""
+    text = str(source)
+    if isinstance(source, str) and text.startswith("hf://"):
+        where = hub.parse_hf_url(text)
+        folder = where.filename
+        if folder.endswith((f"/{META_NAME}", f"/{WEIGHTS_NAME}")):
+            folder = folder.rsplit("/", 1)[0]
+        root = hub.snapshot(where.repo_id, where.revision, [f"{folder}/{META_NAME}", f"{folder}/{WEIGHTS_NAME}"],
+                            what=f"the path set {text}")
+        if not (root / folder / META_NAME).is_file():
+            raise WeightsError(f"{text} is not a path set: {where.repo_id} has no {folder}/{META_NAME}"
+                               " (or it is not in the local cache)")
+        return root / folder
+    name, _, set_name = text.partition("/")
+    if isinstance(source, str) and name in registry.GENERATORS and not Path(text).expanduser().exists():
+        set_name = set_name or f"{registry.GENERATORS[name].corpus}-corpus"
+        if "/" in set_name or set_name in ("", ".", ".."):
+            raise ContraCLIPError(f"{text!r}: write a registry path set as <generator>/<set>")
+        for folder in shipped_sets(name):
+            if folder.name == set_name:
+                return folder
+        hub_folder = registry.hub_paths_folder(name)
+        if hub_folder is None:
+            raise ContraCLIPError(f"no shipped path set {set_name!r} for {name!r}, and Hub path sets are turned off "
+                                  f"({registry.PATHS_REPO_ENV})")
+        return resolve(f"{hub_folder}/{set_name}")
+    return hub.resolve(source, what="the path set")

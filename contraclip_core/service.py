@@ -19,10 +19,12 @@ from . import hub, presets, registry
 from .errors import ContraCLIPError
 from .generators.base import Generator
 from .jobs import Job, JobQueue, JobStore, PriorityGate
+from . import pathset
 from .pathset import META_NAME, PathSet
 from .traversal import save_gif, save_mp4, strip, traverse
 
-SHIPPED_PATHS = hub.PROJECT_ROOT / "checkpoints"  # <generator folder>/paths/<set>/paths.json
+HUB_PATHS_TTL_S = 600  # how long a Hub path-set listing (or the reason there is none) is reused
+ORIGIN_TAGS = {"shipped": "shipped", "Hub": "hub", "trained here": "local"}
 LIMITS = {
     "max_seeds": 8,  # seeds per traversal request
     "max_steps": 32,  # steps each way
@@ -44,7 +46,7 @@ class ServiceError(ContraCLIPError, ValueError):
 class PathChoice:
     id: str  # "<origin>:<set folder>:<index>"
     label: str  # "first sentence ↔ second sentence"
-    origin: str  # "shipped" | "trained here"
+    origin: str  # "shipped" | "Hub" | "trained here"
     generator: str
     folder: Path
     index: int
@@ -125,6 +127,8 @@ class Service:
             d.mkdir(parents=True, exist_ok=True)
         self.device = _device(device)
         self._models: dict[str, Any] = {}
+        self._hub_paths: dict[str, tuple[float, list[Path], str]] = {}  # generator → (when, folders, why none)
+        self._hub_lock = threading.Lock()
         self._model_lock = threading.Lock()
         self.gate = PriorityGate()
         self.queue = JobQueue(JobStore(self.data_dir / "jobs"), self._run_job, LIMITS["max_queue"], self.gate)
@@ -182,27 +186,45 @@ class Service:
             return self._models[key]
 
     # --- paths ----------------------------------------------------------------------------------------------------
-    def _path_folders(self) -> list[tuple[str, Path]]:
-        shipped = [("shipped", p.parent) for p in sorted(SHIPPED_PATHS.glob(f"*/paths/*/{META_NAME}"))]
+    def _path_folders(self, generator: str | None) -> list[tuple[str, Path]]:
+        shipped = [("shipped", f) for f in pathset.shipped_sets()]
+        names = [generator] if generator in registry.GENERATORS else list(self._hub_paths)
+        from_hub = [("Hub", f) for name in names for f in self.hub_paths(name)[0]]
         local = [("trained here", p.parent) for p in sorted(self.paths_dir.glob(f"*/{META_NAME}"),
                                                            key=lambda p: p.stat().st_mtime)]
-        return shipped + local
+        return shipped + from_hub + local
+
+    def hub_paths(self, generator: str) -> tuple[list[Path], str]:
+        """The generator's pre-trained path sets from the Hub (cached folders), and why there are none if so.
+
+        Looked up once per ``HUB_PATHS_TTL_S``; an unreachable Hub with nothing cached is a note, not an error.
+        """
+        with self._hub_lock:
+            cached = self._hub_paths.get(generator)
+            if cached and time.monotonic() - cached[0] < HUB_PATHS_TTL_S:
+                return cached[1], cached[2]
+            try:
+                folders, why = pathset.hub_sets(generator), ""
+            except ContraCLIPError as e:
+                folders, why = [], str(e)
+            self._hub_paths[generator] = (time.monotonic(), folders, why)
+            return folders, why
 
     def paths(self, generator: str | None = None) -> list[PathChoice]:
-        """Every path usable with ``generator`` (all generators when None), shipped first."""
+        """Every path usable with ``generator`` (all generators when None): shipped, then Hub, then trained here."""
         import json
 
         choices = []
-        for origin, folder in self._path_folders():
+        for origin, folder in self._path_folders(generator):
             try:
                 meta = json.loads((folder / META_NAME).read_text())
                 gen = str(meta["generator"])
-                dipoles = meta["dipoles"]
+                dipoles = [(str(a), str(b)) for a, b in meta["dipoles"]]
             except (ValueError, KeyError, TypeError, OSError):
                 continue  # a damaged path file is skipped, not fatal
-            if generator is not None and registry.GENERATORS.get(gen) is not registry.GENERATORS.get(generator):
+            if generator is not None and not pathset.same_generator(gen, generator):
                 continue
-            tag = "shipped" if origin == "shipped" else "local"
+            tag = ORIGIN_TAGS[origin]
             for k, (a, b) in enumerate(dipoles):
                 choices.append(PathChoice(f"{tag}:{folder.name}:{k}", f"{a} ↔ {b}", origin, gen, folder, k))
         return choices
@@ -233,7 +255,8 @@ class Service:
                 raise ServiceError(f"{len(seed_list)} seeds × {2 * steps + 1} frames at {g.resolution}×{g.resolution} "
                                    "is more than one request may render; ask for fewer seeds or steps")
             try:
-                path_set = PathSet.load(choice.folder, g, device=self.device)
+                path_set = PathSet.load(choice.folder, device=self.device)
+                path_set.check_fits(g, f"the path set {choice.folder.name!r}", generator)
             except ContraCLIPError as e:
                 raise ServiceError(str(e)) from e
             psi = path_set.truncation if truncation in (None, "") else check_number(truncation, "truncation ψ", 0, 1.5)

@@ -20,10 +20,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(data_dir: Path, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
-    """Start app.py on a free loopback port; return the process and its URL once it answers."""
+def start_app(data_dir: Path, timeout: float = 60.0, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """Start app.py on a free loopback port; return the process and its URL once it answers. ``env`` adds to (or
+    overrides) the environment, which is offline for the Hub by default."""
     port = free_port()
-    env = os.environ | {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env = os.environ | {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"} | (env or {})
     log = open(data_dir / "app.log", "ab")
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--data", str(data_dir)], cwd=ROOT,
                             env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -50,9 +51,9 @@ def stop_app(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def running_app(data_dir: Path, timeout: float = 60.0) -> Iterator[str]:
+def running_app(data_dir: Path, timeout: float = 60.0, env: dict[str, str] | None = None) -> Iterator[str]:
     """Yield the app's URL once it answers; stop it afterwards. Logs go to data_dir/app.log."""
-    proc, url = start_app(data_dir, timeout)
+    proc, url = start_app(data_dir, timeout, env)
     try:
         yield url
     finally:

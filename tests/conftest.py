@@ -33,3 +33,17 @@ def populate_hf_cache(cache_dir: Path, repo_id: str, files: dict[str, Path], com
 
 def fixture_config(name: str) -> dict:
     return json.loads((FIXTURES / f"{name}.config.json").read_text())
+
+
+SHIPPED_SHAPES_PATHS = Path(__file__).resolve().parent.parent / "checkpoints" / "shapes" / "paths" / "shapes-corpus"
+
+
+def hub_path_repo(cache_dir: Path, repo_id: str, sets: dict[str, Path], commit: str = "b" * 40) -> Path:
+    """A Hub path-set repo in a local HF cache, laid out as ``publish`` uploads it: each ``sets`` item is
+    ``"<generator>/<set>": path-set folder``. Returns the cache dir (HF_HUB_CACHE)."""
+    files = {}
+    for where, folder in sets.items():
+        for name in ("paths.json", "paths.safetensors"):
+            files[f"{where}/{name}"] = folder / name
+    populate_hf_cache(cache_dir, repo_id, files, commit)
+    return cache_dir

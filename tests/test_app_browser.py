@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from .app_server import ROOT, running_app
+from .conftest import SHIPPED_SHAPES_PATHS, hub_path_repo
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -24,7 +25,11 @@ def page(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
-    with running_app(tmp_path_factory.mktemp("browser-data")) as url, sync_playwright() as p:
+    # a Hub path-set repo in a local HF cache (the app runs offline): its sets are listed beside the shipped ones
+    cache = hub_path_repo(tmp_path_factory.mktemp("hf-cache"), "someone/paths",
+                          {"shapes-128/from-the-hub": SHIPPED_SHAPES_PATHS})
+    env = {"HF_HUB_CACHE": str(cache), "CONTRACLIP_PATHS_REPO": "someone/paths"}
+    with running_app(tmp_path_factory.mktemp("browser-data"), env=env) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
         page.goto(url)
@@ -50,6 +55,25 @@ def test_traverse_shows_the_gif_and_downloads_it(page, tmp_path):
     assert "shapes-128" in target.name
 
 
+def pick_and_traverse(page, label: str, origin: str) -> None:
+    """Choose the path “label [origin]” in the Explore picker, traverse it, wait for its status line."""
+    if not page.get_by_role("option").first.is_visible():
+        page.click("#path-picker input")
+    option = page.get_by_role("option", name=f"{label} [{origin}]")
+    option.wait_for(timeout=10_000)
+    option.click()
+    page.click("#traverse")
+    page.wait_for_function(f"() => document.querySelector('#explore-status').innerText.includes({label!r})",
+                           timeout=30_000)
+
+
+def test_the_picker_lists_shipped_and_hub_paths_marked_by_origin(page):
+    page.click("#path-picker input")
+    page.get_by_role("option", name="a red shape ↔ a blue shape [shipped]").wait_for(timeout=10_000)
+    page.get_by_role("option", name="a triangle ↔ a circle [shipped]").wait_for(timeout=10_000)
+    pick_and_traverse(page, "a large shape ↔ a small shape", "Hub")
+
+
 def test_bad_seed_shows_a_message(page):
     page.fill("#seeds textarea, #seeds input", "not a seed")
     page.click("#traverse")
@@ -71,11 +95,5 @@ def test_train_in_background_and_the_path_appears_in_the_picker(page):
                            timeout=120_000)
     page.screenshot(path=ARTIFACTS / "train.png", full_page=True)
     page.get_by_role("tab", name="Explore").click()
-    page.click("#path-picker input")
-    option = page.get_by_role("option", name="a triangle ↔ a square [trained here]")
-    option.wait_for(timeout=10_000)
-    option.click()
-    page.click("#traverse")
-    page.wait_for_function("() => document.querySelector('#explore-status').innerText.includes('a triangle ↔ a square')",
-                           timeout=30_000)
+    pick_and_traverse(page, "a triangle ↔ a square", "trained here")
     page.screenshot(path=ARTIFACTS / "explore-trained.png", full_page=True)
