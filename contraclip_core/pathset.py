@@ -209,8 +209,8 @@ def hub_sets(generator_name: str) -> list[Path]:
     source = registry.hub_paths_folder(generator_name)
     if source is None:
         return []
-    where = hub.parse_hf_url(source + "/x")  # repo, revision; the folder is where.filename minus "/x"
-    folder = where.filename[: -len("/x")]
+    where = hub.parse_hf_url(source)  # hf://org/repo[@rev]/folder: the folder is where.filename
+    folder = where.filename
     root = hub.snapshot(where.repo_id, where.revision, [f"{folder}/*/{META_NAME}", f"{folder}/*/{WEIGHTS_NAME}"],
                         what=f"pre-trained paths for {generator_name!r}")
     return [p.parent for p in sorted((root / folder).glob(f"*/{META_NAME}")) if (p.parent / WEIGHTS_NAME).is_file()]

@@ -232,3 +232,21 @@ def test_publish_dry_run_from_the_command_line(tmp_path, capsys):
         (SHIPPED_SHAPES_PATHS / "paths.safetensors").read_bytes()
     assert "staged 1 path set(s)" in capsys.readouterr().out
     assert cli_main(["publish", str(tmp_path / "nope"), "--repo", "me/paths", "--dry-run", str(out)]) == 2
+
+
+def test_an_unreachable_hub_falls_back_to_the_cache_without_waiting(offline_cache, monkeypatch):
+    import time
+
+    import huggingface_hub.constants as constants
+
+    from contraclip_core import hub
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens: connection refused
+    monkeypatch.setattr(hub, "_REACHABLE", {})
+    hub_path_repo(offline_cache, REPO, {"shapes-128/colours": SHIPPED_SHAPES_PATHS})
+    start = time.monotonic()
+    assert [f.name for f in hub_sets("shapes-128")] == ["colours"]
+    with pytest.raises(HubUnavailableError, match="cannot be reached"):
+        PathSet.from_pretrained("hf://nobody/nothing/shapes-128/set")
+    assert time.monotonic() - start < 5
