@@ -10,6 +10,8 @@ from contraclip_core.generators.loading import from_pretrained
 from contraclip_core.generators.shapes import ShapesConfig, ShapesGenerator, hsv_to_rgb
 from contraclip_core.shapes_clip.captions import FACTORS, attribute_labels
 
+from .roundoff import float32_roundoff, tolerance
+
 
 @pytest.fixture(scope="module")
 def G() -> ShapesGenerator:
@@ -41,18 +43,30 @@ def test_loads_through_the_registry(G: ShapesGenerator) -> None:
 
 
 def test_shipped_weights_are_reproduced_by_the_seeded_build(G: ShapesGenerator) -> None:
-    rebuilt = ShapesGenerator.build(ShapesConfig(**vars(G.config)))
-    for key, value in G.state_dict().items():
-        torch.testing.assert_close(rebuilt.state_dict()[key], value, atol=1e-5, rtol=1e-4, msg=key)
+    # The seeded weights are draws of torch's portable CPU generator: exact. The fitted statistics (means, std,
+    # whitening) are float32 sums over 20,000 samples and an eigendecomposition, whose round-off depends on the
+    # library version; the exact fit (the same build in float64) bounds it. The shipped statistics must be as close
+    # to the exact fit as a float32 fit on this machine is.
+    config = ShapesConfig(**vars(G.config))
+    rebuilt = ShapesGenerator.build(config).state_dict()
+    exact = ShapesGenerator(config).double()
+    exact.fit_normalisation()
+    for key, value in exact.state_dict().items():
+        shipped_error = (G.state_dict()[key].double() - value).abs().max().item()
+        float32_error = (rebuilt[key].double() - value).abs().max().item()
+        assert shipped_error <= tolerance(float32_error, value.abs().max().item()), key
 
 
 def test_seeded_determinism_and_z_w_agreement(G: ShapesGenerator) -> None:
     z = G.sample_z([3, 7, 11])
+    assert torch.equal(G.sample_z([7])[0], z[1])  # a code depends on its seed only, not on the batch: exactly
     a, b = G(z), G(G.sample_z([3, 7, 11]))
-    assert torch.equal(a, b)
+    assert torch.equal(a, b)  # the same computation on the same inputs and shapes, in one process: bit for bit
     assert not torch.allclose(a[0], a[1])
-    torch.testing.assert_close(G(G.mapping(z), "w"), a)
-    torch.testing.assert_close(G(G.sample_z([7]))[0], a[1])  # a code depends on its seed only, not on the batch
+    # Other batch sizes or the detour through w reorder float32 sums: equal within this computation's round-off.
+    tol = tolerance(float32_roundoff(G, lambda g: g(g.sample_z([3, 7, 11]))), 1.0)  # images lie in [-1, 1]
+    torch.testing.assert_close(G(G.mapping(z), "w"), a, atol=tol, rtol=0)
+    torch.testing.assert_close(G(G.sample_z([7]))[0], a[1], atol=tol, rtol=0)
 
 
 def test_output_shape_and_range(G: ShapesGenerator) -> None:
