@@ -63,11 +63,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="convert a generator checkpoint (rosinality .pt, NVIDIA .pkl, genforce) to our safetensors format")
+    p = sub.add_parser("convert", help="convert a generator checkpoint (rosinality .pt, NVIDIA .pkl, genforce) "
+                                       "to our safetensors format")
     p.add_argument("source", help="registry name, hf://org/repo/file, or a local file")
     p.add_argument("--out", required=True, help="output folder (config.json + model.safetensors)")
-    p.add_argument("--arch", choices=["stylegan2", "pggan"], help="optional: the architecture (read from the file otherwise)")
-    p.add_argument("--config", help="optional: the config as JSON, read from the file otherwise, e.g. '{\"size\": 256}'")
+    p.add_argument("--arch", choices=["stylegan2", "pggan"],
+                   help="optional: the architecture (read from the file otherwise)")
+    p.add_argument("--config", help="optional: the config as JSON (read from the file otherwise), "
+                                    "e.g. '{\"size\": 256}'")
 
 
 def _add_publish(sub: argparse._SubParsersAction) -> None:

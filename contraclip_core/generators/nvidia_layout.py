@@ -74,7 +74,8 @@ def nvidia_config(state: dict[str, torch.Tensor], kwargs: dict[str, Any], source
         raise WeightsError(f"{source} is a class-conditional generator (c_dim = {c_dim}); conditional generators "
                            "are not supported yet.")
     if int(kwargs.get("img_channels", 3)) != 3:
-        raise WeightsError(f"{source} makes {kwargs['img_channels']}-channel images; only RGB generators are supported.")
+        raise WeightsError(f"{source} makes {kwargs['img_channels']}-channel images; only RGB generators are "
+                           "supported.")
     architecture = synthesis_kwargs.get("architecture", "skip")
     if architecture != "skip":
         raise WeightsError(f"{source} uses the {architecture!r} synthesis architecture; only 'skip' (StyleGAN2's "
