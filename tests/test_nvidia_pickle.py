@@ -202,3 +202,11 @@ def test_rewritten_fixture_still_loads(tmp_path, io, snapshot, contraclip_home):
     path = write_snapshot(tmp_path / "again.pkl", {"G_ema": snapshot["G_ema"], "augment_pipe": None})
     with torch.no_grad():
         assert max_err(from_pretrained(path).synthesis(io["wplus"], "w+"), io["img_from_wplus"]) < TOL
+
+
+def test_malformed_constructor_arguments_are_refused(tmp_path, snapshot, contraclip_home):
+    g = copy.deepcopy(snapshot["G_ema"])
+    g.init_kwargs["mapping_kwargs"] = {"num_layers": 2, "lr_multiplier": "fast"}
+    path = write_snapshot(tmp_path / "odd.pkl", {"G_ema": g})
+    with pytest.raises(WeightsError, match=r"odd\.pkl: the NVIDIA generator's constructor arguments are malformed"):
+        from_pretrained(path)

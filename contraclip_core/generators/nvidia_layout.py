@@ -64,6 +64,13 @@ def _shape(state: dict[str, torch.Tensor], key: str, source: str) -> tuple[int, 
 
 def nvidia_config(state: dict[str, torch.Tensor], kwargs: dict[str, Any], source: str) -> dict[str, Any]:
     """Our StyleGAN2 config for an NVIDIA generator: sizes from the tensors, the rest from its init kwargs."""
+    try:
+        return _nvidia_config(state, kwargs, source)
+    except (TypeError, ValueError, AttributeError) as e:
+        raise WeightsError(f"{source}: the NVIDIA generator's constructor arguments are malformed ({e}).") from None
+
+
+def _nvidia_config(state: dict[str, torch.Tensor], kwargs: dict[str, Any], source: str) -> dict[str, Any]:
     if any(k.startswith("synthesis.input.") for k in state):
         raise WeightsError(f"{source} is a StyleGAN3 generator; only StyleGAN2 / StyleGAN2-ADA is supported.")
     mapping_kwargs = dict(kwargs.get("mapping_kwargs") or {})
