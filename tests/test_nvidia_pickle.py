@@ -210,3 +210,50 @@ def test_malformed_constructor_arguments_are_refused(tmp_path, snapshot, contrac
     path = write_snapshot(tmp_path / "odd.pkl", {"G_ema": g})
     with pytest.raises(WeightsError, match=r"odd\.pkl: the NVIDIA generator's constructor arguments are malformed"):
         from_pretrained(path)
+
+
+def to_nvidia_names(ours: dict[str, torch.Tensor], n_mlp: int, size: int) -> dict[str, torch.Tensor]:
+    """Our StyleGAN2 state dict in NVIDIA's names and shapes (the inverse of the importer, written independently)."""
+    nv = {"mapping.w_avg": ours["latent_avg"], "synthesis.b4.const": ours["input.input"][0]}
+    for i in range(n_mlp):
+        nv[f"mapping.fc{i}.weight"] = ours[f"style.{i + 1}.weight"]
+        nv[f"mapping.fc{i}.bias"] = ours[f"style.{i + 1}.bias"]
+    layers = [("synthesis.b4.conv1", "conv1")]
+    rgbs = [("synthesis.b4.torgb", "to_rgb1")]
+    res = 8
+    while res <= size:
+        k = len(rgbs) - 1
+        layers += [(f"synthesis.b{res}.conv0", f"convs.{2 * k}"), (f"synthesis.b{res}.conv1", f"convs.{2 * k + 1}")]
+        rgbs.append((f"synthesis.b{res}.torgb", f"to_rgbs.{k}"))
+        res *= 2
+    for n, (src, dst) in enumerate(layers):
+        nv[f"{src}.weight"] = ours[f"{dst}.conv.weight"][0]
+        nv[f"{src}.affine.weight"] = ours[f"{dst}.conv.modulation.weight"]
+        nv[f"{src}.affine.bias"] = ours[f"{dst}.conv.modulation.bias"]
+        nv[f"{src}.noise_strength"] = ours[f"{dst}.noise.weight"][0]
+        nv[f"{src}.bias"] = ours[f"{dst}.activate.bias"]
+        nv[f"{src}.noise_const"] = ours[f"noises.noise_{n}"][0, 0]
+    for src, dst in rgbs:
+        nv[f"{src}.weight"] = ours[f"{dst}.conv.weight"][0]
+        nv[f"{src}.affine.weight"] = ours[f"{dst}.conv.modulation.weight"]
+        nv[f"{src}.affine.bias"] = ours[f"{dst}.conv.modulation.bias"]
+        nv[f"{src}.bias"] = ours[f"{dst}.bias"].reshape(-1)
+    return nv
+
+
+def test_full_size_nvidia_layout_round_trips():
+    """config-f 1024 (18 styles, 17 noise inputs, widths 512 … 32) in NVIDIA's names comes back tensor for tensor."""
+    from contraclip_core.generators.inference import infer
+    from contraclip_core.generators.nvidia_layout import nvidia_to_ours
+    from contraclip_core.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+
+    ours = StyleGAN2Generator(StyleGAN2Config(size=1024)).state_dict()
+    ours["latent_avg"] = torch.randn(512)
+    nv = to_nvidia_names(ours, 8, 1024)
+    found = infer(nv, "ffhq.pkl")
+    assert (found.arch, found.layout, found.config["size"], found.config["n_mlp"]) == ("stylegan2", "nvidia", 1024, 8)
+    assert found.config["channels"] == {"4": 512, "8": 512, "16": 512, "32": 512, "64": 512, "128": 256, "256": 128,
+                                        "512": 64, "1024": 32}
+    back = nvidia_to_ours(nv, "ffhq.pkl")
+    assert set(back) == set(ours)
+    assert all(torch.equal(back[k], ours[k]) for k in ours)
