@@ -32,7 +32,7 @@ def build_demo(service: Service) -> gr.Blocks:
     def generator_choices() -> list[tuple[str, str]]:
         out = []
         for row in service.generators():
-            label = row["description"] if row["available"] else f"{row['description']} — unavailable: {row['reason']}"
+            label = row["label"] if row["available"] else f"{row['label']} — unavailable: {row['reason']}"
             out.append((label, row["name"]))
         return out
 

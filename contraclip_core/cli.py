@@ -63,11 +63,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="convert a generator checkpoint (rosinality/genforce) to our safetensors format")
+    p = sub.add_parser("convert", help="convert a generator checkpoint (rosinality .pt, NVIDIA .pkl, genforce) "
+                                       "to our safetensors format")
     p.add_argument("source", help="registry name, hf://org/repo/file, or a local file")
     p.add_argument("--out", required=True, help="output folder (config.json + model.safetensors)")
-    p.add_argument("--arch", choices=["stylegan2", "pggan"], help="for a local file: its architecture")
-    p.add_argument("--config", help="for a local file: its config as JSON, e.g. '{\"size\": 256}'")
+    p.add_argument("--arch", choices=["stylegan2", "pggan"],
+                   help="optional: the architecture (read from the file otherwise)")
+    p.add_argument("--config", help="optional: the config as JSON (read from the file otherwise), "
+                                    "e.g. '{\"size\": 256}'")
 
 
 def _add_publish(sub: argparse._SubParsersAction) -> None:
@@ -186,18 +189,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 def cmd_convert(args: argparse.Namespace) -> None:
     from . import hub, registry
-    from .generators.loading import DEFAULT_LAYOUTS, convert_foreign
+    from .generators.loading import convert_any
 
     if args.source in registry.GENERATORS:
         preset = registry.GENERATORS[args.source]
         path = hub.resolve(preset.source, what=f"the generator {args.source!r}")
-        arch, layout, config = preset.arch, preset.layout, dict(preset.config)
-    else:
-        if not args.arch or not args.config:
-            raise SystemExit("a local file needs --arch and --config (or use a registry name)")
+        arch, layout, config = preset.arch, preset.layout, (dict(preset.config) or None)
+    else:  # architecture, layout and config are read from the file unless given
         path = hub.resolve(args.source)
-        arch, layout, config = args.arch, DEFAULT_LAYOUTS[args.arch], json.loads(args.config)
-    folder = convert_foreign(path, arch=arch, layout=layout, config=config, out_dir=Path(args.out))
+        arch, layout, config = args.arch, None, (json.loads(args.config) if args.config else None)
+    folder = convert_any(path, arch=arch, layout=layout, config=config, out_dir=Path(args.out))
     print(f"converted {args.source} → {folder}")
 
 

@@ -6,99 +6,17 @@ on; each can be overridden by passing any ``hf://org/repo/path`` or local path i
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+
+from .catalogue import ALIASES, DEFAULT_GENERATOR, DOMAIN_CORPORA, DOMAINS, GENERATORS, GeneratorPreset  # noqa: F401
+from .catalogue import canonical_names, generator_label  # noqa: F401
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".pkl", ".bin", ".ckpt")
 
 
-@dataclass(frozen=True)
-class GeneratorPreset:
-    source: str  # hf://org/repo/file or a path relative to the project root
-    arch: str  # "stylegan2" | "pggan" | "shapes"
-    layout: str  # "ours" | "rosinality" | "genforce": how the source file is laid out
-    config: dict[str, Any]  # the architecture's config fields (ignored for "ours": config.json is in the folder)
-    description: str  # one line for the UI
-    needs_hub: bool = True  # False when the weights ship with the project
-    default_space: str = "w+"  # the latent space ContraCLIP's paper uses for this generator
-    default_layers: int = 11  # ℓ: W+ paths act on the first ℓ+1 style inputs
-    default_truncation: float = 0.7  # ψ
-    corpus: str = "attributes"  # the pre-defined corpus that fits this generator
-    clip: str = "ViT-B-32/openai"  # the CLIP model paths are trained and evaluated with
-    template: str = "a photo of {}."  # sentence template applied to corpus phrases
-    eps_range: tuple[float, float] = (0.1, 0.2)  # training step magnitudes ε, in latent units (paper settings)
-    step_size: float = 0.2  # η of the Euler traversal, in latent units
-    paths: str = ""  # pre-trained path sets on the Hub: "hf://org/repo[@rev]/folder"; "" = <PATHS_REPO>/<name>
-
-
-def _stylegan2(size: int, channel_multiplier: int = 2) -> dict[str, Any]:
-    """rosinality constructor arguments of a config-f StyleGAN2 (z/w 512, 8-layer mapping)."""
-    return {"size": size, "style_dim": 512, "n_mlp": 8, "channel_multiplier": channel_multiplier}
-
-
-GENERATORS: dict[str, GeneratorPreset] = {
-    "shapes-128": GeneratorPreset(
-        source="checkpoints/shapes/generator",
-        arch="shapes",
-        layout="ours",
-        config={},
-        description="Shapes world, 128×128 — built in, works offline, exact ground truth",
-        needs_hub=False,
-        default_space="w",
-        default_layers=0,
-        default_truncation=1.0,
-        corpus="shapes",
-        clip="shapes-clip",
-        template="{}",
-        eps_range=(0.5, 1.0),
-        step_size=0.25,
-    ),
-    "stylegan2-ffhq-1024": GeneratorPreset(
-        source="hf://aaronb/StyleGAN2/stylegan2-ffhq-config-f.pt",
-        arch="stylegan2",
-        layout="rosinality",
-        config=_stylegan2(1024),
-        description="StyleGAN2 config-f, FFHQ faces, 1024×1024",
-    ),
-    "stylegan2-afhqcat-512": GeneratorPreset(
-        source="hf://aaronb/StyleGAN2/ada/afhqcat.pt",
-        arch="stylegan2",
-        layout="rosinality",
-        config=_stylegan2(512),
-        description="StyleGAN2-ADA, AFHQ cats, 512×512",
-        corpus="cats",
-    ),
-    "stylegan2-afhqdog-512": GeneratorPreset(
-        source="hf://aaronb/StyleGAN2/ada/afhqdog.pt",
-        arch="stylegan2",
-        layout="rosinality",
-        config=_stylegan2(512),
-        description="StyleGAN2-ADA, AFHQ dogs, 512×512",
-        corpus="dogs",
-    ),
-    "stylegan2-car-512": GeneratorPreset(
-        source="hf://aaronb/StyleGAN2/stylegan2-car-config-f.pt",
-        arch="stylegan2",
-        layout="rosinality",
-        config=_stylegan2(512),
-        description="StyleGAN2 config-f, LSUN cars, 512×384 content in a 512×512 frame",
-        corpus="cars",
-    ),
-    "pggan-celebahq-1024": GeneratorPreset(
-        source="hf://huggan/pggan-celebahq-1024/pytorch_model.bin",
-        arch="pggan",
-        layout="genforce",
-        config={"resolution": 1024, "z_space_dim": 512, "fmaps_base": 16384, "fmaps_max": 512},
-        description="ProgGAN, CelebA-HQ faces, 1024×1024",
-        default_space="z",
-        default_layers=0,
-        default_truncation=1.0,
-    ),
-}
-# Short aliases a user may type.
-GENERATORS["shapes"] = GENERATORS["shapes-128"]
-
-DEFAULT_GENERATOR = "shapes-128"
+# --- generators: the catalogue (names, domains, sources, defaults) lives in catalogue.py --------------------------
+for _alias, _name in ALIASES.items():
+    GENERATORS[_alias] = GENERATORS[_name]
 
 # Pre-trained path sets on the Hub: one repo, one folder per generator, one sub-folder per path set
 # (<generator>/<set>/paths.json + paths.safetensors + example GIFs + README.md), as `publish` writes them.
@@ -203,6 +121,10 @@ CORPORA: dict[str, list[tuple[str, str]]] = {
         ("a modern car", "a car from the sixties"),
     ],
 }
+
+
+# --- corpora for the catalogue's domains (issue 18; defined in catalogue.py) -------------------------------------
+CORPORA.update(DOMAIN_CORPORA)
 
 
 def corpus_sentences(corpus: str, template: str) -> list[tuple[str, str]]:

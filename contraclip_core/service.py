@@ -137,13 +137,14 @@ class Service:
 
     # --- generators ---------------------------------------------------------------------------------------------
     def generators(self) -> list[dict[str, Any]]:
-        """Every registry generator with whether it can be used here, and why not."""
+        """Every catalogue generator, grouped by domain, with its picker label and whether it can be used here."""
         rows = []
-        for name, preset in registry.GENERATORS.items():
-            if name == "shapes":
-                continue  # alias
+        for name in registry.canonical_names():
+            preset = registry.GENERATORS[name]
             ok, reason = self._availability(name)
-            rows.append({"name": name, "description": preset.description, "available": ok, "reason": reason})
+            rows.append({"name": name, "description": preset.description, "label": registry.generator_label(name),
+                         "domain": preset.domain, "resolution": preset.resolution, "download_mb": preset.download_mb,
+                         "available": ok, "reason": reason})
         return rows
 
     def _availability(self, name: str) -> tuple[bool, str]:

@@ -43,6 +43,16 @@ def test_convert_a_rosinality_file(tmp_path):
         assert (g.synthesis(io["wplus"], "w+") - io["img_from_wplus"]).abs().max() < 1e-4
 
 
+def test_convert_an_nvidia_pickle_without_a_config(tmp_path):
+    """No --arch, no --config: the NVIDIA snapshot's architecture and config are read from it."""
+    result = cli("convert", str(FIXTURES / "stylegan2ada_nvidia_tiny.pkl"), "--out", str(tmp_path / "ours"))
+    assert result.returncode == 0, result.stderr
+    g = load_folder(tmp_path / "ours")
+    io = load_file(FIXTURES / "stylegan2ada_nvidia_tiny.io.safetensors")
+    with torch.no_grad():
+        assert (g.synthesis(io["wplus"], "w+") - io["img_from_wplus"]).abs().max() < 1e-4
+
+
 def test_train_traverse_evaluate_on_shapes(tmp_path):
     out = tmp_path / "paths"
     result = cli("train", "--dipole", "a red shape", "a blue shape", "--iterations", "5", "--out", str(out))

@@ -1,7 +1,8 @@
 """Reading weight files safely, and unwrapping the foreign checkpoint layouts we support.
 
-Only two readers exist: safetensors, and ``torch.load(map_location="cpu", weights_only=True)``. Nothing here can run
-pickled code: a legacy file whose unpickling would build anything but tensors and plain containers is refused.
+Three readers exist: safetensors, ``torch.load(map_location="cpu", weights_only=True)``, and for NVIDIA snapshot
+pickles the restricted unpickler of ``nvidia_pickle`` (a listed set of globals; nothing it contains is executed).
+Nothing here can run pickled code: a file whose unpickling would build anything else is refused.
 """
 from __future__ import annotations
 
@@ -31,6 +32,14 @@ def read_weights(path: str | Path) -> Any:
                 f"{path.name} is not a readable safetensors file (truncated or corrupted?): {e}. "
                 "Download it again or re-run the conversion."
             ) from e
+    from .nvidia_pickle import load_nvidia_pickle, looks_like_nvidia_pickle
+
+    try:
+        nvidia = not zipfile.is_zipfile(path) and looks_like_nvidia_pickle(path)
+    except OSError as e:
+        raise WeightsError(f"{path.name} could not be read: {e}") from e
+    if nvidia:
+        return load_nvidia_pickle(path)
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

@@ -1,9 +1,10 @@
 """``from_pretrained`` / ``save_pretrained`` for every generator.
 
 Our format is a folder holding ``config.json`` (``{"arch": ..., "config": {...}}``, the architecture's config
-dataclass as a dict) and ``model.safetensors``. Foreign checkpoints (rosinality StyleGAN2, genforce ProgGAN) are
-converted once into that format and cached under ``$CONTRACLIP_HOME/converted`` (default
-``~/.cache/contraclip/converted``), keyed by the source file and the config.
+dataclass as a dict) and ``model.safetensors``. Foreign checkpoints (rosinality StyleGAN2, NVIDIA StyleGAN2-ADA
+pickles, genforce ProgGAN) are converted once into that format and cached under ``$CONTRACLIP_HOME/converted``
+(default ``~/.cache/contraclip/converted``), keyed by the source file and what the caller said about it. Their
+architecture, layout and config are read from the checkpoint itself (``inference``) unless the caller gives them.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from .formats import check_state_dict, read_weights
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
-DEFAULT_LAYOUTS = {"stylegan2": "rosinality", "pggan": "genforce"}  # how each arch's foreign checkpoints are laid out
+DEFAULT_LAYOUTS = {"stylegan2": "rosinality", "pggan": "genforce"}  # used when a layout can be neither given nor read
 
 
 def arch_class(arch: str) -> type[Generator]:
@@ -116,27 +117,64 @@ def load_folder(folder: str | Path, *, device: str | torch.device = "cpu", dtype
     return _finish(model, device, dtype)
 
 
-def _conversion_key(path: Path, arch: str, layout: str, config: dict[str, Any]) -> str:
+def _conversion_key(path: Path, arch: str | None, layout: str | None, config: dict[str, Any] | None) -> str:
     stat = path.resolve().stat()
     text = json.dumps([str(path.resolve()), stat.st_size, stat.st_mtime_ns, arch, layout, config], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def convert_foreign(
-    path: Path, *, arch: str, layout: str, config: dict[str, Any], out_dir: Path | None = None
+    path: Path, *, arch: str, layout: str, config: dict[str, Any], out_dir: Path | None = None, obj: Any = None
 ) -> Path:
-    """Convert a foreign checkpoint into our folder format (once; cached) and return the folder."""
+    """Convert a foreign checkpoint into our folder format (once; cached) and return the folder.
+
+    ``obj`` is the file's content when the caller has already read it (``formats.read_weights``)."""
     source = str(path)
     cls = arch_class(arch)
     out_dir = out_dir or cache_home() / "converted" / f"{arch}-{_conversion_key(path, arch, layout, config)}"
     if (out_dir / CONFIG_NAME).is_file() and (out_dir / WEIGHTS_NAME).is_file():
         return out_dir
     model = cls(build_config(cls, config, source))
-    state = cls.convert_state_dict(read_weights(path), layout=layout, source=source)  # type: ignore[attr-defined]
+    obj = read_weights(path) if obj is None else obj
+    state = cls.convert_state_dict(obj, layout=layout, source=source)  # type: ignore[attr-defined]
     check_state_dict(model.state_dict(), state, source)
     model.load_state_dict(state, strict=True)
     cls.after_conversion(model)  # type: ignore[attr-defined]
     return save_pretrained(model, out_dir)
+
+
+def convert_any(
+    path: Path,
+    *,
+    arch: str | None = None,
+    layout: str | None = None,
+    config: dict[str, Any] | None = None,
+    out_dir: Path | None = None,
+) -> Path:
+    """Convert any supported checkpoint, reading from its tensors whatever the caller did not say; cached.
+
+    What the caller gives wins over what is read (an explicit config is used as is). A file that matches no known
+    layout is refused with a sentence naming what was found, unless arch, layout and config are all given."""
+    if arch is not None and layout is not None and config is not None:
+        return convert_foreign(path, arch=arch, layout=layout, config=config, out_dir=out_dir)
+    tag = arch or "auto"
+    out_dir = out_dir or cache_home() / "converted" / f"{tag}-{_conversion_key(path, tag, layout, config)}"
+    if (out_dir / CONFIG_NAME).is_file() and (out_dir / WEIGHTS_NAME).is_file():
+        return out_dir
+    from .inference import infer
+
+    obj = read_weights(path)
+    try:
+        found = infer(obj, path.name)
+    except WeightsError:
+        if arch is None or config is None:
+            raise
+        layout = layout or DEFAULT_LAYOUTS.get(arch, "ours")  # arch and config given: let the converter say why
+        return convert_foreign(path, arch=arch, layout=layout, config=config, out_dir=out_dir, obj=obj)
+    if arch is not None and arch != found.arch:
+        raise WeightsError(f"{path.name} is a {found.arch} checkpoint ({found.layout} layout), not {arch}.")
+    return convert_foreign(path, arch=found.arch, layout=layout or found.layout,
+                           config=found.config if config is None else config, out_dir=out_dir, obj=obj)
 
 
 def from_pretrained(
@@ -152,11 +190,12 @@ def from_pretrained(
 
     Args:
         source: a registry name (``"shapes"``, ``"stylegan2-ffhq-1024"``…), ``hf://org/repo/path/to/file``, a folder
-            in our format, or a foreign checkpoint file (then ``arch``, ``layout`` and ``config`` say how to read it).
+            in our format, or a foreign checkpoint file: a rosinality StyleGAN2 ``.pt``, an NVIDIA StyleGAN2-ADA
+            ``.pkl`` or a genforce ProgGAN state dict, whose architecture, layout and config are read from it.
         device, dtype: where the returned model lives.
-        arch: ``"stylegan2"``, ``"pggan"`` or ``"shapes"``, for foreign files.
-        layout: ``"rosinality"`` (StyleGAN2) or ``"genforce"`` (ProgGAN), for foreign files.
-        config: the architecture's config fields, for foreign files.
+        arch: ``"stylegan2"``, ``"pggan"`` or ``"shapes"``; optional, checked against the file.
+        layout: ``"rosinality"`` or ``"nvidia"`` (StyleGAN2), ``"genforce"`` (ProgGAN); optional.
+        config: the architecture's config fields; optional, and used as is when given.
     """
     what = f"generator {str(source)!r}"
     name = str(source)
@@ -166,7 +205,7 @@ def from_pretrained(
         source = preset.source
         arch = arch or preset.arch
         layout = layout or preset.layout
-        config = config or dict(preset.config)
+        config = config if config is not None else (dict(preset.config) if preset.config else None)
     elif not (name.startswith("hf://") or Path(name).expanduser().exists() or (hub.PROJECT_ROOT / name).exists()):
         if "/" not in name and "\\" not in name and not name.endswith(tuple(registry.WEIGHT_SUFFIXES)):
             raise UnknownNameError(
@@ -178,11 +217,5 @@ def from_pretrained(
         return load_folder(path, device=device, dtype=dtype)
     if path.name == WEIGHTS_NAME and (path.parent / CONFIG_NAME).is_file():
         return load_folder(path.parent, device=device, dtype=dtype)
-    if arch is None or config is None:
-        raise WeightsError(
-            f"{path.name} is a single weights file: say which architecture and config it has "
-            "(arch=..., layout=..., config=...) or use a registry name."
-        )
-    layout = layout or DEFAULT_LAYOUTS.get(arch, "ours")
-    folder = convert_foreign(path, arch=arch, layout=layout, config=config)
+    folder = convert_any(path, arch=arch, layout=layout, config=config)
     return load_folder(folder, device=device, dtype=dtype)

@@ -42,6 +42,7 @@ class StyleGAN2Config:
     blur_kernel: list[int] = field(default_factory=lambda: [1, 3, 3, 1])  # FIR taps for up-sampling
     lr_mlp: float = 0.01  # equalised-lr multiplier of the mapping network
     channels: dict[str, int] | None = None  # resolution (as str) → channels; None = the config-f table
+    conv_clamp: float | None = None  # NVIDIA StyleGAN2-ADA: clamp conv/toRGB outputs to ±conv_clamp (None: never)
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.size & (self.size - 1):
@@ -185,20 +186,24 @@ class ConstantInput(nn.Module):
 
 class StyledConv(nn.Module):
     def __init__(self, in_channel: int, out_channel: int, kernel_size: int, style_dim: int,
-                 upsample: bool = False, blur_kernel: list[int] = (1, 3, 3, 1)):
+                 upsample: bool = False, blur_kernel: list[int] = (1, 3, 3, 1), clamp: float | None = None):
         super().__init__()
+        self.clamp = clamp
         self.conv = ModulatedConv2d(in_channel, out_channel, kernel_size, style_dim, upsample=upsample,
                                     blur_kernel=blur_kernel)
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_channel)
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return self.activate(self.noise(self.conv(x, style), noise))
+        x = self.activate(self.noise(self.conv(x, style), noise))
+        return x if self.clamp is None else x.clamp(-self.clamp, self.clamp)
 
 
 class ToRGB(nn.Module):
-    def __init__(self, in_channel: int, style_dim: int, upsample: bool = True, blur_kernel: list[int] = (1, 3, 3, 1)):
+    def __init__(self, in_channel: int, style_dim: int, upsample: bool = True, blur_kernel: list[int] = (1, 3, 3, 1),
+                 clamp: float | None = None):
         super().__init__()
+        self.clamp = clamp
         if upsample:
             self.upsample = Upsample(list(blur_kernel))
         self.conv = ModulatedConv2d(in_channel, 3, 1, style_dim, demodulate=False)
@@ -206,6 +211,8 @@ class ToRGB(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         out = self.conv(x, style) + self.bias
+        if self.clamp is not None:
+            out = out.clamp(-self.clamp, self.clamp)
         if skip is not None:
             out = out + self.upsample(skip)
         return out
@@ -224,14 +231,15 @@ class StyleGAN2Generator(Generator):
         self.resolution = config.size
         ch = {int(k): v for k, v in config.channels.items()}
         blur = list(config.blur_kernel)
+        clamp = None if config.conv_clamp is None else float(config.conv_clamp)
         self.style = nn.Sequential(
             PixelNorm(),
             *[EqualLinear(config.style_dim, config.style_dim, lr_mul=config.lr_mlp, activation=True)
               for _ in range(config.n_mlp)],
         )
         self.input = ConstantInput(ch[4])
-        self.conv1 = StyledConv(ch[4], ch[4], 3, config.style_dim, blur_kernel=blur)
-        self.to_rgb1 = ToRGB(ch[4], config.style_dim, upsample=False)
+        self.conv1 = StyledConv(ch[4], ch[4], 3, config.style_dim, blur_kernel=blur, clamp=clamp)
+        self.to_rgb1 = ToRGB(ch[4], config.style_dim, upsample=False, clamp=clamp)
         self.log_size = int(math.log2(config.size))
         self.num_layers = (self.log_size - 2) * 2 + 1
         self.convs, self.to_rgbs = nn.ModuleList(), nn.ModuleList()
@@ -242,9 +250,10 @@ class StyleGAN2Generator(Generator):
         in_channel = ch[4]
         for i in range(3, self.log_size + 1):
             out_channel = ch[2**i]
-            self.convs.append(StyledConv(in_channel, out_channel, 3, config.style_dim, upsample=True, blur_kernel=blur))
-            self.convs.append(StyledConv(out_channel, out_channel, 3, config.style_dim, blur_kernel=blur))
-            self.to_rgbs.append(ToRGB(out_channel, config.style_dim, blur_kernel=blur))
+            self.convs.append(StyledConv(in_channel, out_channel, 3, config.style_dim, upsample=True, blur_kernel=blur,
+                                         clamp=clamp))
+            self.convs.append(StyledConv(out_channel, out_channel, 3, config.style_dim, blur_kernel=blur, clamp=clamp))
+            self.to_rgbs.append(ToRGB(out_channel, config.style_dim, blur_kernel=blur, clamp=clamp))
             in_channel = out_channel
         self.num_ws = self.log_size * 2 - 2
         self.register_buffer("latent_avg", torch.zeros(config.style_dim))
@@ -252,8 +261,12 @@ class StyleGAN2Generator(Generator):
     # --- conversion from rosinality checkpoints -------------------------------------------------------------------
     @classmethod
     def convert_state_dict(cls, obj: Any, layout: str, source: str) -> dict[str, torch.Tensor]:
+        if layout == "nvidia":
+            from .nvidia_layout import nvidia_to_ours
+
+            return nvidia_to_ours(obj, source)
         if layout not in ("rosinality", "ours"):
-            raise WeightsError(f"{source}: StyleGAN2 reads the 'rosinality' layout, not {layout!r}")
+            raise WeightsError(f"{source}: StyleGAN2 reads the 'rosinality' and 'nvidia' layouts, not {layout!r}")
         state, latent_avg = unwrap_rosinality(obj, source)
         state = {k: v.float() for k, v in state.items() if k != "latent_avg"}
         if latent_avg is not None:
