@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import torch
 
 from . import hub, presets, registry
-from .errors import ContraCLIPError
+from .errors import ContraCLIPError, RecordError
 from .generators.base import Generator
 from .jobs import Job, JobQueue, JobStore, PriorityGate
 from . import pathset
@@ -359,13 +359,25 @@ class Service:
         strip(t, thumb=64).save(out)
 
     def jobs(self) -> list[dict[str, Any]]:
-        return [self.job_row(j) for j in reversed(self.queue.store.all())]
+        """Every job, newest first, then one row per unreadable record (status ``"unreadable"``, the reason in
+        ``error``); an unreadable record is left on disk as it is."""
+        jobs, unreadable = self.queue.store.scan()
+        return [self.job_row(j) for j in reversed(jobs)] + [self._unreadable_row(u) for u in unreadable]
+
+    def unreadable_jobs(self) -> list[dict[str, str]]:
+        """Job records that could not be read: ``{"id", "file", "reason"}`` each (files are never deleted)."""
+        return [{"id": u.id, "file": u.file, "reason": u.reason} for u in self.queue.store.unreadable()]
+
+    @staticmethod
+    def _unreadable_row(u) -> dict[str, Any]:
+        return {"id": u.id, "dipoles": "", "generator": "", "status": "unreadable", "iteration": None, "total": None,
+                "loss": None, "eta_s": None, "error": u.reason, "resumed_from": None, "preview": ""}
 
     def job_row(self, job: Job) -> dict[str, Any]:
         preview = self.queue.store.folder(job.id) / "preview.png"
         return {"id": job.id, "dipoles": job.label, "generator": job.request.get("generator", ""),
                 "status": job.status, "iteration": job.iteration, "total": job.total,
-                "loss": None if job.loss is None else round(job.loss, 4),
+                "loss": None if job.loss is None or not math.isfinite(job.loss) else round(job.loss, 4),
                 "eta_s": None if job.eta_s is None else round(job.eta_s, 1), "error": job.error,
                 "resumed_from": job.resumed_from,
                 "preview": str(preview) if preview.is_file() else ""}
@@ -375,6 +387,8 @@ class Service:
             return self.job_row(self.queue.cancel(str(job_id)))
         except KeyError:
             raise ServiceError(f"no job {job_id!r}") from None
+        except RecordError as e:
+            raise ServiceError(f"job {job_id!r} cannot be cancelled: {e}") from e
 
     def close(self) -> None:
         self.queue.stop()
