@@ -21,6 +21,7 @@ from .generators.base import Generator
 from .jobs import Job, JobQueue, JobStore, PriorityGate
 from . import pathset
 from .pathset import META_NAME, PathSet
+from .pathset_meta import PathSetMeta
 from .traversal import save_gif, save_mp4, strip, traverse
 
 HUB_PATHS_TTL_S = 600  # how long a Hub path-set listing (or the reason there is none) is reused
@@ -212,16 +213,13 @@ class Service:
 
     def paths(self, generator: str | None = None) -> list[PathChoice]:
         """Every path usable with ``generator`` (all generators when None): shipped, then Hub, then trained here."""
-        import json
-
         choices = []
         for origin, folder in self._path_folders(generator):
             try:
-                meta = json.loads((folder / META_NAME).read_text())
-                gen = str(meta["generator"])
-                dipoles = [(str(a), str(b)) for a, b in meta["dipoles"]]
-            except (ValueError, KeyError, TypeError, OSError):
-                continue  # a damaged path file is skipped, not fatal
+                meta = PathSetMeta.read(folder, META_NAME)
+            except RecordError:
+                continue  # a damaged path file is skipped, not fatal (loading it says why)
+            gen, dipoles = meta.generator, meta.dipoles
             if generator is not None and not pathset.same_generator(gen, generator):
                 continue
             tag = ORIGIN_TAGS[origin]
