@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import torch
 
 from . import hub, presets, registry
+from .datadir import DataDir
 from .errors import ContraCLIPError, RecordError
 from .generators.base import Generator
 from .jobs import Job, JobQueue, JobStore, PriorityGate
@@ -118,21 +119,26 @@ def check_number(value: Any, what: str, lo: float, hi: float, integer: bool = Fa
 
 
 class Service:
-    """One per process. ``data_dir`` holds jobs, locally trained paths and generated files."""
+    """One per process. ``data_dir`` holds jobs, locally trained paths and generated files; it is checked and
+    locked on creation (``DataDirError``, a ``ContraCLIPError``, says in one sentence why it cannot be used) and
+    released by ``close()``."""
 
     def __init__(self, data_dir: str | Path | None = None, device: str | None = None, start_worker: bool = True):
         self.data_dir = Path(data_dir or os.environ.get("CONTRACLIP_DATA", hub.PROJECT_ROOT / "checkpoints" / "local"))
+        self.data = DataDir.open(self.data_dir)  # checked, writable and ours alone; DataDirError otherwise
         self.paths_dir = self.data_dir / "paths"
         self.outputs_dir = self.data_dir / "outputs"
-        for d in (self.paths_dir, self.outputs_dir):
-            d.mkdir(parents=True, exist_ok=True)
         self.device = _device(device)
         self._models: dict[str, Any] = {}
         self._hub_paths: dict[str, tuple[float, list[Path], str]] = {}  # generator → (when, folders, why none)
         self._hub_lock = threading.Lock()
         self._model_lock = threading.Lock()
         self.gate = PriorityGate()
-        self.queue = JobQueue(JobStore(self.data_dir / "jobs"), self._run_job, LIMITS["max_queue"], self.gate)
+        try:
+            self.queue = JobQueue(JobStore(self.data_dir / "jobs"), self._run_job, LIMITS["max_queue"], self.gate)
+        except BaseException:
+            self.data.close()
+            raise
         if start_worker:
             self.queue.start()
 
@@ -389,4 +395,6 @@ class Service:
             raise ServiceError(f"job {job_id!r} cannot be cancelled: {e}") from e
 
     def close(self) -> None:
+        """Stop the training worker (a running job is re-queued for the next start) and release the data folder."""
         self.queue.stop()
+        self.data.close()
