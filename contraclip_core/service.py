@@ -5,6 +5,7 @@ Every public method takes and returns plain Python values (str, int, float, list
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import threading
@@ -19,6 +20,7 @@ from . import hub, presets, registry
 from .datadir import DataDir
 from .errors import ContraCLIPError, RecordError
 from .generators.base import Generator
+from .generators.loading import _atomic_write_bytes
 from .jobs import Job, JobQueue, JobStore, PriorityGate
 from . import pathset
 from .pathset import META_NAME, PathSet
@@ -360,7 +362,9 @@ class Service:
         with torch.no_grad():
             t = traverse(generator, path_set, 0, [0], steps=3, step_size=registry.GENERATORS.get(
                 path_set.generator, registry.GENERATORS["shapes-128"]).step_size * 2)
-        strip(t, thumb=64).save(out)
+        buffer = io.BytesIO()
+        strip(t, thumb=64).save(buffer, format="PNG")
+        _atomic_write_bytes(out, buffer.getvalue())  # a kill or a full disk never leaves half a preview
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job, newest first, then one row per unreadable record (status ``"unreadable"``, the reason in

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from contraclip_core import presets
 from contraclip_core.generators import loading
+from contraclip_core.jobs import JobStore
 from contraclip_core.service import Service
+
+PAGE = 4096
 
 
 class FillsUp:
@@ -102,3 +107,38 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp
         assert done["status"] == "done", done
     finally:
         service.close()
+
+
+def test_a_really_full_disk_a_small_tmpfs(tmp_path):
+    """The same on a real file system that runs out of space: a 4 MB tmpfs in a private mount namespace, filled up
+    (but for two pages) once the job has a checkpoint. Needs ``unshare -m`` and ``mount`` (root in a container)."""
+    from .service_driver import spawn
+
+    mnt = tmp_path / "small-disk"
+    mnt.mkdir()
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=4m tmpfs '{mnt}'"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({probe.stderr.strip()}); the monkeypatched test above runs")
+    wrapper = ["unshare", "-m", "sh", "-c", 'mount -t tmpfs -o size=4m tmpfs "$0" && exec "$@"', str(mnt)]
+    proc = spawn(mnt / "data", "a red shape", "a blue shape", "60", wrapper=wrapper)
+    try:
+        assert proc.stdout.readline().strip() == "up"
+        data = Path(f"/proc/{proc.pid}/root") / mnt.relative_to("/") / "data"  # the tmpfs, as the process sees it
+        store = JobStore(data / "jobs")
+        job = store.all()[0]
+        checkpoint = data / "jobs" / job.id / "checkpoint.pt"
+        before = wait_for(lambda: checkpoint_iteration(checkpoint))
+        assert checkpoint.stat().st_size > 4 * PAGE  # the premise: a checkpoint does not fit in what is left
+        room = os.statvfs(data)
+        with open(data / "filler", "wb") as f:  # the disk fills up (by someone else) but for two pages
+            f.write(bytes(room.f_bavail * room.f_frsize - 2 * PAGE))
+        failed = wait_for(lambda: (j := store.load(job.id)).status != "running" and j)
+        assert failed.status == "failed" and failed.error.startswith("the disk is full: writing "), failed
+        assert not [p.name for p in (data / "jobs" / job.id).iterdir() if p.name.endswith(".tmp")]
+        kept = checkpoint_iteration(checkpoint)
+        assert kept is not None and before <= kept < 60  # the last checkpoint that was written whole
+        assert not store.unreadable()
+    finally:
+        proc.kill()
+        proc.wait()

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,33 +22,13 @@ import torch
 from contraclip_core.jobs import JobStore
 from contraclip_core.pathset import PathSet
 
-ROOT = Path(__file__).resolve().parent.parent
+from .service_driver import ROOT, spawn
+
 ROUNDS = 20
 SUBMIT_EVERY = 4  # a new job in every 4th round (5 jobs)
 
-DRIVER = """
-import sys, time
-from contraclip_core import presets
-real = presets.train_config
-def every_iteration(*args, **kwargs):
-    config = real(*args, **kwargs)
-    config.checkpoint_every = 1
-    return config
-presets.train_config = every_iteration
-from contraclip_core.service import Service
-s = Service(sys.argv[1], device="cpu")
-if len(sys.argv) > 2:
-    s.submit_training("shapes-128", sys.argv[2], sys.argv[3], iterations=int(sys.argv[4]))
-print("up", flush=True)
-time.sleep(600)
-"""
 SENTENCES = [("a red shape", "a blue shape"), ("a circle", "a square"), ("a large shape", "a small shape"),
              ("a shape on the left", "a shape on the right"), ("a triangle", "a circle"), ("a green shape", "a red shape")]
-
-
-def spawn(data: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", DRIVER, str(data), *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=os.environ | {"PYTHONPATH": str(ROOT)})
 
 
 def progress(data: Path) -> int:
