@@ -187,3 +187,38 @@ def test_the_app_starts_with_the_damaged_records_of_the_issue_and_lists_them(tmp
         assert rows[jid][status] == "unreadable" and rows[jid][error].startswith(f"jobs/{jid}/job.json"), name
     assert "'created' must be a number" in rows[ids["created as text"]][error]
     assert "'dipoles' item 0 must be two sentences [first, second], got 1 items" in rows[ids["one-sentence dipole"]][error]
+
+
+def test_a_damaged_checkpoint_fails_its_job_with_a_reason(tmp_path):
+    """A checkpoint is a record too: garbage, or a loadable file of the wrong shape, fails the job with a sentence
+    (the worker goes on); it is not trusted, and the file is left for the user to inspect."""
+    import time
+
+    import torch
+
+    damaged = {job_id(1): b"\x00garbage" * 100, job_id(2): None}
+    for jid, raw in damaged.items():
+        folder = tmp_path / "jobs" / jid
+        folder.mkdir(parents=True)
+        record = GOOD | {"id": jid, "status": "queued", "iteration": 0, "result": "", "finished": None}
+        (folder / "job.json").write_text(json.dumps(record))
+        if raw is None:
+            torch.save({"iteration": "3", "paths": {}, "optimizer": {}, "rng": torch.zeros(3), "losses": []},
+                       folder / "checkpoint.pt")
+        else:
+            (folder / "checkpoint.pt").write_bytes(raw)
+    service = Service(tmp_path, device="cpu")
+    try:
+        deadline = time.monotonic() + 300
+        while any(r["status"] in ("queued", "running") for r in service.jobs()):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        rows = {r["id"]: r for r in service.jobs()}
+    finally:
+        service.close()
+    assert rows[job_id(1)]["status"] == "failed"
+    assert rows[job_id(1)]["error"].startswith("WeightsError: ") and "checkpoint.pt" in rows[job_id(1)]["error"]
+    assert rows[job_id(2)]["status"] == "failed"
+    assert "checkpoint.pt cannot be resumed from (ValueError: 'iteration' is '3'" in rows[job_id(2)]["error"]
+    assert "delete it to start this training over" in rows[job_id(2)]["error"]
+    assert (tmp_path / "jobs" / job_id(1) / "checkpoint.pt").read_bytes() == damaged[job_id(1)]
