@@ -370,16 +370,13 @@ class Service:
         """Every job, newest first, then one row per unreadable record (status ``"unreadable"``, the reason in
         ``error``); an unreadable record is left on disk as it is."""
         jobs, unreadable = self.queue.store.scan()
-        return [self.job_row(j) for j in reversed(jobs)] + [self._unreadable_row(u) for u in unreadable]
+        return [self.job_row(j) for j in reversed(jobs)] + [
+            {"id": u.id, "dipoles": "", "generator": "", "status": "unreadable", "iteration": None, "total": None,
+             "loss": None, "eta_s": None, "error": u.reason, "resumed_from": None, "preview": ""} for u in unreadable]
 
     def unreadable_jobs(self) -> list[dict[str, str]]:
         """Job records that could not be read: ``{"id", "file", "reason"}`` each (files are never deleted)."""
         return [{"id": u.id, "file": u.file, "reason": u.reason} for u in self.queue.store.unreadable()]
-
-    @staticmethod
-    def _unreadable_row(u) -> dict[str, Any]:
-        return {"id": u.id, "dipoles": "", "generator": "", "status": "unreadable", "iteration": None, "total": None,
-                "loss": None, "eta_s": None, "error": u.reason, "resumed_from": None, "preview": ""}
 
     def job_row(self, job: Job) -> dict[str, Any]:
         preview = self.queue.store.folder(job.id) / "preview.png"
