@@ -7,10 +7,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import sys
 
 import gradio as gr
 
 from contraclip_core import registry
+from contraclip_core.errors import ContraCLIPError
 from contraclip_core.service import LIMITS, Service, ServiceError
 
 try:  # ZeroGPU Spaces: the decorator asks for a GPU per call; elsewhere it is a no-op
@@ -175,7 +177,10 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="folder for jobs, trained paths and outputs "
                         "(default: $CONTRACLIP_DATA or checkpoints/local)")
     args = parser.parse_args()
-    service = Service(args.data)
+    try:
+        service = Service(args.data)
+    except ContraCLIPError as e:  # e.g. the data folder is a file, read-only, or in use by another app
+        sys.exit(f"ContraCLIP Studio cannot start: {e}")
     demo = build_demo(service)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=args.host, server_port=args.port, allowed_paths=[str(service.data_dir)],

@@ -19,3 +19,11 @@ class HubUnavailableError(ContraCLIPError):
 
 class WeightsError(ContraCLIPError):
     """A weights file that is unsafe, corrupted, truncated, or does not fit its config."""
+
+
+class RecordError(ContraCLIPError):
+    """A record read from disk (a job, a path-set description) that does not have the shape it must have."""
+
+
+class DataDirError(ContraCLIPError):
+    """The data folder cannot be used: a file where a folder should be, not writable, or in use by another app."""

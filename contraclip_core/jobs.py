@@ -10,7 +10,9 @@ iterations, so a traversal never waits behind a training step for more than one 
 """
 from __future__ import annotations
 
+import errno
 import json
+import sys
 import threading
 import time
 import traceback
@@ -20,10 +22,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from .errors import RecordError
 from .generators.loading import _atomic_write_bytes
+from .records import Fields, read_json
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
+MAX_ITERATIONS = 10**9  # no record may claim more iterations than this
+MAX_DIPOLES = 256
+OVERRIDES = {"iterations", "lr", "loss"}  # the training settings a request may override
 
 
 @dataclass
@@ -43,10 +50,78 @@ class Job:
     cancel_requested: bool = False
     resumed_from: int = 0  # iteration of the checkpoint the last run started from (0: a fresh start)
 
+    @classmethod
+    def from_json(cls, obj: Any, source: str) -> "Job":
+        """A job from its decoded ``job.json``, every field checked; ``RecordError`` names the first bad one.
+        Unknown fields are ignored (records written by a newer version stay readable)."""
+        f = Fields(obj, source, "a job record (a JSON object)")
+        job = cls(
+            id=f.text("id", max_chars=64, nonempty=True),
+            request=check_request(f.mapping("request"), f"{source}: 'request'"),
+            status=f.text("status", choices=STATUSES),
+            iteration=f.number("iteration", 0, MAX_ITERATIONS, integer=True, default=0),
+            total=f.number("total", 0, MAX_ITERATIONS, integer=True, default=0),
+            loss=f.number("loss", nullable=True, finite=False, default=None),  # NaN is a (bad) training result
+            eta_s=f.number("eta_s", 0, 1e9, nullable=True, default=None),
+            created=f.number("created", 0, 1e11),
+            started=f.number("started", 0, 1e11, nullable=True, default=None),
+            finished=f.number("finished", 0, 1e11, nullable=True, default=None),
+            error=f.text("error", default=""),
+            result=f.text("result", max_chars=4096, default=""),
+            cancel_requested=f.flag("cancel_requested", default=False),
+            resumed_from=f.number("resumed_from", 0, MAX_ITERATIONS, integer=True, default=0),
+        )
+        if job.iteration > job.total or job.resumed_from > job.total:
+            raise RecordError(f"{source}: 'iteration' ({job.iteration}) and 'resumed_from' ({job.resumed_from}) "
+                              f"must not exceed 'total' ({job.total})")
+        return job
+
     @property
     def label(self) -> str:
         dipoles = self.request.get("dipoles") or []
         return "; ".join(f"{a} ↔ {b}" for a, b in dipoles) or self.request.get("corpus", "")
+
+
+def check_request(obj: Any, source: str) -> dict[str, Any]:
+    """A training request as stored in a job record (see ``Service.submit_training``), checked field by field."""
+    f = Fields(obj, source)
+    request = {
+        "generator": f.text("generator", max_chars=1000, nonempty=True),
+        "dipoles": [list(d) for d in f.sentence_pairs("dipoles", min_len=1, max_len=MAX_DIPOLES)],
+        "corpus": f.text("corpus", max_chars=200, default=""),
+        "preset": f.text("preset", choices=("quick", "paper")),
+        "seed": f.number("seed", 0, 2**63 - 1, integer=True, default=0),
+    }
+    o = f.sub("overrides", default={})
+    unknown = sorted(set(o.obj) - OVERRIDES)
+    if unknown:
+        raise RecordError(f"{source}: 'overrides' has unknown setting(s) {unknown}; known: {sorted(OVERRIDES)}")
+    overrides: dict[str, Any] = {}
+    if "iterations" in o.obj:
+        overrides["iterations"] = o.number("iterations", 1, MAX_ITERATIONS, integer=True)
+    if "lr" in o.obj:
+        overrides["lr"] = o.number("lr", 1e-12, 10.0)
+    if "loss" in o.obj:
+        overrides["loss"] = o.text("loss", choices=("contrastive", "cosine"))
+    request["overrides"] = overrides
+    return request
+
+
+@dataclass
+class Unreadable:
+    """A job folder whose record could not be read; it is left on disk as it is."""
+
+    id: str  # the folder's name
+    file: str  # the record, relative to the data folder (``jobs/<id>/job.json``)
+    reason: str  # one sentence: what is wrong with it
+
+
+def failure_message(e: BaseException) -> str:
+    """One sentence for a job that failed with ``e``."""
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return (f"the disk is full: writing {e.filename or 'a checkpoint or record'} failed (free some space, "
+                "then train again; the last checkpoint was kept)")
+    return f"{type(e).__name__}: {e}"
 
 
 class PriorityGate:
@@ -89,23 +164,40 @@ class JobStore:
         with self._lock:
             _atomic_write_bytes(self.folder(job.id) / "job.json", (json.dumps(asdict(job), indent=1) + "\n").encode())
 
+    def source(self, job_id: str) -> str:
+        """How a record is named in messages: ``jobs/<id>/job.json``."""
+        return f"{self.root.name}/{job_id}/job.json"
+
     def load(self, job_id: str) -> Job:
+        """The job's record, checked; ``KeyError`` if there is none, ``RecordError`` if it is damaged."""
         path = self.folder(job_id) / "job.json"
         if not path.is_file():
             raise KeyError(f"no job {job_id!r}")
-        data = json.loads(path.read_text())
-        known = set(Job.__dataclass_fields__)
-        return Job(**{k: v for k, v in data.items() if k in known})
+        source = self.source(job_id)
+        job = Job.from_json(read_json(path, source), source)
+        if job.id != job_id:
+            raise RecordError(f"{source}: 'id' is {job.id!r}, not the folder's name {job_id!r}")
+        return job
+
+    def scan(self) -> tuple[list[Job], list[Unreadable]]:
+        """Every job folder: the readable jobs (oldest first) and the unreadable records with the reason each."""
+        jobs, unreadable = [], []
+        for folder in sorted(self.root.iterdir()):
+            if not (folder / "job.json").is_file():
+                continue  # not a job folder (or one whose first record was never written): leave it alone
+            try:
+                jobs.append(self.load(folder.name))
+            except KeyError:  # a folder name that cannot be a job id
+                unreadable.append(Unreadable(folder.name, self.source(folder.name), "not a job id"))
+            except RecordError as e:
+                unreadable.append(Unreadable(folder.name, self.source(folder.name), str(e)))
+        return sorted(jobs, key=lambda j: j.created), unreadable
 
     def all(self) -> list[Job]:
-        jobs = []
-        for folder in self.root.iterdir():
-            if (folder / "job.json").is_file():
-                try:
-                    jobs.append(self.load(folder.name))
-                except (json.JSONDecodeError, TypeError, KeyError):
-                    continue  # a foreign or damaged folder: leave it alone
-        return sorted(jobs, key=lambda j: j.created)
+        return self.scan()[0]
+
+    def unreadable(self) -> list[Unreadable]:
+        return self.scan()[1]
 
 
 class JobQueue:
@@ -149,7 +241,10 @@ class JobQueue:
         if len(active) >= self.max_active:
             raise ValueError(f"the training queue is full ({len(active)} jobs waiting or running); "
                              "try again when one finishes, or cancel one")
-        job = Job(id=uuid.uuid4().hex[:12], request=request, total=total)
+        job_id = uuid.uuid4().hex[:12]
+        while self.store.folder(job_id).exists():  # never overwrite a folder, not even an unreadable one
+            job_id = uuid.uuid4().hex[:12]
+        job = Job(id=job_id, request=request, total=total)
         self.store.save(job)
         self._wake.set()
         return job
@@ -175,7 +270,11 @@ class JobQueue:
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
-            self._run_one(job)
+            try:
+                self._run_one(job)
+            except Exception:  # noqa: BLE001 - e.g. the record cannot be saved (disk full): keep the worker alive
+                print(f"contraclip: training worker: job {job.id}:\n{traceback.format_exc()}", file=sys.stderr)
+                self._wake.wait(1.0)
 
     def _run_one(self, job: Job) -> None:
         job.status, job.started, job.error = "running", job.started or time.time(), ""
@@ -196,8 +295,11 @@ class JobQueue:
             result = self.run(job, report)
         except Exception as e:  # a failed job must not kill the worker: record it for the user
             job.status, job.finished = "failed", time.time()
-            job.error = f"{type(e).__name__}: {e}"
-            (self.store.folder(job.id) / "error.log").write_text(traceback.format_exc())
+            job.error = failure_message(e)
+            try:
+                (self.store.folder(job.id) / "error.log").write_text(traceback.format_exc())
+            except OSError:
+                pass  # the record below carries the message; the log is a convenience
             self.store.save(job)
             return
         if self._stop.is_set() and not job.cancel_requested and job.iteration < job.total:

@@ -22,16 +22,15 @@ from typing import Any
 import torch
 
 from . import hub, registry
-from .errors import ContraCLIPError, WeightsError
+from .errors import ContraCLIPError, RecordError, WeightsError
 from .generators.base import Generator
 from .generators.formats import read_weights
 from .generators.loading import _atomic_write_bytes
 from .paths import LatentSupportSets, LatentView, LinearPaths
+from .pathset_meta import FORMAT_VERSION, SPACES, PathSetMeta, check_weights_header
 
 WEIGHTS_NAME = "paths.safetensors"
 META_NAME = "paths.json"
-FORMAT_VERSION = 1
-SPACES = ("z", "w", "w+")
 SHIPPED = hub.PROJECT_ROOT / "checkpoints"  # shipped sets: checkpoints/<generator folder>/paths/<set>/
 
 
@@ -123,32 +122,16 @@ class PathSet:
         if not meta_path.is_file() or not weights_path.is_file():
             raise WeightsError(f"{folder} is not a path set: it needs {META_NAME} and {WEIGHTS_NAME}")
         try:
-            meta = json.loads(meta_path.read_text())
-            dipoles = [(str(a), str(b)) for a, b in meta["dipoles"]]
-            num_paths, num_pairs = int(meta["num_paths"]), int(meta["num_pairs"])
-            latent_shape = tuple(int(s) for s in meta["latent_shape"])
-            space, layers = str(meta["space"]), int(meta["layers"])
-            method = str(meta.get("method", "contraclip"))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError, UnicodeDecodeError) as e:
-            raise WeightsError(f"{meta_path} is not a valid path-set description: {type(e).__name__}: {e}") from e
-        if len(dipoles) != num_paths:
-            raise WeightsError(f"{meta_path}: {len(dipoles)} dipoles but num_paths = {num_paths}")
-        if space not in SPACES:
-            raise WeightsError(f"{meta_path}: unknown latent space {space!r} (expected one of {list(SPACES)})")
-        if not latent_shape or min(latent_shape) < 1 or num_paths < 1 or (method != "linear" and num_pairs < 1):
-            raise WeightsError(f"{meta_path}: latent_shape {latent_shape}, num_paths {num_paths} and num_pairs "
-                               f"{num_pairs} must all be positive")
-        try:
-            view = LatentView(space, latent_shape, layers)
-        except (ValueError, IndexError) as e:
-            raise WeightsError(f"{meta_path}: {e}") from e
+            meta = PathSetMeta.read(folder, META_NAME)
+        except RecordError as e:
+            raise WeightsError(f"not a valid path-set description: {e}") from e
+        check_weights_header(meta, weights_path)  # declared shapes = the tensors present, before allocating
         state = read_weights(weights_path)
-        if method == "linear":
-            lss: LatentSupportSets | LinearPaths = LinearPaths(num_paths, view.dim)
-        elif method == "contraclip":
-            lss = LatentSupportSets(num_paths, num_pairs, view.dim, torch.ones(num_paths))
+        view = meta.view
+        if meta.method == "linear":
+            lss: LatentSupportSets | LinearPaths = LinearPaths(meta.num_paths, view.dim)
         else:
-            raise WeightsError(f"{meta_path}: unknown method {method!r} (expected 'contraclip' or 'linear')")
+            lss = LatentSupportSets(meta.num_paths, meta.num_pairs, view.dim, torch.ones(meta.num_paths))
         expected = lss.state_dict()
         for key, tensor in expected.items():
             if key not in state or tuple(state[key].shape) != tuple(tensor.shape):
@@ -156,11 +139,9 @@ class PathSet:
                 raise WeightsError(f"{weights_path}: {key!r} is {got}, expected {tuple(tensor.shape)}")
         lss.load_state_dict({k: state[k] for k in expected})
         lss = lss.to(device).eval().requires_grad_(False)
-        paths = cls(lss=lss, dipoles=dipoles, generator=str(meta["generator"]), space=space, layers=layers,
-                    truncation=float(meta.get("truncation", 1.0)), latent_shape=latent_shape,
-                    settings=dict(meta.get("settings", {})), iterations=int(meta.get("iterations", 0)),
-                    metrics=dict(meta.get("metrics", {})), created=str(meta.get("created", "")),
-                    name=str(meta.get("name", "")))
+        paths = cls(lss=lss, dipoles=meta.dipoles, generator=meta.generator, space=meta.space, layers=meta.layers,
+                    truncation=meta.truncation, latent_shape=meta.latent_shape, settings=dict(meta.settings),
+                    iterations=meta.iterations, metrics=dict(meta.metrics), created=meta.created, name=meta.name)
         if generator is not None:
             paths.check_fits(generator, str(folder))
         return paths
@@ -190,8 +171,8 @@ def same_generator(a: str, b: str) -> bool:
 
 def _generator_of(folder: Path) -> str | None:
     try:
-        return str(json.loads((folder / META_NAME).read_text())["generator"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return PathSetMeta.read(folder, META_NAME).generator
+    except RecordError:
         return None
 
 

@@ -5,6 +5,7 @@ Every public method takes and returns plain Python values (str, int, float, list
 """
 from __future__ import annotations
 
+import io
 import math
 import os
 import threading
@@ -16,11 +17,14 @@ from typing import Any, Sequence
 import torch
 
 from . import hub, presets, registry
-from .errors import ContraCLIPError
+from .datadir import DataDir
+from .errors import ContraCLIPError, RecordError
 from .generators.base import Generator
+from .generators.loading import _atomic_write_bytes
 from .jobs import Job, JobQueue, JobStore, PriorityGate
 from . import pathset
 from .pathset import META_NAME, PathSet
+from .pathset_meta import PathSetMeta
 from .traversal import save_gif, save_mp4, strip, traverse
 
 HUB_PATHS_TTL_S = 600  # how long a Hub path-set listing (or the reason there is none) is reused
@@ -117,21 +121,26 @@ def check_number(value: Any, what: str, lo: float, hi: float, integer: bool = Fa
 
 
 class Service:
-    """One per process. ``data_dir`` holds jobs, locally trained paths and generated files."""
+    """One per process. ``data_dir`` holds jobs, locally trained paths and generated files; it is checked and
+    locked on creation (``DataDirError``, a ``ContraCLIPError``, says in one sentence why it cannot be used) and
+    released by ``close()``."""
 
     def __init__(self, data_dir: str | Path | None = None, device: str | None = None, start_worker: bool = True):
         self.data_dir = Path(data_dir or os.environ.get("CONTRACLIP_DATA", hub.PROJECT_ROOT / "checkpoints" / "local"))
+        self.data = DataDir.open(self.data_dir)  # checked, writable and ours alone; DataDirError otherwise
         self.paths_dir = self.data_dir / "paths"
         self.outputs_dir = self.data_dir / "outputs"
-        for d in (self.paths_dir, self.outputs_dir):
-            d.mkdir(parents=True, exist_ok=True)
         self.device = _device(device)
         self._models: dict[str, Any] = {}
         self._hub_paths: dict[str, tuple[float, list[Path], str]] = {}  # generator → (when, folders, why none)
         self._hub_lock = threading.Lock()
         self._model_lock = threading.Lock()
         self.gate = PriorityGate()
-        self.queue = JobQueue(JobStore(self.data_dir / "jobs"), self._run_job, LIMITS["max_queue"], self.gate)
+        try:
+            self.queue = JobQueue(JobStore(self.data_dir / "jobs"), self._run_job, LIMITS["max_queue"], self.gate)
+        except BaseException:
+            self.data.close()
+            raise
         if start_worker:
             self.queue.start()
 
@@ -213,16 +222,13 @@ class Service:
 
     def paths(self, generator: str | None = None) -> list[PathChoice]:
         """Every path usable with ``generator`` (all generators when None): shipped, then Hub, then trained here."""
-        import json
-
         choices = []
         for origin, folder in self._path_folders(generator):
             try:
-                meta = json.loads((folder / META_NAME).read_text())
-                gen = str(meta["generator"])
-                dipoles = [(str(a), str(b)) for a, b in meta["dipoles"]]
-            except (ValueError, KeyError, TypeError, OSError):
-                continue  # a damaged path file is skipped, not fatal
+                meta = PathSetMeta.read(folder, META_NAME)
+            except RecordError:
+                continue  # a damaged path file is skipped, not fatal (loading it says why)
+            gen, dipoles = meta.generator, meta.dipoles
             if generator is not None and not pathset.same_generator(gen, generator):
                 continue
             tag = ORIGIN_TAGS[origin]
@@ -357,16 +363,27 @@ class Service:
         with torch.no_grad():
             t = traverse(generator, path_set, 0, [0], steps=3, step_size=registry.GENERATORS.get(
                 path_set.generator, registry.GENERATORS["shapes-128"]).step_size * 2)
-        strip(t, thumb=64).save(out)
+        buffer = io.BytesIO()
+        strip(t, thumb=64).save(buffer, format="PNG")
+        _atomic_write_bytes(out, buffer.getvalue())  # a kill or a full disk never leaves half a preview
 
     def jobs(self) -> list[dict[str, Any]]:
-        return [self.job_row(j) for j in reversed(self.queue.store.all())]
+        """Every job, newest first, then one row per unreadable record (status ``"unreadable"``, the reason in
+        ``error``); an unreadable record is left on disk as it is."""
+        jobs, unreadable = self.queue.store.scan()
+        return [self.job_row(j) for j in reversed(jobs)] + [
+            {"id": u.id, "dipoles": "", "generator": "", "status": "unreadable", "iteration": None, "total": None,
+             "loss": None, "eta_s": None, "error": u.reason, "resumed_from": None, "preview": ""} for u in unreadable]
+
+    def unreadable_jobs(self) -> list[dict[str, str]]:
+        """Job records that could not be read: ``{"id", "file", "reason"}`` each (files are never deleted)."""
+        return [{"id": u.id, "file": u.file, "reason": u.reason} for u in self.queue.store.unreadable()]
 
     def job_row(self, job: Job) -> dict[str, Any]:
         preview = self.queue.store.folder(job.id) / "preview.png"
         return {"id": job.id, "dipoles": job.label, "generator": job.request.get("generator", ""),
                 "status": job.status, "iteration": job.iteration, "total": job.total,
-                "loss": None if job.loss is None else round(job.loss, 4),
+                "loss": None if job.loss is None or not math.isfinite(job.loss) else round(job.loss, 4),
                 "eta_s": None if job.eta_s is None else round(job.eta_s, 1), "error": job.error,
                 "resumed_from": job.resumed_from,
                 "preview": str(preview) if preview.is_file() else ""}
@@ -376,6 +393,10 @@ class Service:
             return self.job_row(self.queue.cancel(str(job_id)))
         except KeyError:
             raise ServiceError(f"no job {job_id!r}") from None
+        except RecordError as e:
+            raise ServiceError(f"job {job_id!r} cannot be cancelled: {e}") from e
 
     def close(self) -> None:
+        """Stop the training worker (a running job is re-queued for the next start) and release the data folder."""
         self.queue.stop()
+        self.data.close()

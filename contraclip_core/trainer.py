@@ -19,7 +19,9 @@ import torch
 
 from . import registry
 from .clip import ClipModel, cached_text_embeddings
+from .errors import WeightsError
 from .generators.base import Generator
+from .generators.formats import read_weights
 from .generators.loading import _atomic_write_bytes
 from .losses import contrastive_loss, cosine_loss, step_decay_lr
 from .paths import CorpusSupportSets, LatentSupportSets, LatentView, LinearPaths, jung_radius
@@ -208,12 +210,21 @@ class Trainer:
         _atomic_write_bytes(Path(path), buffer.getvalue())
 
     def load_checkpoint(self, path: str | Path) -> None:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-        self.paths.load_state_dict(state["paths"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.iteration = int(state["iteration"])
-        self.rng.set_state(state["rng"])
-        self.losses = [float(x) for x in state["losses"]]
+        """Restore a checkpoint; ``WeightsError`` (one sentence) if it is damaged or is not this run's."""
+        path = Path(path)
+        state = read_weights(path)  # torch.load(weights_only=True), with a clear error for a damaged file
+        try:
+            iteration = state["iteration"]
+            if isinstance(iteration, bool) or not isinstance(iteration, int) or not 0 <= iteration <= self.config.iterations:
+                raise ValueError(f"'iteration' is {iteration!r}, not a count in [0, {self.config.iterations}]")
+            self.paths.load_state_dict(state["paths"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.rng.set_state(state["rng"])
+            losses = [float(x) for x in state["losses"]]
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+            raise WeightsError(f"{path.name} cannot be resumed from ({type(e).__name__}: {str(e).splitlines()[0]}); "
+                               "delete it to start this training over") from e
+        self.iteration, self.losses = iteration, losses
 
     # --- the loop -------------------------------------------------------------------------------------------------
     def train(

@@ -30,13 +30,15 @@ def read_job(data: Path, job_id: str) -> dict:
 def test_sigkill_mid_training_then_restart_resumes(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
                             text=True, env=os.environ | {"PYTHONPATH": str(ROOT)})
-    job_id = proc.stdout.readline().strip()
-    deadline = time.monotonic() + 120
-    while not (tmp_path / "jobs" / job_id / "checkpoint.pt").exists() or read_job(tmp_path, job_id)["iteration"] < 110:
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.1)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        job_id = proc.stdout.readline().strip()
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "jobs" / job_id / "checkpoint.pt").exists() or read_job(tmp_path, job_id)["iteration"] < 110:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)
+    finally:  # also when the wait fails: never leave a training process behind
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
     killed_at = read_job(tmp_path, job_id)
     assert killed_at["status"] == "running" and killed_at["iteration"] < 160
 
