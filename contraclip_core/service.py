@@ -21,8 +21,11 @@ from .generators.base import Generator
 from .jobs import Job, JobQueue, JobStore, PriorityGate
 from . import pathset
 from .pathset import META_NAME, PathSet
-from .traversal import save_gif, save_mp4, strip, traverse
+from .live import LiveOutputs, read_loss_curve
+from .presentation import EXAMPLES, Example
+from .traversal import save_gif, save_mp4, step_frames, strip, traverse
 
+MAX_FRAME_SIZE = 512  # frame-by-frame images are at native resolution up to this size
 HUB_PATHS_TTL_S = 600  # how long a Hub path-set listing (or the reason there is none) is reused
 ORIGIN_TAGS = {"shipped": "shipped", "Hub": "hub", "trained here": "local"}
 LIMITS = {
@@ -229,6 +232,11 @@ class Service:
                 choices.append(PathChoice(f"{tag}:{folder.name}:{k}", f"{a} ↔ {b}", origin, gen, folder, k))
         return choices
 
+    def examples(self) -> list[tuple[Example, str]]:
+        """The one-click examples (``presentation.EXAMPLES``) whose paths are here, each with its path's label."""
+        labels = {p.id: p.label for gen in {e.generator for e in EXAMPLES} for p in self.paths(gen)}
+        return [(e, labels[e.path_id]) for e in EXAMPLES if e.path_id in labels]
+
     def _path(self, generator: str, path_id: str) -> PathChoice:
         for choice in self.paths(generator):
             if choice.id == path_id:
@@ -269,8 +277,12 @@ class Service:
             strip(t, thumb=min(g.resolution, 128)).save(strip_path)
             gif = save_gif(t, stem.with_suffix(".gif"), thumb=min(g.resolution, 256))
             mp4 = save_mp4(t, stem.with_suffix(".mp4"), thumb=min(g.resolution, 256))
-        return {"strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "label": choice.label,
-                "seeds": seed_list, "seconds": round(time.monotonic() - start, 3)}
+            frames = []
+            for step, image in zip(t.steps, step_frames(t, thumb=min(g.resolution, MAX_FRAME_SIZE))):
+                frames.append(str(stem.parent / f"{stem.name}_step{step:+03d}.png"))
+                image.save(frames[-1], compress_level=1)
+        return {"strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "frames": frames, "steps": t.steps,
+                "label": choice.label, "seeds": seed_list, "seconds": round(time.monotonic() - start, 3)}
 
     def clean_outputs(self) -> int:
         """Delete generated files older than ``LIMITS['output_ttl_s']``; returns how many."""
@@ -335,12 +347,11 @@ class Service:
         trainer = Trainer(config, generator, clip)
         folder = self.queue.store.folder(job.id)
         checkpoint = folder / "checkpoint.pt"
-        preview_every = max(config.iterations // 4, 1)
+        live = LiveOutputs(folder, lambda out: self._preview(generator, trainer.path_set(), out))
 
         def callback(p) -> bool:
             job.resumed_from = trainer.resumed_from
-            if p.iteration % preview_every == 0:
-                self._preview(generator, trainer.path_set(), folder / "preview.png")
+            live.update(p.iteration, p.total, trainer.losses)
             return report(p.iteration, p.total, p.loss_avg, p.eta_s)
 
         start = time.monotonic()
@@ -356,7 +367,14 @@ class Service:
         with torch.no_grad():
             t = traverse(generator, path_set, 0, [0], steps=3, step_size=registry.GENERATORS.get(
                 path_set.generator, registry.GENERATORS["shapes-128"]).step_size * 2)
-        strip(t, thumb=64).save(out)
+        strip(t, thumb=96).save(out, format="PNG")
+
+    def loss_curve(self, job_id: str) -> list[tuple[int, float]]:
+        """A job's loss curve so far as (iteration, mean loss) pairs; [] when there is none (yet)."""
+        try:
+            return read_loss_curve(self.queue.store.folder(str(job_id)))
+        except KeyError:
+            return []
 
     def jobs(self) -> list[dict[str, Any]]:
         return [self.job_row(j) for j in reversed(self.queue.store.all())]
@@ -375,6 +393,23 @@ class Service:
             return self.job_row(self.queue.cancel(str(job_id)))
         except KeyError:
             raise ServiceError(f"no job {job_id!r}") from None
+
+    def delete_job(self, job_id: str) -> dict[str, Any]:
+        """Delete a finished (done, failed or cancelled) job: its folder and the path set it trained. Returns the
+        job as it was. Queued or running jobs are refused: cancel them first."""
+        import shutil
+
+        try:
+            row = self.job_row(self.queue.store.load(str(job_id)))
+        except KeyError:
+            raise ServiceError(f"no job {job_id!r}") from None
+        if row["status"] in ("queued", "running"):
+            raise ServiceError(f"job {job_id} is still {row['status']}: cancel it first, then delete it")
+        trained = self.paths_dir / row["id"]
+        if trained.is_dir():
+            shutil.rmtree(trained)
+        shutil.rmtree(self.queue.store.folder(row["id"]), ignore_errors=True)
+        return row
 
     def close(self) -> None:
         self.queue.stop()

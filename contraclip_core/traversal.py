@@ -103,6 +103,22 @@ def strip(traversal: Traversal, thumb: int | None = None, gap: int = 2) -> Image
     return canvas
 
 
+def step_frames(traversal: Traversal, thumb: int | None = None, gap: int = 2) -> list[Image.Image]:
+    """One image per step (−T … T, in order): that step's image for every seed, side by side — the strip's
+    columns, for scrubbing a traversal frame by frame."""
+    images = traversal.images
+    s, n, h, w = images.shape[:4]
+    size = thumb or w
+    frames = []
+    for j in range(n):
+        canvas = Image.new("RGB", (s * size + (s - 1) * gap, size), (255, 255, 255))
+        for i in range(s):
+            tile = Image.fromarray(images[i, j])
+            canvas.paste(tile.resize((size, size), Image.LANCZOS) if size != w else tile, (i * (size + gap), 0))
+        frames.append(canvas)
+    return frames
+
+
 def gif_frames(traversal: Traversal, thumb: int | None = None, bar_height: int = 10) -> list[np.ndarray]:
     """Frames for the animation: each row is [anchor | traversed] for one seed, a progress bar underneath.
 
