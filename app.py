@@ -34,6 +34,7 @@ CSS = """
   #pickers > *, #controls > *, #results > *, #job-actions > *, #train-inputs > * {
     width: 100%; min-width: 100% !important; }
 }
+#confirm-cancel, #confirm-delete { padding: var(--spacing-lg); border: 1px solid var(--error-border-color, #ef4444); }
 .large-view #results { flex-direction: column; }
 .large-view #results > * { width: 100%; min-width: 100% !important; }
 .large-view :is(#gif, #strip, #frame) { overflow: auto !important; height: auto !important; max-height: none !important; }
@@ -228,19 +229,19 @@ def build_demo(service: Service) -> gr.Blocks:
             train_status = gr.Markdown(elem_id="train-status")
             progress = gr.HTML(presentation.jobs_html(service.jobs(), service.loss_curve), label="Jobs",
                                elem_id="job-cards")
-            preview = gr.Image(label="Live preview of the running (or latest) job: its first path from seed 0",
+            preview = gr.Image(label="Live preview: first path, seed 0 (running or latest job)",
                                type="filepath", height=140, elem_id="preview")
             with gr.Row(elem_id="job-actions"):
                 job_pick = gr.Dropdown([], label="Job", allow_custom_value=True, scale=3, min_width=240,
                                        elem_id="job-pick")
                 cancel = gr.Button("Cancel job…", variant="stop", scale=1, min_width=140, elem_id="cancel-job")
                 delete = gr.Button("Delete job and its path…", scale=1, min_width=140, elem_id="delete-job")
-            with gr.Group(visible=False, elem_id="confirm-cancel") as confirm_cancel:
+            with gr.Column(visible=False, elem_id="confirm-cancel") as confirm_cancel:
                 cancel_question = gr.Markdown()
                 with gr.Row():
                     yes_cancel = gr.Button("Yes, cancel it", variant="stop", elem_id="yes-cancel")
                     keep = gr.Button("No, keep it", elem_id="keep-job")
-            with gr.Group(visible=False, elem_id="confirm-delete") as confirm_delete:
+            with gr.Column(visible=False, elem_id="confirm-delete") as confirm_delete:
                 delete_question = gr.Markdown()
                 with gr.Row():
                     yes_delete = gr.Button("Yes, delete it", variant="stop", elem_id="yes-delete")

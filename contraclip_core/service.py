@@ -348,6 +348,8 @@ class Service:
         folder = self.queue.store.folder(job.id)
         checkpoint = folder / "checkpoint.pt"
         live = LiveOutputs(folder, lambda out: self._preview(generator, trainer.path_set(), out))
+        if not checkpoint.is_file():
+            live.update(0, config.iterations, [])  # the preview appears before the first (slow) iteration  # the preview appears before the first (slow) iteration
 
         def callback(p) -> bool:
             job.resumed_from = trainer.resumed_from
