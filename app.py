@@ -162,7 +162,7 @@ def build_demo(service: Service) -> gr.Blocks:
         with gr.Tab("Explore", id="explore"):
             with gr.Row(elem_id="pickers"):
                 generator = gr.Dropdown(generator_choices(), value=registry.DEFAULT_GENERATOR, label="Generator",
-                                        scale=2, min_width=260)
+                                        scale=2, min_width=260, elem_id="generator-picker")
                 path = gr.Dropdown(path_choices(registry.DEFAULT_GENERATOR), label="Path (first ↔ second sentence)",
                                    scale=3, min_width=260, elem_id="path-picker")
             generator_note = gr.Markdown()
@@ -229,7 +229,7 @@ def build_demo(service: Service) -> gr.Blocks:
             train_status = gr.Markdown(elem_id="train-status")
             progress = gr.HTML(presentation.jobs_html(service.jobs(), service.loss_curve), label="Jobs",
                                elem_id="job-cards")
-            preview = gr.Image(label="Live preview: first path, seed 0 (running or latest job)",
+            preview = gr.Image(label="Live preview (seed 0)",
                                type="filepath", height=140, elem_id="preview")
             with gr.Row(elem_id="job-actions"):
                 job_pick = gr.Dropdown([], label="Job", allow_custom_value=True, scale=3, min_width=240,

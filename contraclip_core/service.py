@@ -279,7 +279,8 @@ class Service:
             mp4 = save_mp4(t, stem.with_suffix(".mp4"), thumb=min(g.resolution, 256))
             frames = []
             for step, image in zip(t.steps, step_frames(t, thumb=min(g.resolution, MAX_FRAME_SIZE))):
-                frames.append(str(stem.parent / f"{stem.name}_step{step:+03d}.png"))
+                sign = "m" if step < 0 else "p"  # …_stepm03.png … _stepp00.png … _stepp03.png
+                frames.append(str(stem.parent / f"{stem.name}_step{sign}{abs(step):02d}.png"))
                 image.save(frames[-1], compress_level=1)
         return {"strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "frames": frames, "steps": t.steps,
                 "label": choice.label, "seeds": seed_list, "seconds": round(time.monotonic() - start, 3)}

@@ -40,7 +40,7 @@ def test_frames_are_the_strips_columns_at_native_resolution(service):
             tile = strip[i * 130:i * 130 + 128, j * 130:j * 130 + 128]
             inner = (slice(2, -2), slice(2, -2)) if r["steps"][j] == 0 else (slice(None), slice(None))
             assert np.array_equal(frame[:, i * 130:i * 130 + 128][inner], tile[inner])
-    assert "_step-03" in r["frames"][0] and "_step+03" in r["frames"][-1]
+    assert r["frames"][0].endswith("_stepm03.png") and r["frames"][-1].endswith("_stepp03.png")
 
 
 def test_examples_point_at_paths_that_exist(service):
