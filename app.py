@@ -177,11 +177,13 @@ def build_demo(service: Service) -> gr.Blocks:
                                       label="Step size η", scale=1, min_width=120)
             go = gr.Button("Traverse", variant="primary", elem_id="traverse")
             # the result components are created here (for the examples' outputs) and placed further down
-            gif = gr.Image(show_label=False, type="filepath", elem_id="gif", render=False)
-            strip_image = gr.Image(show_label=False, type="filepath", elem_id="strip", render=False)
+            shown = service.prerendered_example() or {}  # the first screen shows the first example, rendered
+            gif = gr.Image(shown.get("gif"), show_label=False, type="filepath", elem_id="gif", render=False)
+            strip_image = gr.Image(shown.get("strip"), show_label=False, type="filepath", elem_id="strip",
+                                   render=False)
             gif_download = gr.DownloadButton("Download GIF", elem_id="download-gif", render=False)
             mp4_download = gr.DownloadButton("Download MP4", elem_id="download-mp4", render=False)
-            status = gr.Markdown(elem_id="explore-status", render=False)
+            status = gr.Markdown(presentation.prerendered_note(shown), elem_id="explore-status", render=False)
             examples = service.examples()
             gr.Examples([e.row for e, _ in examples], [generator, path, seeds, truncation, steps, step_size],
                         [gif, strip_image, gif_download, mp4_download, status, frames], on_traverse,

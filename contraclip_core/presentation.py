@@ -44,6 +44,14 @@ def example_label(example: Example, path_label: str) -> str:
     return f"{path_label} · seed{'s' if ',' in example.seeds or '-' in example.seeds else ''} {example.seeds}"
 
 
+def prerendered_note(example: dict[str, Any] | None) -> str:
+    """The status line under a pre-rendered example (Markdown); "" when there is none."""
+    if not example:
+        return ""
+    return (f"Example, rendered ahead of time: **{example['label']}** · seeds {example['seeds']}. "
+            "Click **Traverse** or an example to render one yourself.")
+
+
 def frame_at(frames: dict[str, Any] | None, step: Any) -> str | None:
     """The frame image of a traversal (``{"frames": [...], "steps": [...]}``) at ``step``; None when absent."""
     if not frames or not frames.get("frames"):

@@ -25,6 +25,7 @@ from .live import LiveOutputs, read_loss_curve
 from .presentation import EXAMPLES, Example
 from .traversal import save_gif, save_mp4, step_frames, strip, traverse
 
+PRERENDERED = hub.PROJECT_ROOT / "checkpoints" / "shapes" / "example"  # EXAMPLES[0], by scripts/render_example.py
 MAX_FRAME_SIZE = 512  # frame-by-frame images are at native resolution up to this size
 HUB_PATHS_TTL_S = 600  # how long a Hub path-set listing (or the reason there is none) is reused
 ORIGIN_TAGS = {"shipped": "shipped", "Hub": "hub", "trained here": "local"}
@@ -236,6 +237,15 @@ class Service:
         """The one-click examples (``presentation.EXAMPLES``) whose paths are here, each with its path's label."""
         labels = {p.id: p.label for gen in {e.generator for e in EXAMPLES} for p in self.paths(gen)}
         return [(e, labels[e.path_id]) for e in EXAMPLES if e.path_id in labels]
+
+    def prerendered_example(self) -> dict[str, Any] | None:
+        """The first example's GIF and strip rendered ahead of time (shown on the first screen), with its path's
+        label and seeds; None when the files or the example's path are missing."""
+        gif, strip_png = PRERENDERED / "example.gif", PRERENDERED / "example.png"
+        examples = dict((e, label) for e, label in self.examples())
+        if not (gif.is_file() and strip_png.is_file()) or EXAMPLES[0] not in examples:
+            return None
+        return {"gif": str(gif), "strip": str(strip_png), "label": examples[EXAMPLES[0]], "seeds": EXAMPLES[0].seeds}
 
     def _path(self, generator: str, path_id: str) -> PathChoice:
         for choice in self.paths(generator):

@@ -68,6 +68,8 @@ def test_the_first_screen_offers_examples_and_one_click_gives_a_result(page):
     example = page.get_by_role("button", name="a circle ↔ a square · seeds 4-5")
     box = example.bounding_box()
     assert box is not None and box["y"] + box["height"] <= DESKTOP["height"]  # on the first screen, no scrolling
+    natural, _ = natural_and_shown(page, "#gif img[src*='example.gif']")  # a result before any click
+    assert natural >= 256 and "rendered ahead of time" in page.inner_text("#explore-status")
     page.screenshot(path=ARTIFACTS / "explore-first-screen.png")
     example.click()
     wait_for_status(page, "a circle ↔ a square")

@@ -96,3 +96,9 @@ def test_examples_are_well_formed():
     for e in pr.EXAMPLES:
         assert len(e.row) == 6 and e.generator == "shapes-128" and not math.isnan(e.step_size)
     assert pr.example_label(pr.EXAMPLES[0], "a red shape ↔ a blue shape") == "a red shape ↔ a blue shape · seeds 0, 1, 2"
+
+
+def test_prerendered_note():
+    assert pr.prerendered_note(None) == ""
+    note = pr.prerendered_note({"label": "a ↔ b", "seeds": "0, 1"})
+    assert note.startswith("Example, rendered ahead of time: **a ↔ b** · seeds 0, 1.")

@@ -88,3 +88,16 @@ def test_deleting_a_finished_job_removes_its_path_set(service):
     with pytest.raises(ServiceError, match="no job"):
         service.delete_job("../paths")
     assert service.paths("shapes-128")  # the shipped paths are untouched
+
+
+def test_the_prerendered_example_is_the_first_example_rendered(service):
+    from contraclip_core.presentation import EXAMPLES
+
+    shown = service.prerendered_example()
+    assert shown is not None, "run scripts/render_example.py"
+    r = service.traverse(*EXAMPLES[0].row)
+    fresh, shipped = Image.open(r["strip"]), Image.open(shown["strip"])
+    assert fresh.size == shipped.size
+    # the same traversal, up to PNG/resampling noise: a stale file (other generator, paths or seeds) fails here
+    assert np.abs(np.asarray(fresh, dtype=float) - np.asarray(shipped, dtype=float)).mean() < 2.0
+    assert shown["label"] == r["label"] and shown["seeds"] == EXAMPLES[0].seeds
