@@ -164,7 +164,7 @@ def submit(page, first: str, second: str, iterations: int) -> None:
                            arg=f"{first} ↔ {second}", timeout=15_000)
 
 
-def test_training_shows_a_bar_a_human_eta_a_loss_curve_and_a_preview_then_cancels(page):
+def test_training_shows_a_bar_a_human_eta_a_loss_curve_and_a_preview_and_cancels_after_confirmation(page):
     page.get_by_role("tab", name="Train").click()
     submit(page, "a bright shape", "a dark shape", 5000)
     job = card(page, "a bright shape ↔ a dark shape")
@@ -188,26 +188,37 @@ def test_training_shows_a_bar_a_human_eta_a_loss_curve_and_a_preview_then_cancel
     page.wait_for_selector("#confirm-cancel", state="hidden", timeout=10_000)
     page.wait_for_function("() => document.querySelector(\"#job-cards .job-card[data-status='cancelled']\")",
                            timeout=60_000)
-    # delete the cancelled job: “No” keeps it, “Yes” removes its card
-    page.click("#delete-job")
-    page.click("#keep-path")
-    page.wait_for_selector("#confirm-delete", state="hidden", timeout=10_000)
-    assert job.count() == 1
-    page.click("#delete-job")
-    page.wait_for_selector("#yes-delete", state="visible", timeout=10_000)
-    assert "cannot be undone" in page.inner_text("#confirm-delete")
-    page.click("#yes-delete")
-    page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Deleted job')",
-                           timeout=15_000)
-    job.wait_for(state="detached", timeout=10_000)
 
 
-def test_train_in_background_and_the_path_appears_in_the_picker(page):
+def test_train_in_background_pick_a_job_by_its_row_delete_one_and_the_path_appears(page):
     page.get_by_role("tab", name="Train").click()
     submit(page, "a triangle", "a square", 30)
     card(page, "a triangle ↔ a square").and_(page.locator("[data-status='done']")).wait_for(timeout=180_000)
     assert "done · 30 iterations" in card(page, "a triangle ↔ a square").inner_text()
     page.screenshot(path=ARTIFACTS / "train-done.png", full_page=True)
+    # a job's row in the table picks it for cancel/delete (the picker stayed on the cancelled job)
+    assert page.input_value("#job-pick input").startswith("cancelled · a bright shape ↔ a dark shape")
+    page.get_by_text("All jobs as a table").click()
+    table = page.locator("#jobs")
+    table.get_by_text("a triangle ↔ a square").last.click()  # (the first is Gradio's hidden copy)
+    page.wait_for_function("() => document.querySelector('#job-pick input').value.startsWith('done · a triangle')",
+                           timeout=10_000)
+    table.get_by_text("a bright shape ↔ a dark shape").last.click()
+    page.wait_for_function("() => document.querySelector('#job-pick input').value.startsWith('cancelled · a bright')",
+                           timeout=10_000)
+    # delete the cancelled job: “No” keeps it, “Yes” removes its card
+    page.click("#delete-job")
+    page.click("#keep-path")
+    page.wait_for_selector("#confirm-delete", state="hidden", timeout=10_000)
+    assert card(page, "a bright shape ↔ a dark shape").count() == 1
+    page.click("#delete-job")
+    page.wait_for_selector("#yes-delete", state="visible", timeout=10_000)
+    assert "Delete job “a bright shape ↔ a dark shape” (cancelled" in page.inner_text("#confirm-delete")
+    page.click("#yes-delete")
+    page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Deleted job')",
+                           timeout=15_000)
+    card(page, "a bright shape ↔ a dark shape").wait_for(state="detached", timeout=10_000)
+    assert card(page, "a triangle ↔ a square").count() == 1
     page.get_by_role("tab", name="Explore").click()
     pick_and_traverse(page, "a triangle ↔ a square", "trained here")
     page.screenshot(path=ARTIFACTS / "explore-trained.png", full_page=True)
