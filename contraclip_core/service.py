@@ -23,7 +23,7 @@ from . import pathset
 from .pathset import META_NAME, PathSet
 from .live import LiveOutputs, read_loss_curve
 from .presentation import EXAMPLES, Example
-from .traversal import save_gif, save_mp4, step_frames, strip, traverse
+from .traversal import save_frames, save_gif, save_mp4, strip, traverse
 
 PRERENDERED = hub.PROJECT_ROOT / "checkpoints" / "shapes" / "example"  # EXAMPLES[0], by scripts/render_example.py
 MAX_FRAME_SIZE = 512  # frame-by-frame images are at native resolution up to this size
@@ -287,11 +287,7 @@ class Service:
             strip(t, thumb=min(g.resolution, 128)).save(strip_path)
             gif = save_gif(t, stem.with_suffix(".gif"), thumb=min(g.resolution, 256))
             mp4 = save_mp4(t, stem.with_suffix(".mp4"), thumb=min(g.resolution, 256))
-            frames = []
-            for step, image in zip(t.steps, step_frames(t, thumb=min(g.resolution, MAX_FRAME_SIZE))):
-                sign = "m" if step < 0 else "p"  # …_stepm03.png … _stepp00.png … _stepp03.png
-                frames.append(str(stem.parent / f"{stem.name}_step{sign}{abs(step):02d}.png"))
-                image.save(frames[-1], compress_level=1)
+            frames = [str(f) for f in save_frames(t, stem, thumb=min(g.resolution, MAX_FRAME_SIZE))]
         return {"strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "frames": frames, "steps": t.steps,
                 "label": choice.label, "seeds": seed_list, "seconds": round(time.monotonic() - start, 3)}
 
