@@ -33,6 +33,7 @@ CSS = """
   #pickers, #controls, #results, #job-actions, #train-inputs { flex-direction: column; align-items: stretch; }
   #pickers > *, #controls > *, #results > *, #job-actions > *, #train-inputs > * {
     width: 100%; min-width: 100% !important; }
+  #examples { order: -1; }  /* a phone's first screen: the one-click examples come before the pickers */
 }
 #confirm-cancel, #confirm-delete { padding: var(--spacing-lg); border: 1px solid var(--error-border-color, #ef4444); }
 .large-view #results { flex-direction: column; }

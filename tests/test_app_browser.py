@@ -233,7 +233,8 @@ def box(page, selector: str) -> dict:
 def test_on_a_phone_pickers_stack_texts_fit_and_results_use_the_full_width(app):
     page = open_page(app, PHONE)
     try:
-        page.screenshot(path=ARTIFACTS / "phone-first-screen.png")
+        example = box(page, "#examples button")  # the one-click examples are on a phone's first screen too
+        assert example["y"] + example["height"] <= PHONE["height"]
         gen, path = box(page, "#generator-picker"), box(page, "#path-picker")
         assert path["y"] >= gen["y"] + gen["height"] - 1  # stacked, not side by side
         assert gen["width"] > 0.8 * PHONE["width"] and path["width"] > 0.8 * PHONE["width"]
@@ -245,6 +246,7 @@ def test_on_a_phone_pickers_stack_texts_fit_and_results_use_the_full_width(app):
             assert text_right <= arrow_left + 0.5
         path_input = page.locator("#path-picker input")
         assert path_input.evaluate("i => i.scrollWidth <= i.clientWidth"), "the path's label is cut"
+        page.screenshot(path=ARTIFACTS / "phone-first-screen.png")
         page.get_by_role("button", name="a red shape ↔ a blue shape · seeds 0, 1, 2").click()
         wait_for_status(page, "a red shape ↔ a blue shape")
         page.wait_for_selector("#gif img[src*='.gif']", timeout=10_000)
@@ -254,7 +256,7 @@ def test_on_a_phone_pickers_stack_texts_fit_and_results_use_the_full_width(app):
         assert box(page, "#strip")["y"] > box(page, "#gif")["y"]
         page.screenshot(path=ARTIFACTS / "phone-explore.png", full_page=True)
         page.get_by_role("tab", name="Train").click()
-        page.locator("#job-cards .job-card").first.wait_for(timeout=10_000)
+        page.locator("#job-cards .job-card, #job-cards .job-card-empty").first.wait_for(timeout=10_000)
         page.screenshot(path=ARTIFACTS / "phone-train.png", full_page=True)
     finally:
         page.close()
