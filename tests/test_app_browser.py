@@ -248,8 +248,9 @@ def test_on_a_phone_pickers_stack_texts_fit_and_results_use_the_full_width(app):
         assert path_input.evaluate("i => i.scrollWidth <= i.clientWidth"), "the path's label is cut"
         page.screenshot(path=ARTIFACTS / "phone-first-screen.png")
         page.get_by_role("button", name="a red shape ↔ a blue shape · seeds 0, 1, 2").click()
-        wait_for_status(page, "a red shape ↔ a blue shape")
-        page.wait_for_selector("#gif img[src*='.gif']", timeout=10_000)
+        wait_for_status(page, "rendered in")  # (not the first screen's “rendered ahead of time”)
+        page.wait_for_selector("#gif img[src*='seeds-0-1-2']", timeout=10_000)
+        page.wait_for_selector("#strip img[src*='seeds-0-1-2']", timeout=10_000)
         results = box(page, "#results")
         for selector in ("#gif", "#strip"):
             assert box(page, selector)["width"] >= results["width"] - 40, selector  # full width, one above the other
