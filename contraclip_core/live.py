@@ -1,7 +1,7 @@
 """A running training job's live outputs, written into its folder: a preview image and its loss curve so far.
 
 The preview is drawn after the first iteration (so it appears within seconds of the start), then at most every
-``PREVIEW_EVERY_S`` seconds and never for more than ~10 % of the job's time (a 1024² generator on a CPU takes
+``PREVIEW_EVERY_S`` seconds and never for more than ~5 % of the job's time (a 1024² generator on a CPU takes
 seconds to draw one). The loss curve (``losses.json``) is rewritten every ``LOSSES_EVERY_S`` seconds as at most
 ``presentation.MAX_CURVE_POINTS`` bin means. Both writes are atomic; reading the curve back checks every value.
 """
@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 from .presentation import MAX_CURVE_POINTS, loss_points
 
 PREVIEW_EVERY_S = 5.0  # a running job's preview is redrawn at most this often
-PREVIEW_SHARE = 0.1  # …and drawing it takes at most this share of the job's time
+PREVIEW_SHARE = 0.05  # …and drawing it takes at most this share of the job's time
 LOSSES_EVERY_S = 1.0  # how often the loss curve is written
 PREVIEW_NAME, LOSSES_NAME = "preview.png", "losses.json"
 

@@ -36,7 +36,7 @@ def test_the_preview_comes_at_once_then_at_most_every_few_seconds(tmp_path):
     assert drawn[-1] == clock.t
 
 
-def test_a_slow_preview_takes_at_most_a_tenth_of_the_time(tmp_path):
+def test_a_slow_preview_takes_at_most_a_twentieth_of_the_time(tmp_path):
     clock, drawn = Clock(), []
 
     def slow_draw(out):
@@ -49,7 +49,7 @@ def test_a_slow_preview_takes_at_most_a_tenth_of_the_time(tmp_path):
         outputs.update(it, 1000, [1.0] * it)
         clock.t += 1.0
     gaps = [b - a for a, b in zip(drawn, drawn[1:])]
-    assert gaps and min(gaps) >= 2.0 / live.PREVIEW_SHARE  # ≥ 20 s apart: ≤ 10 % of the time on previews
+    assert gaps and min(gaps) >= 2.0 / live.PREVIEW_SHARE  # ≥ 40 s apart: ≤ 5 % of the time on previews
 
 
 def test_the_loss_curve_is_written_and_read_back(tmp_path):
