@@ -11,7 +11,7 @@ import sys
 
 import gradio as gr
 
-from contraclip_core import registry
+from contraclip_core import presentation, registry
 from contraclip_core.errors import ContraCLIPError
 from contraclip_core.service import LIMITS, Service, ServiceError
 
@@ -28,6 +28,27 @@ INTRO = """# ContraCLIP Studio
 Interpretable, text-driven **non-linear paths** in the latent space of pretrained GANs
 ([ContraCLIP](https://arxiv.org/abs/2206.02104)). Pick a generator and a path named by two contrasting sentences,
 then traverse it: positive steps move toward the first sentence. The Shapes world is built in and works offline."""
+# Layout only: stack side-by-side pickers on narrow screens, let results use the full width, a large view.
+CSS = """
+.secondary-wrap > input[role="combobox"] { padding-right: 44px; text-overflow: ellipsis; }
+@media (max-width: 640px) {
+  #pickers, #controls, #results, #job-actions, #train-inputs { flex-direction: column; align-items: stretch; }
+  #pickers > *, #controls > *, #results > *, #job-actions > *, #train-inputs > * {
+    width: 100%; min-width: 100% !important; }
+  #examples { order: -1; }  /* a phone's first screen: the one-click examples come before the pickers */
+}
+#confirm-cancel, #confirm-delete { padding: var(--spacing-lg); border: 1px solid var(--error-border-color, #ef4444); }
+.large-view #results { flex-direction: column; }
+.large-view #results > * { width: 100%; min-width: 100% !important; }
+.large-view :is(#gif, #strip, #frame) { overflow: auto !important; height: auto !important; max-height: none !important; }
+.large-view :is(#gif, #strip, #frame) :is(.image-container, button, .image-frame) {
+  width: max-content !important; height: auto !important; max-height: none !important; }
+.large-view :is(#gif, #strip, #frame) img {
+  width: auto !important; height: auto !important; max-width: none !important; max-height: none !important;
+  object-fit: none !important; }
+"""
+# Turns the large view on or off in the page (no server round trip): a class on the app's root element.
+LARGE_VIEW_JS = "(on) => { document.querySelector('gradio-app').classList.toggle('large-view', on); return []; }"
 
 
 def build_demo(service: Service) -> gr.Blocks:
@@ -61,9 +82,19 @@ def build_demo(service: Service) -> gr.Blocks:
                 raise ServiceError("pick a path first (or train one in the Train tab)")
             r = service.traverse(generator, path_id, seeds, truncation, steps, step_size)
         except ServiceError as e:
-            return None, None, None, None, f"⚠️ {e}"
+            return None, None, None, None, f"⚠️ {e}", None
         note = f"**{r['label']}** · seeds {', '.join(map(str, r['seeds']))} · rendered in {r['seconds']:.2f} s"
-        return r["gif"], r["strip"], r["gif"], r["mp4"], note
+        return r["gif"], r["strip"], r["gif"], r["mp4"], note, {"frames": r["frames"], "steps": r["steps"]}
+
+    def on_frames(frames):
+        if not frames or not frames.get("frames"):
+            return gr.update(visible=False), gr.update(value=None, visible=False)
+        steps_ = frames["steps"]
+        return (gr.update(minimum=steps_[0], maximum=steps_[-1], value=0, visible=True),
+                gr.update(value=presentation.frame_at(frames, 0), visible=True))
+
+    def on_frame(step, frames):
+        return presentation.frame_at(frames, step)
 
     def on_random_seed():
         return str(random.randrange(0, LIMITS["max_seed"]))
@@ -89,6 +120,32 @@ def build_demo(service: Service) -> gr.Blocks:
             return f"⚠️ {e}", jobs_table()
         return f"Job `{job['id']}` is {job['status']}" + (" (stopping…)" if job["status"] == "running" else "."), jobs_table()
 
+    def on_delete(job_id):
+        try:
+            job = service.delete_job((job_id or "").strip())
+        except ServiceError as e:
+            return f"⚠️ {e}", jobs_table()
+        return f"Deleted job `{job['id']}` ({job['dipoles']}) and its path set.", jobs_table()
+
+    def ask(action: str, job_id):
+        row = next((r for r in service.jobs() if r["id"] == job_id), None)
+        text, ok = presentation.confirmation(action, row)
+        return gr.update(visible=True), text, gr.update(visible=ok)
+
+    def on_progress(current, known):
+        rows = service.jobs()
+        choices, value = presentation.job_choices(rows, current)
+        signature = repr(choices)
+        picker = gr.update() if signature == known and value == current else gr.update(choices=choices, value=value)
+        return presentation.jobs_html(rows, service.loss_curve), picker, signature
+
+    def hide_confirmations():
+        return gr.update(visible=False), gr.update(visible=False)
+
+    def on_job_row(evt: gr.SelectData):
+        row = evt.row_value if evt is not None else None
+        return gr.update(value=row[0]) if row else gr.update()
+
     def on_tick(generator, path_id, known):
         rows = service.jobs()
         table = table_rows(rows)
@@ -103,68 +160,128 @@ def build_demo(service: Service) -> gr.Blocks:
     with gr.Blocks(title="ContraCLIP Studio", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO)
         known_paths = gr.State("")
+        known_jobs = gr.State("")
+        frames = gr.State(None)  # the last traversal's frame images, one per step, for the scrubber
         with gr.Tab("Explore", id="explore"):
-            with gr.Row():
+            with gr.Row(elem_id="pickers"):
                 generator = gr.Dropdown(generator_choices(), value=registry.DEFAULT_GENERATOR, label="Generator",
-                                        scale=2)
+                                        scale=2, min_width=260, elem_id="generator-picker")
                 path = gr.Dropdown(path_choices(registry.DEFAULT_GENERATOR), label="Path (first ↔ second sentence)",
-                                   scale=3, elem_id="path-picker")
+                                   scale=3, min_width=260, elem_id="path-picker")
             generator_note = gr.Markdown()
-            with gr.Row():
-                seeds = gr.Textbox("0", label="Seeds (e.g. 0 or 0, 1, 2 or 3-6)", scale=2, elem_id="seeds")
-                random_seed = gr.Button("Random seed", scale=1)
-                truncation = gr.Slider(0.0, 1.5, value=1.0, step=0.05, label="Truncation ψ", scale=2)
-                steps = gr.Slider(1, LIMITS["max_steps"], value=8, step=1, label="Steps each way", scale=2)
+            with gr.Row(elem_id="controls"):
+                seeds = gr.Textbox("0", label="Seeds (e.g. 0 or 0, 1, 2 or 3-6)", scale=2, min_width=180,
+                                   elem_id="seeds")
+                random_seed = gr.Button("Random seed", scale=1, min_width=120)
+                truncation = gr.Slider(0.0, 1.5, value=1.0, step=0.05, label="Truncation ψ", scale=2, min_width=180)
+                steps = gr.Slider(1, LIMITS["max_steps"], value=8, step=1, label="Steps each way", scale=2,
+                                  min_width=180)
                 step_size = gr.Number(registry.GENERATORS[registry.DEFAULT_GENERATOR].step_size,
-                                      label="Step size η", scale=1)
+                                      label="Step size η", scale=1, min_width=120)
             go = gr.Button("Traverse", variant="primary", elem_id="traverse")
-            status = gr.Markdown(elem_id="explore-status")
+            # the result components are created here (for the examples' outputs) and placed further down
+            shown = service.prerendered_example() or {}  # the first screen shows the first example, rendered
+            gif = gr.Image(shown.get("gif"), show_label=False, type="filepath", elem_id="gif", render=False)
+            strip_image = gr.Image(shown.get("strip"), show_label=False, type="filepath", elem_id="strip",
+                                   render=False)
+            gif_download = gr.DownloadButton("Download GIF", elem_id="download-gif", render=False)
+            mp4_download = gr.DownloadButton("Download MP4", elem_id="download-mp4", render=False)
+            status = gr.Markdown(presentation.prerendered_note(shown), elem_id="explore-status", render=False)
+            examples = service.examples()
+            gr.Examples([e.row for e, _ in examples], [generator, path, seeds, truncation, steps, step_size],
+                        [gif, strip_image, gif_download, mp4_download, status, frames], on_traverse,
+                        label="Examples: one click renders one", elem_id="examples", run_on_click=True,
+                        cache_examples=False, examples_per_page=max(len(examples), 1),
+                        example_labels=[presentation.example_label(e, label) for e, label in examples])
+            status.render()
             gr.Markdown("Left: the animation, anchor beside the traversed image, progress bar below (orange: toward "
                         "the first sentence). Right: the strip, rows = seeds, columns = steps −T … +T, anchor framed.")
+            with gr.Row(elem_id="results"):
+                with gr.Column(scale=1, min_width=260):
+                    gif.render()
+                with gr.Column(scale=2, min_width=260):
+                    strip_image.render()
+            large_view = gr.Checkbox(False, label="Large view: the full-size GIF and the strip at native resolution",
+                                     elem_id="large-view")
+            frame_step = gr.Slider(-8, 8, value=0, step=1, label="Scrub the traversal frame by frame: step",
+                                   visible=False, elem_id="frame-step")
+            frame_image = gr.Image(show_label=False, type="filepath", visible=False, elem_id="frame")
             with gr.Row():
-                gif = gr.Image(show_label=False, type="filepath", elem_id="gif", scale=1)
-                strip_image = gr.Image(show_label=False, type="filepath", elem_id="strip", scale=2)
-            with gr.Row():
-                gif_download = gr.DownloadButton("Download GIF", elem_id="download-gif")
-                mp4_download = gr.DownloadButton("Download MP4", elem_id="download-mp4")
+                gif_download.render()
+                mp4_download.render()
         with gr.Tab("Train", id="train"):
             gr.Markdown("Type two contrasting sentences — positive steps will move toward the first — or pick a "
                         "pre-defined corpus. Training runs in the background; the path appears in **Explore** when done.")
-            with gr.Row():
+            with gr.Row(elem_id="train-inputs"):
                 train_generator = gr.Dropdown(generator_choices(), value=registry.DEFAULT_GENERATOR,
-                                              label="Generator", scale=2)
-                first = gr.Textbox(label="First sentence", placeholder="a red shape", scale=3, elem_id="first")
-                second = gr.Textbox(label="Second sentence", placeholder="a blue shape", scale=3, elem_id="second")
+                                              label="Generator", scale=2, min_width=260)
+                first = gr.Textbox(label="First sentence", placeholder="a red shape", scale=3, min_width=200,
+                                   elem_id="first")
+                second = gr.Textbox(label="Second sentence", placeholder="a blue shape", scale=3, min_width=200,
+                                    elem_id="second")
             with gr.Row():
                 corpus = gr.Dropdown([("— typed sentences —", "")] + [(k, k) for k in registry.CORPORA], value="",
-                                     label="…or a pre-defined corpus")
-                preset = gr.Radio(["quick", "paper"], value="quick", label="Preset")
+                                     label="…or a pre-defined corpus", min_width=220)
+                preset = gr.Radio(["quick", "paper"], value="quick", label="Preset", min_width=160)
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
-                    iterations = gr.Textbox(label="Iterations (empty: preset's)", placeholder="e.g. 400")
-                    lr = gr.Textbox(label="Learning rate (empty: preset's)", placeholder="e.g. 0.02")
+                    iterations = gr.Textbox(label="Iterations (empty: preset's)", placeholder="e.g. 400",
+                                            min_width=160)
+                    lr = gr.Textbox(label="Learning rate (empty: preset's)", placeholder="e.g. 0.02", min_width=160)
                     loss = gr.Dropdown([("preset's", ""), ("contrastive", "contrastive"), ("cosine", "cosine")],
-                                       value="", label="Loss")
+                                       value="", label="Loss", min_width=160)
             train = gr.Button("Train in the background", variant="primary", elem_id="train-button")
             train_status = gr.Markdown(elem_id="train-status")
-            jobs = gr.Dataframe(headers=JOB_COLUMNS, value=jobs_table(), interactive=False, label="Jobs",
-                                elem_id="jobs")
-            preview = gr.Image(label="Preview of the running (or latest) job: its first path from seed 0",
-                               type="filepath", height=110, elem_id="preview")
-            with gr.Row():
-                cancel_id = gr.Textbox(label="Job id to cancel", scale=3)
-                cancel = gr.Button("Cancel job", variant="stop", scale=1)
+            progress = gr.HTML(presentation.jobs_html(service.jobs(), service.loss_curve), label="Jobs",
+                               elem_id="job-cards")
+            preview = gr.Image(label="Live preview (seed 0)",
+                               type="filepath", height=140, elem_id="preview")
+            with gr.Row(elem_id="job-actions"):
+                job_pick = gr.Dropdown([], label="Job", allow_custom_value=True, scale=3, min_width=240,
+                                       elem_id="job-pick")
+                cancel = gr.Button("Cancel job…", variant="stop", scale=1, min_width=140, elem_id="cancel-job")
+                delete = gr.Button("Delete job and its path…", scale=1, min_width=140, elem_id="delete-job")
+            with gr.Column(visible=False, elem_id="confirm-cancel") as confirm_cancel:
+                cancel_question = gr.Markdown()
+                with gr.Row():
+                    yes_cancel = gr.Button("Yes, cancel it", variant="stop", elem_id="yes-cancel")
+                    keep = gr.Button("No, keep it", elem_id="keep-job")
+            with gr.Column(visible=False, elem_id="confirm-delete") as confirm_delete:
+                delete_question = gr.Markdown()
+                with gr.Row():
+                    yes_delete = gr.Button("Yes, delete it", variant="stop", elem_id="yes-delete")
+                    keep_path = gr.Button("No, keep it", elem_id="keep-path")
+            with gr.Accordion("All jobs as a table", open=False):
+                jobs = gr.Dataframe(headers=JOB_COLUMNS, value=jobs_table(), interactive=False, label="Jobs",
+                                    elem_id="jobs")
         timer = gr.Timer(1.0)
 
-        generator.change(on_generator, generator, [path, generator_note, truncation, step_size],
-                         api_name="select_generator")
+        # .input, not .change: an example setting the generator must not reset its own path
+        generator.input(on_generator, generator, [path, generator_note, truncation, step_size],
+                        api_name="select_generator")
         random_seed.click(on_random_seed, None, seeds, api_name="random_seed")
         go.click(on_traverse, [generator, path, seeds, truncation, steps, step_size],
-                 [gif, strip_image, gif_download, mp4_download, status], api_name="traverse")
+                 [gif, strip_image, gif_download, mp4_download, status, frames], api_name="traverse")
+        frames.change(on_frames, frames, [frame_step, frame_image], api_visibility="private")
+        frame_step.change(on_frame, [frame_step, frames], frame_image, api_visibility="private",
+                          show_progress="hidden", trigger_mode="always_last")
+        large_view.change(None, large_view, None, js=LARGE_VIEW_JS)
         train.click(on_train, [train_generator, first, second, corpus, preset, iterations, lr, loss],
                     [train_status, jobs], api_name="train")
-        cancel.click(on_cancel, cancel_id, [train_status, jobs], api_name="cancel")
+        cancel.click(lambda j: ask("cancel", j), job_pick, [confirm_cancel, cancel_question, yes_cancel],
+                     api_visibility="private")
+        delete.click(lambda j: ask("delete", j), job_pick, [confirm_delete, delete_question, yes_delete],
+                     api_visibility="private")
+        for no in (keep, keep_path):
+            no.click(hide_confirmations, None, [confirm_cancel, confirm_delete], api_visibility="private")
+        yes_cancel.click(on_cancel, job_pick, [train_status, jobs], api_name="cancel").then(
+            hide_confirmations, None, [confirm_cancel, confirm_delete], api_visibility="private")
+        yes_delete.click(on_delete, job_pick, [train_status, jobs], api_name="delete_job").then(
+            hide_confirmations, None, [confirm_cancel, confirm_delete], api_visibility="private")
+        jobs.select(on_job_row, None, job_pick, api_visibility="private")
         timer.tick(on_tick, [generator, path, known_paths], [jobs, preview, path, known_paths], api_name="poll",
+                   show_progress="hidden")
+        timer.tick(on_progress, [job_pick, known_jobs], [progress, job_pick, known_jobs], api_name="progress",
                    show_progress="hidden")
         demo.load(on_generator, generator, [path, generator_note, truncation, step_size], api_name="init")
     return demo
@@ -184,7 +301,7 @@ def main() -> None:
     demo = build_demo(service)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=args.host, server_port=args.port, allowed_paths=[str(service.data_dir)],
-                footer_links=["api", "gradio"])
+                footer_links=["api", "gradio"], css=CSS)
 
 
 if __name__ == "__main__":

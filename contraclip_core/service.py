@@ -24,9 +24,13 @@ from .generators.loading import _atomic_write_bytes
 from .jobs import Job, JobQueue, JobStore, PriorityGate
 from . import pathset
 from .pathset import META_NAME, PathSet
+from .live import LiveOutputs, read_loss_curve
 from .pathset_meta import PathSetMeta
-from .traversal import save_gif, save_mp4, strip, traverse
+from .presentation import EXAMPLES, Example
+from .traversal import save_frames, save_gif, save_mp4, strip, traverse
 
+PRERENDERED = hub.PROJECT_ROOT / "checkpoints" / "shapes" / "example"  # EXAMPLES[0], by scripts/render_example.py
+MAX_FRAME_SIZE = 512  # frame-by-frame images are at native resolution up to this size
 HUB_PATHS_TTL_S = 600  # how long a Hub path-set listing (or the reason there is none) is reused
 ORIGIN_TAGS = {"shipped": "shipped", "Hub": "hub", "trained here": "local"}
 LIMITS = {
@@ -236,6 +240,20 @@ class Service:
                 choices.append(PathChoice(f"{tag}:{folder.name}:{k}", f"{a} ↔ {b}", origin, gen, folder, k))
         return choices
 
+    def examples(self) -> list[tuple[Example, str]]:
+        """The one-click examples (``presentation.EXAMPLES``) whose paths are here, each with its path's label."""
+        labels = {p.id: p.label for gen in {e.generator for e in EXAMPLES} for p in self.paths(gen)}
+        return [(e, labels[e.path_id]) for e in EXAMPLES if e.path_id in labels]
+
+    def prerendered_example(self) -> dict[str, Any] | None:
+        """The first example's GIF and strip rendered ahead of time (shown on the first screen), with its path's
+        label and seeds; None when the files or the example's path are missing."""
+        gif, strip_png = PRERENDERED / "example.gif", PRERENDERED / "example.png"
+        examples = dict((e, label) for e, label in self.examples())
+        if not (gif.is_file() and strip_png.is_file()) or EXAMPLES[0] not in examples:
+            return None
+        return {"gif": str(gif), "strip": str(strip_png), "label": examples[EXAMPLES[0]], "seeds": EXAMPLES[0].seeds}
+
     def _path(self, generator: str, path_id: str) -> PathChoice:
         for choice in self.paths(generator):
             if choice.id == path_id:
@@ -276,8 +294,9 @@ class Service:
             strip(t, thumb=min(g.resolution, 128)).save(strip_path)
             gif = save_gif(t, stem.with_suffix(".gif"), thumb=min(g.resolution, 256))
             mp4 = save_mp4(t, stem.with_suffix(".mp4"), thumb=min(g.resolution, 256))
-        return {"strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "label": choice.label,
-                "seeds": seed_list, "seconds": round(time.monotonic() - start, 3)}
+            frames = [str(f) for f in save_frames(t, stem, thumb=min(g.resolution, MAX_FRAME_SIZE))]
+        return {"strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "frames": frames, "steps": t.steps,
+                "label": choice.label, "seeds": seed_list, "seconds": round(time.monotonic() - start, 3)}
 
     def clean_outputs(self) -> int:
         """Delete generated files older than ``LIMITS['output_ttl_s']``; returns how many."""
@@ -342,12 +361,13 @@ class Service:
         trainer = Trainer(config, generator, clip)
         folder = self.queue.store.folder(job.id)
         checkpoint = folder / "checkpoint.pt"
-        preview_every = max(config.iterations // 4, 1)
+        live = LiveOutputs(folder, lambda out: self._preview(generator, trainer.path_set(), out))
+        if not checkpoint.is_file():
+            live.update(0, config.iterations, [])  # the preview appears before the first (slow) iteration  # the preview appears before the first (slow) iteration
 
         def callback(p) -> bool:
             job.resumed_from = trainer.resumed_from
-            if p.iteration % preview_every == 0:
-                self._preview(generator, trainer.path_set(), folder / "preview.png")
+            live.update(p.iteration, p.total, trainer.losses)
             return report(p.iteration, p.total, p.loss_avg, p.eta_s)
 
         start = time.monotonic()
@@ -364,8 +384,15 @@ class Service:
             t = traverse(generator, path_set, 0, [0], steps=3, step_size=registry.GENERATORS.get(
                 path_set.generator, registry.GENERATORS["shapes-128"]).step_size * 2)
         buffer = io.BytesIO()
-        strip(t, thumb=64).save(buffer, format="PNG")
+        strip(t, thumb=96).save(buffer, format="PNG")
         _atomic_write_bytes(out, buffer.getvalue())  # a kill or a full disk never leaves half a preview
+
+    def loss_curve(self, job_id: str) -> list[tuple[int, float]]:
+        """A job's loss curve so far as (iteration, mean loss) pairs; [] when there is none (yet)."""
+        try:
+            return read_loss_curve(self.queue.store.folder(str(job_id)))
+        except KeyError:
+            return []
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job, newest first, then one row per unreadable record (status ``"unreadable"``, the reason in
@@ -395,6 +422,23 @@ class Service:
             raise ServiceError(f"no job {job_id!r}") from None
         except RecordError as e:
             raise ServiceError(f"job {job_id!r} cannot be cancelled: {e}") from e
+
+    def delete_job(self, job_id: str) -> dict[str, Any]:
+        """Delete a finished (done, failed or cancelled) job: its folder and the path set it trained. Returns the
+        job as it was. Queued or running jobs are refused: cancel them first."""
+        import shutil
+
+        try:
+            row = self.job_row(self.queue.store.load(str(job_id)))
+        except KeyError:
+            raise ServiceError(f"no job {job_id!r}") from None
+        if row["status"] in ("queued", "running"):
+            raise ServiceError(f"job {job_id} is still {row['status']}: cancel it first, then delete it")
+        trained = self.paths_dir / row["id"]
+        if trained.is_dir():
+            shutil.rmtree(trained)
+        shutil.rmtree(self.queue.store.folder(row["id"]), ignore_errors=True)
+        return row
 
     def close(self) -> None:
         """Stop the training worker (a running job is re-queued for the next start) and release the data folder."""

@@ -103,6 +103,31 @@ def strip(traversal: Traversal, thumb: int | None = None, gap: int = 2) -> Image
     return canvas
 
 
+def step_frames(traversal: Traversal, thumb: int | None = None, gap: int = 2) -> list[Image.Image]:
+    """One image per step (−T … T, in order): that step's image for every seed, side by side — the strip's
+    columns, for scrubbing a traversal frame by frame."""
+    images = traversal.images
+    s, n, h, w = images.shape[:4]
+    size = thumb or w
+    frames = []
+    for j in range(n):
+        canvas = Image.new("RGB", (s * size + (s - 1) * gap, size), (255, 255, 255))
+        for i in range(s):
+            tile = Image.fromarray(images[i, j])
+            canvas.paste(tile.resize((size, size), Image.LANCZOS) if size != w else tile, (i * (size + gap), 0))
+        frames.append(canvas)
+    return frames
+
+
+def save_frames(traversal: Traversal, stem: str | Path, thumb: int | None = None) -> list[Path]:
+    """``step_frames`` as PNGs ``<stem>_stepm03.png … <stem>_stepp00.png … <stem>_stepp03.png``, in step order."""
+    stem, paths = Path(stem), []
+    for step, image in zip(traversal.steps, step_frames(traversal, thumb)):
+        paths.append(stem.parent / f"{stem.name}_step{'m' if step < 0 else 'p'}{abs(step):02d}.png")
+        image.save(paths[-1], compress_level=1)  # fast: these are looked at, not archived
+    return paths
+
+
 def gif_frames(traversal: Traversal, thumb: int | None = None, bar_height: int = 10) -> list[np.ndarray]:
     """Frames for the animation: each row is [anchor | traversed] for one seed, a progress bar underneath.
 
