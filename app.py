@@ -10,6 +10,7 @@ import random
 
 import gradio as gr
 
+from app_anchor import anchor_controls
 from contraclip_core import registry
 from contraclip_core.service import LIMITS, Service, ServiceError
 
@@ -53,14 +54,15 @@ def build_demo(service: Service) -> gr.Blocks:
                 gr.update(value=preset.step_size if preset else 0.2))
 
     @gpu
-    def on_traverse(generator, path_id, seeds, truncation, steps, step_size):
+    def on_traverse(generator, path_id, seeds, truncation, steps, step_size, anchor=""):
         try:
             if not path_id:
                 raise ServiceError("pick a path first (or train one in the Train tab)")
-            r = service.traverse(generator, path_id, seeds, truncation, steps, step_size)
+            r = service.traverse(generator, path_id, seeds, truncation, steps, step_size, anchor=anchor or None)
         except ServiceError as e:
             return None, None, None, None, f"⚠️ {e}"
-        note = f"**{r['label']}** · seeds {', '.join(map(str, r['seeds']))} · rendered in {r['seconds']:.2f} s"
+        rows = "from your anchor" if anchor else f"seeds {', '.join(map(str, r['seeds']))}"
+        note = f"**{r['label']}** · {rows} · rendered in {r['seconds']:.2f} s"
         return r["gif"], r["strip"], r["gif"], r["mp4"], note
 
     def on_random_seed():
@@ -115,6 +117,7 @@ def build_demo(service: Service) -> gr.Blocks:
                 steps = gr.Slider(1, LIMITS["max_steps"], value=8, step=1, label="Steps each way", scale=2)
                 step_size = gr.Number(registry.GENERATORS[registry.DEFAULT_GENERATOR].step_size,
                                       label="Step size η", scale=1)
+            anchor = anchor_controls(service, generator)
             go = gr.Button("Traverse", variant="primary", elem_id="traverse")
             status = gr.Markdown(elem_id="explore-status")
             gr.Markdown("Left: the animation, anchor beside the traversed image, progress bar below (orange: toward "
@@ -157,7 +160,7 @@ def build_demo(service: Service) -> gr.Blocks:
         generator.change(on_generator, generator, [path, generator_note, truncation, step_size],
                          api_name="select_generator")
         random_seed.click(on_random_seed, None, seeds, api_name="random_seed")
-        go.click(on_traverse, [generator, path, seeds, truncation, steps, step_size],
+        go.click(on_traverse, [generator, path, seeds, truncation, steps, step_size, anchor],
                  [gif, strip_image, gif_download, mp4_download, status], api_name="traverse")
         train.click(on_train, [train_generator, first, second, corpus, preset, iterations, lr, loss],
                     [train_status, jobs], api_name="train")
@@ -178,7 +181,7 @@ def main() -> None:
     service = Service(args.data)
     demo = build_demo(service)
     demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name=args.host, server_port=args.port, allowed_paths=[str(service.data_dir)],
+    demo.launch(server_name=args.host, server_port=args.port, allowed_paths=[str(service.data_dir)], max_file_size="20mb",
                 footer_links=["api", "gradio"])
 
 

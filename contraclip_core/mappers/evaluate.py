@@ -36,7 +36,7 @@ def labels_of(g: ShapesGenerator, latents: torch.Tensor, space: str) -> torch.Te
 
 @torch.no_grad()
 def text_to_image(g: ShapesGenerator, clip: ClipModel, ms: MapperSet, n: int = 64, samples: int = 8,
-                  noise: float = 0.0, seed: int = HELD_OUT, gap_shift: bool = True) -> dict[str, Any]:
+                  noise: float = 0.0, seed: int = HELD_OUT, gap_shift: bool = False) -> dict[str, Any]:
     rng = torch.Generator().manual_seed(seed)
     truth = labels_of(g, g.encode(g.sample_z(range(seed, seed + n)), ms.space, ms.truncation), ms.space)
     texts, mentioned = random_captions(truth, rng)

@@ -51,6 +51,7 @@ class MapperTrainConfig:
     losses: dict[str, float] | None = None  # loss weights (and τ for CSLA); None → the objective's defaults
     seed: int = 0
     checkpoint_every: int = 50  # iterations between checkpoints (when a checkpoint path is given)
+    domain_samples: int = 256  # held-out renders that set the upload domain check (``domain_floor``)
 
     def resolved(self, generator: Generator) -> "MapperTrainConfig":
         if self.objective not in OBJECTIVES:
@@ -253,7 +254,7 @@ class MapperTrainer:
         settings = asdict(c)
         settings["relative"] = "row-softmax KL, current and previous batch" if c.objective == "csla" else None
         settings["final_losses"] = self.parts
-        settings["domain_min_psnr_db"] = self.domain_floor()
+        settings["domain_min_psnr_db"] = self.domain_floor(c.domain_samples)
         return MapperSet(mapper=self.mapper, objective=c.objective, generator=c.generator, space=c.space,
                          latent_shape=self.latent_shape, clip=c.clip, truncation=c.truncation, settings=settings,
                          iterations=self.iteration, name=name)

@@ -21,15 +21,16 @@ def _shape(ms: MapperSet, flat: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def text_embeddings(ms: MapperSet, clip: ClipModel, texts: Sequence[str], gap_shift: bool = True) -> torch.Tensor:
-    """Sentences → unit embeddings (N, D), moved across the modality gap into the image cone (``gap_shift``)."""
+def text_embeddings(ms: MapperSet, clip: ClipModel, texts: Sequence[str], gap_shift: bool = False) -> torch.Tensor:
+    """Sentences → unit embeddings (N, D); with ``gap_shift``, moved across the modality gap into the image cone
+    (off by default: on the Shapes world it measured worse for both objectives, docs/MAPPERS.md)."""
     device = ms.mapper.latent_mean.device
     return ms.mapper.shift_text(clip.encode_text(list(texts)).float().to(device), gap_shift)
 
 
 @torch.no_grad()
 def text_to_latent(ms: MapperSet, clip: ClipModel, texts: Sequence[str], seeds: Sequence[int] | None = None,
-                   noise: float = 0.0, gap_shift: bool = True) -> torch.Tensor:
+                   noise: float = 0.0, gap_shift: bool = False) -> torch.Tensor:
     """One code per sentence: f(shifted E_T(text)), with seeded noise of norm ≈ ``noise`` added to the embedding
     first when ``seeds`` are given (one seed per sentence) — what the sentence leaves unnamed then varies."""
     e = text_embeddings(ms, clip, texts, gap_shift)  # (N, D)
