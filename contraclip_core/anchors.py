@@ -30,7 +30,8 @@ class AnchorsMixin:
 
     # --- mappers --------------------------------------------------------------------------------------------------
     def mappers(self, generator: str) -> list[dict[str, Any]]:
-        """The mappers usable with ``generator``: shipped first, then trained here (newest last)."""
+        """The mappers usable with ``generator``: shipped first (the best recorded Shapes inversion first: that one
+        is the default), then trained here (oldest first)."""
         from .service import ServiceError
 
         if generator not in registry.GENERATORS:
@@ -38,16 +39,22 @@ class AnchorsMixin:
         local = sorted((self.data_dir / "mappers").glob(f"*/{mapperset.META_NAME}"), key=lambda p: p.stat().st_mtime)
         rows = []
         for origin, folders in (("shipped", mapperset.shipped_mappers(generator)), ("trained here", [p.parent for p in local])):
+            found = []
             for folder in folders:
                 try:
                     meta = json.loads((folder / mapperset.META_NAME).read_text())
                     if not mapperset.same_generator(str(meta["generator"]), generator):
                         continue
                     objective = str(meta["objective"])
-                except (OSError, ValueError, KeyError, TypeError):
+                    score = float(meta.get("metrics", {}).get("shapes_eval", {}).get("inversion", {})
+                                  .get("all_factors", 0.0))
+                except (OSError, ValueError, KeyError, TypeError, AttributeError):
                     continue  # a damaged mapper is skipped, not fatal
-                rows.append({"id": f"{MAPPER_ORIGINS[origin]}:{folder.name}", "objective": objective,
-                             "origin": origin, "folder": str(folder)})
+                found.append(({"id": f"{MAPPER_ORIGINS[origin]}:{folder.name}", "objective": objective,
+                               "origin": origin, "folder": str(folder)}, score))
+            if origin == "shipped":
+                found.sort(key=lambda item: -item[1])
+            rows += [row for row, _ in found]
         return rows
 
     def _mapper(self, generator: str, mapper_id: str | None) -> MapperSet:

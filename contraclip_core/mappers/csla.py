@@ -7,7 +7,7 @@ the row — must be the same among the CLIP embeddings as among the mapped laten
 **Temporal**: the comparison set is the current batch *and the previous step's* (embeddings and the mapped codes
 of that step, kept without gradient), so the structure is also held consistent across training steps. This is the
 minimal faithful form named in ../shared/METHODS.md; the exact form of the paper was not checked against its code
-(none was found public here) and is recorded in the mapper's JSON as ``relative: "row-softmax KL, previous batch"``.
+(a code search here found none) and is recorded in the mapper's JSON as ``relative: "row-softmax KL, previous batch"``.
 
 Adaptive style mixing (the paper's refinement in S space) applies to generators with several style inputs; it is
 in ``uses.edit`` (per-layer weights from the mapped change), and is the identity on a one-style generator (Shapes).
