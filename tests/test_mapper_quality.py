@@ -22,6 +22,7 @@ def shipped(g, objective: str) -> MapperSet:
     return MapperSet.from_pretrained(f"shapes-128/shapes-{objective}", g, generator_name="shapes-128")
 
 
+# CSLA: the targets (met); CLIP2GAN misses them (73% / 66%): its bounds only guard against regressions.
 @pytest.mark.parametrize("objective, target", [("csla", 0.8), ("clip2gan", 0.6)])
 def test_text_to_image_names_are_met(world, objective, target):
     g, clip = world
