@@ -203,3 +203,33 @@ def test_publish_stages_a_folder_that_loads_back_from_the_hub(world, tiny, tmp_p
     monkeypatch.setattr(hub, "endpoint_reachable", lambda **_: False)
     ms = MapperSet.from_pretrained("hf://me/mappers/shapes-128/mappers/tiny", world[0])
     assert ms.name == "tiny"
+
+
+def test_a_stylegan2_goes_through_the_same_code_in_w_plus(world, tmp_path):
+    """A tiny random-weight StyleGAN2 (no real weights can be downloaded here): train, save, load, check, invert
+    and edit in W+, where edits use adaptive style mixing (the most-changed style input takes the whole change)."""
+    from contraclip_core.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+    from tests.conftest import fixture_config
+
+    shapes, clip = world
+    torch.manual_seed(0)
+    g = StyleGAN2Generator(StyleGAN2Config(**fixture_config("stylegan2_rosinality_tiny"))).eval().requires_grad_(False)
+    config = MapperTrainConfig(objective="clip2gan", generator="tiny-stylegan2", clip="shapes-clip", space="w+",
+                               truncation=0.7, **{**TINY, "iterations": 2})
+    ms = MapperTrainer(config, g, clip).train()
+    ms = MapperSet.load(ms.save(tmp_path / "sg2"), g)
+    shape = tuple(g.latent_shape("w+"))
+    assert ms.space == "w+" and tuple(ms.latent_shape) == shape
+    with pytest.raises(WeightsError, match="makes 'w\\+' codes|does not have"):
+        ms.check_fits(shapes)
+    w = g.encode(g.sample_z([0, 1]), "w+", 0.7)
+    codes, _ = image_to_latent(ms, clip, g.synthesis(w, "w+"))
+    assert codes.shape == (2, *shape)
+    edited = edit(ms, clip, w, "a photo of a smiling face.", "a photo of a face.", [1.0])[:, 0]  # (2, L, w_dim)
+    per_layer = (edited - w).norm(dim=-1)  # (2, L)
+    from contraclip_core.mappers.uses import text_direction
+
+    n = text_direction(ms, clip, "a photo of a smiling face.", "a photo of a face.").reshape(shape).norm(dim=-1)
+    expected = n * (n / n.max())  # each layer's share of the unit change, weighted by its size relative to the largest
+    assert torch.allclose(per_layer, expected.expand_as(per_layer), atol=1e-5)
+    assert float(expected.min()) < 0.5 * float(expected.max())  # some layers keep far more of the source
