@@ -11,6 +11,7 @@ import sys
 
 import gradio as gr
 
+from app_anchor import anchor_controls
 from contraclip_core import presentation, registry
 from contraclip_core.errors import ContraCLIPError
 from contraclip_core.service import LIMITS, Service, ServiceError
@@ -76,14 +77,15 @@ def build_demo(service: Service) -> gr.Blocks:
                 gr.update(value=preset.step_size if preset else 0.2))
 
     @gpu
-    def on_traverse(generator, path_id, seeds, truncation, steps, step_size):
+    def on_traverse(generator, path_id, seeds, truncation, steps, step_size, anchor=""):
         try:
             if not path_id:
                 raise ServiceError("pick a path first (or train one in the Train tab)")
-            r = service.traverse(generator, path_id, seeds, truncation, steps, step_size)
+            r = service.traverse(generator, path_id, seeds, truncation, steps, step_size, anchor=anchor or None)
         except ServiceError as e:
             return None, None, None, None, f"⚠️ {e}", None
-        note = f"**{r['label']}** · seeds {', '.join(map(str, r['seeds']))} · rendered in {r['seconds']:.2f} s"
+        rows = "from your anchor" if anchor else f"seeds {', '.join(map(str, r['seeds']))}"
+        note = f"**{r['label']}** · {rows} · rendered in {r['seconds']:.2f} s"
         return r["gif"], r["strip"], r["gif"], r["mp4"], note, {"frames": r["frames"], "steps": r["steps"]}
 
     def on_frames(frames):
@@ -178,6 +180,7 @@ def build_demo(service: Service) -> gr.Blocks:
                                   min_width=180)
                 step_size = gr.Number(registry.GENERATORS[registry.DEFAULT_GENERATOR].step_size,
                                       label="Step size η", scale=1, min_width=120)
+            anchor = anchor_controls(service, generator)
             go = gr.Button("Traverse", variant="primary", elem_id="traverse")
             # the result components are created here (for the examples' outputs) and placed further down
             shown = service.prerendered_example() or {}  # the first screen shows the first example, rendered
@@ -260,7 +263,7 @@ def build_demo(service: Service) -> gr.Blocks:
         generator.input(on_generator, generator, [path, generator_note, truncation, step_size],
                         api_name="select_generator")
         random_seed.click(on_random_seed, None, seeds, api_name="random_seed")
-        go.click(on_traverse, [generator, path, seeds, truncation, steps, step_size],
+        go.click(on_traverse, [generator, path, seeds, truncation, steps, step_size, anchor],
                  [gif, strip_image, gif_download, mp4_download, status, frames], api_name="traverse")
         frames.change(on_frames, frames, [frame_step, frame_image], api_visibility="private")
         frame_step.change(on_frame, [frame_step, frames], frame_image, api_visibility="private",
@@ -301,7 +304,7 @@ def main() -> None:
     demo = build_demo(service)
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=args.host, server_port=args.port, allowed_paths=[str(service.data_dir)],
-                footer_links=["api", "gradio"], css=CSS)
+                max_file_size="20mb", footer_links=["api", "gradio"], css=CSS)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import torch
 
 from . import hub, presets, registry
+from .anchors import AnchorsMixin
 from .datadir import DataDir
 from .errors import ContraCLIPError, RecordError
 from .generators.base import Generator
@@ -124,10 +125,12 @@ def check_number(value: Any, what: str, lo: float, hi: float, integer: bool = Fa
     return int(x) if integer else x
 
 
-class Service:
+class Service(AnchorsMixin):
     """One per process. ``data_dir`` holds jobs, locally trained paths and generated files; it is checked and
     locked on creation (``DataDirError``, a ``ContraCLIPError``, says in one sentence why it cannot be used) and
     released by ``close()``."""
+
+    job_kinds = {"mapper": AnchorsMixin._run_mapper_job}  # request["kind"] → runner; paths jobs are the default
 
     def __init__(self, data_dir: str | Path | None = None, device: str | None = None, start_worker: bool = True):
         self.data_dir = Path(data_dir or os.environ.get("CONTRACLIP_DATA", hub.PROJECT_ROOT / "checkpoints" / "local"))
@@ -262,10 +265,11 @@ class Service:
 
     # --- traversal ------------------------------------------------------------------------------------------------
     def traverse(self, generator: str, path_id: str, seeds: Any = "0", truncation: Any = None, steps: Any = 8,
-                 step_size: Any = None) -> dict[str, Any]:
-        """Render a path from each seed: strip PNG, GIF and MP4 paths, and how long it took."""
+                 step_size: Any = None, anchor: Any = None) -> dict[str, Any]:
+        """Render a path from each seed (or from ``anchor``, an id from ``anchor_from_text``/``anchor_from_image``,
+        instead of the seeds): strip PNG, GIF and MP4 paths, and how long it took."""
         start = time.monotonic()
-        seed_list = parse_seeds(seeds)
+        seed_list = [0] if anchor else parse_seeds(seeds)
         steps = check_number(steps, "steps", 1, LIMITS["max_steps"], integer=True)
         if generator not in registry.GENERATORS:
             raise ServiceError(f"unknown generator {generator!r}; choose one of {sorted(registry.GENERATORS)}")
@@ -285,11 +289,14 @@ class Service:
             except ContraCLIPError as e:
                 raise ServiceError(str(e)) from e
             psi = path_set.truncation if truncation in (None, "") else check_number(truncation, "truncation ψ", 0, 1.5)
-            t = traverse(g, path_set, choice.index, seed_list, steps=steps, step_size=eta, truncation=psi)
+            anchors = self.anchor_in_space(generator, anchor, path_set.space) if anchor else None
+            t = traverse(g, path_set, choice.index, seed_list, steps=steps, step_size=eta, truncation=psi,
+                         anchors=anchors)
             self.clean_outputs()
             slug = "".join(c if c.isalnum() else "-" for c in f"{generator}_{choice.label}".lower()).strip("-")
             slug = "-".join(filter(None, slug.split("-")))[:80]
-            stem = self.outputs_dir / f"{slug}_seeds-{'-'.join(map(str, seed_list))}_{time.time_ns() % 10**9}"
+            rows = f"anchor-{str(anchor)[:8]}" if anchor else f"seeds-{'-'.join(map(str, seed_list))}"
+            stem = self.outputs_dir / f"{slug}_{rows}_{time.time_ns() % 10**9}"
             strip_path = stem.with_suffix(".png")
             strip(t, thumb=min(g.resolution, 128)).save(strip_path)
             gif = save_gif(t, stem.with_suffix(".gif"), thumb=min(g.resolution, 256))
@@ -350,6 +357,8 @@ class Service:
 
     def _run_job(self, job: Job, report) -> str:
         req = job.request
+        if req.get("kind", "paths") in self.job_kinds:  # other job kinds (a mapper) bring their own runner
+            return self.job_kinds[req["kind"]](self, job, report)
         config = presets.train_config(req["generator"], req["preset"], dipoles=[tuple(d) for d in req["dipoles"]],
                                       seed=int(req.get("seed", 0)))
         for key, value in req.get("overrides", {}).items():

@@ -65,15 +65,25 @@ def traverse(
     step_size: float = 0.2,
     truncation: float | None = None,
     batch_size: int = 32,
+    anchors: torch.Tensor | None = None,
 ) -> Traversal:
-    """Follow path ``path_index`` from one anchor per seed and render every step (batched through G)."""
+    """Follow path ``path_index`` from one anchor per seed and render every step (batched through G).
+
+    ``anchors`` (S, *latent_shape) in the path set's space, optional: explicit anchor codes (e.g. from a sentence or
+    an uploaded image through a mapper) used instead of the seeds' codes; ``seeds`` then only label the rows.
+    """
     if not 0 <= path_index < len(path_set.dipoles):
         raise ValueError(f"path index {path_index} is out of range: this set has {len(path_set.dipoles)} paths")
     view = path_set.view
     truncation = path_set.truncation if truncation is None else truncation
     paths = path_set.lss.to(generator.device)
-    z = generator.sample_z(list(seeds))
-    anchor = generator.encode(z, view.space, truncation)  # (S, *shape)
+    if anchors is None:
+        anchor = generator.encode(generator.sample_z(list(seeds)), view.space, truncation)  # (S, *shape)
+    else:
+        if tuple(anchors.shape[1:]) != tuple(view.shape) or len(anchors) != len(seeds):
+            raise ValueError(f"anchors of shape {tuple(anchors.shape)} do not fit {len(seeds)} rows of "
+                             f"{view.space!r} codes {tuple(view.shape)}")
+        anchor = anchors.to(device=generator.device, dtype=generator.dtype)
     flat = euler_path(paths, view.flat(anchor).to(torch.float32), path_index, steps, step_size)  # (S, 2T+1, d)
     s, n = flat.shape[:2]
     full = view.merge(flat.reshape(s * n, -1).to(anchor.dtype), anchor.repeat_interleave(n, dim=0))

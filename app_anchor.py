@@ -1,0 +1,60 @@
+"""The Explore tab's anchor source: a seed (as before), a sentence (text → latent) or an uploaded picture (image →
+latent, the reconstruction shown beside it with its similarity). Layout and wiring only; the work is in
+``Service.anchor_from_text`` / ``anchor_from_image``. ``anchor_controls`` returns the component holding the anchor
+id that ``/traverse`` takes (empty: the seeds).
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from contraclip_core.service import Service, ServiceError
+from contraclip_core.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_SIDE
+
+SOURCES = [("a seed", "seed"), ("a sentence", "sentence"), ("my picture", "image")]
+
+
+def anchor_controls(service: Service, generator: gr.Dropdown) -> gr.Textbox:
+    """Build the anchor controls inside the current Blocks context and wire their events."""
+
+    def on_source(source):
+        return (gr.update(visible=source == "sentence"), gr.update(visible=source == "image"), "",
+                "" if source != "seed" else "Each seed gives its own anchor.")
+
+    def on_text(generator_name, sentence, seed):
+        try:
+            r = service.anchor_from_text(generator_name, sentence, seed)
+        except ServiceError as e:
+            return None, "", f"⚠️ {e}"
+        return r["image"], r["anchor"], (f"Anchor from “{r['sentence']}” ({r['mapper']} mapper). **Traverse** now "
+                                         "starts from it; the seeds are ignored.")
+
+    def on_image(generator_name, upload):
+        try:
+            r = service.anchor_from_image(generator_name, upload)
+        except ServiceError as e:
+            return None, None, "", f"⚠️ {e}"
+        return r["upload"], r["image"], r["anchor"], (
+            f"Reconstruction by the {r['mapper']} mapper: CLIP similarity {r['similarity']:.2f}, PSNR "
+            f"{r['psnr_db']:.1f} dB. **Traverse** now starts from it; the seeds are ignored.")
+
+    with gr.Accordion("Anchor: start from a seed, a sentence or your picture", open=False):
+        source = gr.Radio(SOURCES, value="seed", label="Start from", elem_id="anchor-source")
+        with gr.Row(visible=False) as text_row:
+            sentence = gr.Textbox(label="Sentence", placeholder="a small red circle on the left", scale=3,
+                                  elem_id="anchor-sentence")
+            variation = gr.Number(0, precision=0, label="Variation seed (0: none)", scale=1)
+            map_text = gr.Button("Map the sentence", scale=1, elem_id="anchor-map-text")
+            text_image = gr.Image(type="filepath", label="Anchor", interactive=False, height=128, scale=1)
+        with gr.Row(visible=False) as image_row:
+            upload = gr.File(label=f"Your picture (PNG/JPEG/WebP, ≤ {MAX_UPLOAD_BYTES // 2**20} MB, ≤ "
+                                   f"{MAX_UPLOAD_SIDE}×{MAX_UPLOAD_SIDE} pixels)", file_types=["image"],
+                             type="filepath", elem_id="anchor-upload")
+            shown = gr.Image(type="filepath", label="Upload (as the generator sees it)", interactive=False, height=128)
+            recon = gr.Image(type="filepath", label="Reconstruction", interactive=False, height=128)
+        note = gr.Markdown(elem_id="anchor-note")
+        anchor = gr.Textbox("", label="Anchor id (empty: the seeds)", elem_id="anchor-id", interactive=False)
+    source.change(on_source, source, [text_row, image_row, anchor, note], api_name="anchor_source")
+    map_text.click(on_text, [generator, sentence, variation], [text_image, anchor, note], api_name="anchor_from_text")
+    upload.upload(on_image, [generator, upload], [shown, recon, anchor, note], api_name="anchor_from_image")
+    generator.change(lambda: "", None, anchor, api_name=False)  # an anchor belongs to its generator
+    return anchor

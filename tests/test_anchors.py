@@ -1,0 +1,97 @@
+"""The service's anchors: a traversal starting from a sentence or an uploaded picture (through the shipped mapper),
+the refusals (not an image, a huge one, a picture from another domain, another generator's anchor), and a mapper
+training job of the job kind "mapper"."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from contraclip_core.mappers.mapperset import MapperSet
+from contraclip_core.service import Service, ServiceError
+from contraclip_core.shapes_clip.captions import FACTORS, attribute_labels
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    torch.set_num_threads(1)
+    s = Service(tmp_path_factory.mktemp("data"), device="cpu", start_worker=False)
+    yield s
+    s.close()
+
+
+def labels(service, latent) -> dict[str, str]:
+    g = service.generator("shapes-128")
+    row = attribute_labels(g.attributes(torch.as_tensor(latent).reshape(1, -1), "w"), g.config)[0].tolist()
+    return {f: FACTORS[f][i] for f, i in zip(FACTORS, row)}
+
+
+def test_shipped_mappers_are_listed(service):
+    rows = service.mappers("shapes-128")
+    assert {r["objective"] for r in rows if r["origin"] == "shipped"} == {"clip2gan", "csla"}
+
+
+def test_sentence_anchor_has_the_named_attributes_and_anchors_the_traversal(service):
+    r = service.anchor_from_text("shapes-128", "a large red circle on the left")
+    got = labels(service, r["latent"])
+    assert (got["size"], got["colour"], got["shape"], got["horizontal"]) == ("large", "red", "circle", "left")
+    path = next(p.id for p in service.paths("shapes-128") if p.label.startswith("a red shape"))
+    t = service.traverse("shapes-128", path, "5, 6", steps=2, anchor=r["anchor"])
+    strip = np.asarray(Image.open(t["strip"]))
+    assert strip.shape[0] == 128  # one row: the anchor, not the two seeds
+    anchor_tile = strip[:, 2 * (128 + 2): 2 * (128 + 2) + 128][4:-4, 4:-4].astype(int)
+    own = np.asarray(Image.open(r["image"]))[4:-4, 4:-4].astype(int)
+    assert np.abs(anchor_tile - own).mean() < 2  # the framed middle column is the sentence's image
+    other = service.anchor_from_text("shapes-128", "a large red circle on the left", seed=3)
+    assert other["latent"] != r["latent"]  # a variation seed varies it
+
+
+def test_image_anchor_reconstructs_a_render(service, tmp_path):
+    g = service.generator("shapes-128")
+    w = g.encode(g.sample_z([10**6 + 7]), "w")
+    image = ((g.synthesis(w, "w")[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()
+    Image.fromarray(image).save(tmp_path / "render.png")
+    r = service.anchor_from_image("shapes-128", str(tmp_path / "render.png"))
+    assert r["psnr_db"] > 15 and r["similarity"] > 0.8
+    assert Image.open(r["upload"]).size == Image.open(r["image"]).size == (128, 128)
+    assert sum(a == b for a, b in zip(labels(service, r["latent"]).values(), labels(service, w).values())) >= 5
+
+
+def test_bad_uploads_get_a_sentence(service, tmp_path):
+    (tmp_path / "a.png").write_text("not a picture")
+    with pytest.raises(ServiceError, match="not an image"):
+        service.anchor_from_image("shapes-128", str(tmp_path / "a.png"))
+    Image.new("RGB", (4097, 4096)).save(tmp_path / "huge.png")
+    with pytest.raises(ServiceError, match="4097×4096 pixels"):
+        service.anchor_from_image("shapes-128", str(tmp_path / "huge.png"))
+    noise = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "noise.png")
+    with pytest.raises(ServiceError, match="does not look like shapes-128's images"):
+        service.anchor_from_image("shapes-128", str(tmp_path / "noise.png"))
+    with pytest.raises(ServiceError, match="upload an image first"):
+        service.anchor_from_image("shapes-128", None)
+
+
+def test_anchor_of_another_generator_and_unknown_ids_are_refused(service):
+    r = service.anchor_from_text("shapes-128", "a blue square")
+    with pytest.raises(ServiceError, match="was made for 'shapes-128', not 'stylegan2-ffhq-1024'"):
+        service.load_anchor("stylegan2-ffhq-1024", r["anchor"])
+    path = service.paths("shapes-128")[0].id
+    for bad in ("0123456789abcdef", "../../etc/passwd", ""):
+        with pytest.raises(ServiceError):
+            service.traverse("shapes-128", path, "0", anchor=bad or " ")
+
+
+def test_mapper_job_trains_in_the_background_kind(service):
+    row = service.submit_mapper_training("shapes-128", "clip2gan", iterations=2)
+    job = service.queue.store.load(row["id"])
+    assert job.request["kind"] == "mapper"
+    service.queue._run_one(job)  # what the worker thread does, here in the test's thread
+    job = service.queue.store.load(row["id"])
+    assert job.status == "done", job.error
+    ms = MapperSet.load(job.result, service.generator("shapes-128"))
+    assert ms.objective == "clip2gan" and ms.iterations == 2
+    assert any(r["origin"] == "trained here" for r in service.mappers("shapes-128"))
+    with pytest.raises(ServiceError, match="objective must be one of"):
+        service.submit_mapper_training("shapes-128", "gan-inversion")
