@@ -16,7 +16,8 @@ import torch
 
 from . import registry
 from .errors import ContraCLIPError
-from .jobs import Job
+from .jobs import MAX_ITERATIONS, Job, register_job_kind
+from .records import Fields
 from .mappers import mapperset
 from .mappers.mapperset import MapperSet
 from .uploads import read_image
@@ -202,11 +203,10 @@ class AnchorsMixin:
         if objective not in OBJECTIVES:
             raise ServiceError(f"objective must be one of {sorted(OBJECTIVES)}, got {objective!r}")
         iterations = check_number(iterations, "iterations", 1, LIMITS["max_iterations"], integer=True)
-        request = {"kind": "mapper", "generator": generator, "objective": objective, "dipoles": [],
-                   "corpus": f"{objective} mapper", "seed": check_number(seed, "seed", 0, LIMITS["max_seed"],
-                                                                         integer=True), "iterations": iterations}
+        request = {"generator": generator, "objective": objective, "corpus": f"{objective} mapper",
+                   "seed": check_number(seed, "seed", 0, LIMITS["max_seed"], integer=True), "iterations": iterations}
         try:
-            job = self.queue.submit(request, total=iterations)
+            job = self.queue.submit(request, total=iterations, kind="mapper")
         except ValueError as e:
             raise ServiceError(str(e)) from e
         return self.job_row(job)
@@ -234,3 +234,20 @@ class AnchorsMixin:
         result.name = f"{config.objective}-{job.id}"
         result.metrics["train_seconds"] = round(time.monotonic() - start, 1)
         return str(result.save(Path(self.data_dir) / "mappers" / job.id))
+
+
+def check_mapper_request(obj: Any, source: str) -> dict[str, Any]:
+    """The request of a mapper job as stored in its record (see ``submit_mapper_training``), checked field by field."""
+    from .mappers.train import OBJECTIVES
+
+    f = Fields(obj, source)
+    return {
+        "generator": f.text("generator", max_chars=1000, nonempty=True),
+        "objective": f.text("objective", choices=tuple(OBJECTIVES)),
+        "corpus": f.text("corpus", max_chars=200, default=""),
+        "seed": f.number("seed", 0, 2**63 - 1, integer=True, default=0),
+        "iterations": f.number("iterations", 1, MAX_ITERATIONS, integer=True),
+    }
+
+
+register_job_kind("mapper", check_mapper_request)

@@ -49,15 +49,18 @@ class Job:
     result: str = ""  # folder of the trained path set when done
     cancel_requested: bool = False
     resumed_from: int = 0  # iteration of the checkpoint the last run started from (0: a fresh start)
+    kind: str = "paths"  # what the job trains: a key of REQUEST_CHECKS and of the service's job_kinds
 
     @classmethod
     def from_json(cls, obj: Any, source: str) -> "Job":
         """A job from its decoded ``job.json``, every field checked; ``RecordError`` names the first bad one.
         Unknown fields are ignored (records written by a newer version stay readable)."""
         f = Fields(obj, source, "a job record (a JSON object)")
+        kind = f.text("kind", choices=tuple(REQUEST_CHECKS), default="paths")  # records before kinds: "paths"
         job = cls(
             id=f.text("id", max_chars=64, nonempty=True),
-            request=check_request(f.mapping("request"), f"{source}: 'request'"),
+            kind=kind,
+            request=REQUEST_CHECKS[kind](f.mapping("request"), f"{source}: 'request'"),
             status=f.text("status", choices=STATUSES),
             iteration=f.number("iteration", 0, MAX_ITERATIONS, integer=True, default=0),
             total=f.number("total", 0, MAX_ITERATIONS, integer=True, default=0),
@@ -105,6 +108,15 @@ def check_request(obj: Any, source: str) -> dict[str, Any]:
         overrides["loss"] = o.text("loss", choices=("contrastive", "cosine"))
     request["overrides"] = overrides
     return request
+
+
+# How the request of each job kind is checked when its record is read: kind → check(obj, source) → request.
+# A module that adds a job kind registers its check (register_job_kind) beside the service's runner for it.
+REQUEST_CHECKS: dict[str, Callable[[Any, str], dict[str, Any]]] = {"paths": check_request}
+
+
+def register_job_kind(kind: str, check: Callable[[Any, str], dict[str, Any]]) -> None:
+    REQUEST_CHECKS[kind] = check
 
 
 @dataclass
@@ -236,7 +248,7 @@ class JobQueue:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def submit(self, request: dict[str, Any], total: int) -> Job:
+    def submit(self, request: dict[str, Any], total: int, kind: str = "paths") -> Job:
         active = [j for j in self.store.all() if j.status in ACTIVE]
         if len(active) >= self.max_active:
             raise ValueError(f"the training queue is full ({len(active)} jobs waiting or running); "
@@ -244,7 +256,7 @@ class JobQueue:
         job_id = uuid.uuid4().hex[:12]
         while self.store.folder(job_id).exists():  # never overwrite a folder, not even an unreadable one
             job_id = uuid.uuid4().hex[:12]
-        job = Job(id=job_id, request=request, total=total)
+        job = Job(id=job_id, request=request, total=total, kind=kind)
         self.store.save(job)
         self._wake.set()
         return job

@@ -130,7 +130,6 @@ class Service(AnchorsMixin):
     locked on creation (``DataDirError``, a ``ContraCLIPError``, says in one sentence why it cannot be used) and
     released by ``close()``."""
 
-    job_kinds = {"mapper": AnchorsMixin._run_mapper_job}  # request["kind"] → runner; paths jobs are the default
 
     def __init__(self, data_dir: str | Path | None = None, device: str | None = None, start_worker: bool = True):
         self.data_dir = Path(data_dir or os.environ.get("CONTRACLIP_DATA", hub.PROJECT_ROOT / "checkpoints" / "local"))
@@ -143,6 +142,8 @@ class Service(AnchorsMixin):
         self._hub_lock = threading.Lock()
         self._model_lock = threading.Lock()
         self.gate = PriorityGate()
+        # Job kinds: what a job of each kind runs (its record's request is checked by jobs.REQUEST_CHECKS).
+        self.job_kinds = {"paths": self._run_paths_job, "mapper": self._run_mapper_job}
         try:
             self.queue = JobQueue(JobStore(self.data_dir / "jobs"), self._run_job, LIMITS["max_queue"], self.gate)
         except BaseException:
@@ -356,9 +357,10 @@ class Service(AnchorsMixin):
         return self.job_row(job)
 
     def _run_job(self, job: Job, report) -> str:
+        return self.job_kinds[job.kind](job, report)  # Job.from_json accepts registered kinds only
+
+    def _run_paths_job(self, job: Job, report) -> str:
         req = job.request
-        if req.get("kind", "paths") in self.job_kinds:  # other job kinds (a mapper) bring their own runner
-            return self.job_kinds[req["kind"]](self, job, report)
         config = presets.train_config(req["generator"], req["preset"], dipoles=[tuple(d) for d in req["dipoles"]],
                                       seed=int(req.get("seed", 0)))
         for key, value in req.get("overrides", {}).items():
