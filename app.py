@@ -10,6 +10,7 @@ import random
 
 import gradio as gr
 
+from app_edit import build_edit_tab
 from contraclip_core import registry
 from contraclip_core.service import LIMITS, Service, ServiceError
 
@@ -152,6 +153,7 @@ def build_demo(service: Service) -> gr.Blocks:
             with gr.Row():
                 cancel_id = gr.Textbox(label="Job id to cancel", scale=3)
                 cancel = gr.Button("Cancel job", variant="stop", scale=1)
+        build_edit_tab(service, generator_choices, gpu)
         timer = gr.Timer(1.0)
 
         generator.change(on_generator, generator, [path, generator_note, truncation, step_size],

@@ -42,11 +42,12 @@ class Job:
     result: str = ""  # folder of the trained path set when done
     cancel_requested: bool = False
     resumed_from: int = 0  # iteration of the checkpoint the last run started from (0: a fresh start)
+    kind: str = "paths"  # what the job trains: a key of the service's job-kind registry ("paths", "edit")
 
     @property
     def label(self) -> str:
         dipoles = self.request.get("dipoles") or []
-        return "; ".join(f"{a} ↔ {b}" for a, b in dipoles) or self.request.get("corpus", "")
+        return "; ".join(f"{a} ↔ {b}" for a, b in dipoles) or self.request.get("label") or self.request.get("corpus", "")
 
 
 class PriorityGate:
@@ -144,12 +145,12 @@ class JobQueue:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def submit(self, request: dict[str, Any], total: int) -> Job:
+    def submit(self, request: dict[str, Any], total: int, kind: str = "paths") -> Job:
         active = [j for j in self.store.all() if j.status in ACTIVE]
         if len(active) >= self.max_active:
             raise ValueError(f"the training queue is full ({len(active)} jobs waiting or running); "
                              "try again when one finishes, or cancel one")
-        job = Job(id=uuid.uuid4().hex[:12], request=request, total=total)
+        job = Job(id=uuid.uuid4().hex[:12], request=request, total=total, kind=kind)
         self.store.save(job)
         self._wake.set()
         return job

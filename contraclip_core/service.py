@@ -132,6 +132,11 @@ class Service:
         self._model_lock = threading.Lock()
         self.gate = PriorityGate()
         self.queue = JobQueue(JobStore(self.data_dir / "jobs"), self._run_job, LIMITS["max_queue"], self.gate)
+        from .cfclip.service import EditActions
+
+        self.edits = EditActions(self)  # "Edit by a sentence": CF-CLIP edit models, their edits and training
+        # Job kinds: what a job of each kind runs (Job.kind; "paths" for records written before kinds existed).
+        self.job_kinds = {"paths": self._run_paths_job, "edit": self.edits.run_job}
         if start_worker:
             self.queue.start()
 
@@ -323,6 +328,12 @@ class Service:
         return self.job_row(job)
 
     def _run_job(self, job: Job, report) -> str:
+        run = self.job_kinds.get(job.kind)
+        if run is None:
+            raise ServiceError(f"unknown job kind {job.kind!r}; this version runs {sorted(self.job_kinds)}")
+        return run(job, report)
+
+    def _run_paths_job(self, job: Job, report) -> str:
         req = job.request
         config = presets.train_config(req["generator"], req["preset"], dipoles=[tuple(d) for d in req["dipoles"]],
                                       seed=int(req.get("seed", 0)))
