@@ -51,6 +51,7 @@ class EditSet:
     clip: str  # registry name of the CLIP model that embeds the sentences
     targets: list[str]  # the target sentences it was trained on (the text conditioning)
     source_class: str = ""  # the neutral domain description of CLIP-NCE's negatives
+    text_input: str = "embedding"  # what the mapper reads: "embedding" (t̄) or "direction" (n(t̄ − t̄_source))
     templates: list[str] = field(default_factory=lambda: ["{}"])  # prompt templates sentences are averaged over
     settings: dict[str, Any] = field(default_factory=dict)  # every training hyperparameter
     iterations: int = 0
@@ -76,7 +77,10 @@ class EditSet:
         """The mapper's text input for ``sentence``: its template-averaged normalised CLIP embedding, (1, E)."""
         from .train import text_table
 
-        text = text_table(clip, [sentence], self.templates)
+        text = text_table(clip, [sentence], self.templates)  # (1, E)
+        if self.text_input == "direction":
+            source = text_table(clip, [self.source_class], self.templates)
+            text = F.normalize(text - source, dim=-1)
         if text.shape[1] != self.mapper.config.text_dim:
             raise WeightsError(f"the CLIP model gives {text.shape[1]}-d text embeddings; this edit model needs "
                                f"{self.mapper.config.text_dim}-d ones ({self.clip!r})")
@@ -93,6 +97,7 @@ class EditSet:
         return {"format_version": FORMAT_VERSION, "method": METHOD, "name": self.name, "generator": self.generator,
                 "space": self.space, "truncation": self.truncation, "latent_shape": list(self.latent_shape),
                 "clip": self.clip, "targets": list(self.targets), "source_class": self.source_class,
+                "text_input": self.text_input,
                 "templates": list(self.templates), "mapper": asdict(self.mapper.config), "settings": self.settings,
                 "iterations": self.iterations, "metrics": self.metrics, "created": self.created}
 
@@ -133,6 +138,7 @@ class EditSet:
             values = dict(generator=str(meta["generator"]), space=space, truncation=float(meta["truncation"]),
                           latent_shape=latent_shape, clip=str(meta["clip"]), targets=targets,
                           source_class=str(meta.get("source_class", "")), templates=templates,
+                          text_input=str(meta.get("text_input", "embedding")),
                           settings=dict(meta.get("settings", {})), iterations=int(meta.get("iterations", 0)),
                           metrics=dict(meta.get("metrics", {})), created=str(meta.get("created", "")),
                           name=str(meta.get("name", "")))
@@ -140,6 +146,8 @@ class EditSet:
             raise WeightsError(f"{meta_path} is not a valid edit-model description: {type(e).__name__}: {e}") from e
         if space not in ("z", "w", "w+"):
             raise WeightsError(f"{meta_path}: unknown latent space {space!r}")
+        if values["text_input"] not in ("embedding", "direction"):
+            raise WeightsError(f"{meta_path}: unknown text_input {values['text_input']!r}")
         expected_layers = latent_shape[0] if space == "w+" else 1
         if not latent_shape or min(latent_shape) < 1 or mapper_cfg.num_layers != expected_layers \
                 or mapper_cfg.latent_dim != latent_shape[-1]:

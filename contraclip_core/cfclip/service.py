@@ -200,6 +200,6 @@ class EditActions:
         g, edit_set = trainer.generator, trainer.edit_set()
         with torch.no_grad():
             anchor = g.encode(g.sample_z([0]), edit_set.space, edit_set.truncation)
-            edited = edit_set.edit(anchor, trainer.targets[:1])
+            edited = edit_set.edit(anchor, trainer.text_inputs[:1])
             images = to_uint8(g.synthesis(torch.cat([anchor, edited]), edit_set.space))
         Image.fromarray(np.concatenate(list(images), axis=1)).resize((128, 64)).save(out)

@@ -52,6 +52,7 @@ class EditTrainConfig:
     clip_lambda: float = 0.0  # weight of the optional global CLIP loss (not part of CF-CLIP)
     tau: float = 0.1  # InfoNCE temperature (authors' default)
     residual_scale: float = 0.1  # λ in w′ = w + λ·Δw (authors' 0.1)
+    text_input: str = "embedding"  # the mapper's text input: "embedding" (t̄) or "direction" (p₁ = n(t̄ − t̄_source))
     depth: int = 4  # layers per mapper MLP
     lr_mul: float = 0.01  # equalised learning-rate multiplier
     seed: int = 0
@@ -81,6 +82,8 @@ class EditTrainConfig:
             raise ValueError("every prompt template needs a {} where the sentence goes")
         if self.iterations < 1 or self.batch_size < 1:
             raise ValueError("iterations and batch size must be positive")
+        if self.text_input not in ("embedding", "direction"):
+            raise ValueError(f"text_input must be 'embedding' or 'direction', got {self.text_input!r}")
         if self.space not in (None, "z", "w", "w+"):
             raise ValueError(f"space must be 'z', 'w' or 'w+', got {self.space!r}")
 
@@ -92,6 +95,20 @@ def text_table(clip: ClipModel, sentences: list[str], templates: list[str]) -> t
     return e.view(len(sentences), len(templates), -1).mean(1)
 
 
+def render_generator(generator: Generator, size: int) -> Generator:
+    """The generator to render training images with: for the Shapes world, the same weights rasterised at CLIP's
+    input size (same attributes, ~4× fewer pixels than 128 px rendered then resized); otherwise ``generator``."""
+    from dataclasses import replace
+
+    from ..generators.shapes import ShapesGenerator
+
+    if not isinstance(generator, ShapesGenerator) or generator.resolution <= size:
+        return generator
+    small = ShapesGenerator(replace(generator.config, resolution=size))
+    small.load_state_dict(generator.state_dict())
+    return small.to(device=generator.device, dtype=generator.dtype).eval().requires_grad_(False)
+
+
 class EditTrainer:
     """Trains one CF-CLIP mapper for one generator and one CLIP model."""
 
@@ -99,6 +116,7 @@ class EditTrainer:
         config = config.resolved()
         config.validate()
         self.config, self.generator, self.clip, self.device = config, generator, clip, generator.device
+        self.render = render_generator(generator, clip.image_size)  # what CLIP sees, rendered at its input size
         shape = generator.latent_shape(config.space)
         num_layers, dim = (shape[0], shape[1]) if config.space == "w+" else (1, shape[0])
         with torch.no_grad():
@@ -106,6 +124,7 @@ class EditTrainer:
             self.sources = F.normalize(cached_text_embeddings(
                 clip, [t.format(config.source_class) for t in config.templates]).float(), dim=-1).to(self.device)
             self.directions = F.normalize(self.targets - self.sources.mean(0, keepdim=True), dim=-1)  # (N, E)
+            self.text_inputs = self.directions if config.text_input == "direction" else self.targets
         self.mapper_config = MapperConfig(dim, self.targets.shape[1], num_layers, config.depth, config.lr_mul,
                                           config.residual_scale)
         self.mapper = TextConditionedMapper(self.mapper_config, seed=config.seed).to(self.device)
@@ -124,11 +143,11 @@ class EditTrainer:
         c, g = self.config, self.generator
         with torch.no_grad():
             latent = g.encode(z, c.space, c.truncation)
-            e = F.normalize(self.clip.encode_images(g.synthesis(latent, c.space)).float(), dim=-1)  # (B, E)
+            e = F.normalize(self.clip.encode_images(self.render.synthesis(latent, c.space)).float(), dim=-1)  # (B, E)
         codes = codes_of(latent, c.space)  # (B, L, D)
-        edited = self.mapper(codes, self.targets[which])  # (B, L, D)
-        e_edit = F.normalize(self.clip.encode_images(g.synthesis(edited.reshape(latent.shape), c.space)).float(),
-                             dim=-1)
+        edited = self.mapper(codes, self.text_inputs[which])  # (B, L, D)
+        images = self.render.synthesis(edited.reshape(latent.shape), c.space)
+        e_edit = F.normalize(self.clip.encode_images(images).float(), dim=-1)  # (B, E)
         loss = c.nce_lambda * clip_nce_loss(e, e_edit, self.targets[which], self.directions[which], self.sources,
                                             c.tau)
         loss = loss + c.l2_lambda * latent_l2(codes, edited)
@@ -202,6 +221,7 @@ class EditTrainer:
     def edit_set(self, name: str = "") -> EditSet:
         c = self.config
         return EditSet(mapper=self.mapper, generator=c.generator, space=c.space, truncation=c.truncation,
+                       text_input=c.text_input,
                        latent_shape=tuple(self.generator.latent_shape(c.space)), clip=c.clip, targets=list(c.targets),
                        source_class=c.source_class, templates=list(c.templates), settings=asdict(c),
                        iterations=self.iteration, name=name)
