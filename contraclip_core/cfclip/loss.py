@@ -52,3 +52,18 @@ def latent_l2(original: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
 def clip_similarity_loss(e_edited: torch.Tensor, target_text: torch.Tensor) -> torch.Tensor:
     """1 − cos(E_I(G(w′)), t̄_target), StyleCLIP's global CLIP loss; an optional extra term (weight 0 = CF-CLIP)."""
     return (1.0 - (F.normalize(e_edited, dim=-1) * F.normalize(target_text, dim=-1)).sum(-1)).mean()
+
+
+def clip_batch_contrastive_loss(e_edited: torch.Tensor, target_text: torch.Tensor, which: torch.Tensor,
+                                tau: float = 0.07) -> torch.Tensor:
+    """CLIP's own contrastive objective over the batch's sentences: edited image i should match its sentence more
+    than the other rows' sentences (rows with the same sentence are masked: not negatives). What every sentence
+    shares (e.g. "a clearer shape") cancels, so only what tells the sentences apart drives the edit.
+
+    e_edited (B, E), target_text (B, E) row i's sentence, which (B,) sentence ids; an optional term, not CF-CLIP's.
+    """
+    logits = F.normalize(e_edited, dim=-1) @ F.normalize(target_text, dim=-1).T / tau  # (B, B)
+    same = which.unsqueeze(0) == which.unsqueeze(1)
+    same.fill_diagonal_(False)
+    logits = logits.masked_fill(same, float("-inf"))
+    return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
