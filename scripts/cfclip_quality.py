@@ -45,8 +45,9 @@ def main() -> None:
     parser.add_argument("--train", action="store_true", help="train the shipped model first (else load it)")
     parser.add_argument("--seeds", type=int, default=64)
     parser.add_argument("--out", default="docs/EDITS.md")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a loaded machine)")
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads)
     generator, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
     if args.train:
         config = edit_config("shapes-128", training_sentences())
