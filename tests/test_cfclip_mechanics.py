@@ -213,3 +213,31 @@ def test_job_records_without_a_kind_are_path_jobs(tmp_path):
     del data["kind"]
     (tmp_path / "abc123" / "job.json").write_text(json.dumps(data))
     assert store.load("abc123").kind == "paths"
+
+
+def test_publish_stages_a_model_card_and_uploads_in_one_commit(trained, tmp_path, monkeypatch):
+    from contraclip_core.cfclip import publish
+
+    class FakeApi:
+        def __init__(self):
+            self.calls = []
+
+        def create_repo(self, repo_id, **kwargs):
+            self.calls.append(("create", repo_id))
+
+        def upload_folder(self, **kwargs):
+            self.calls.append(("upload", kwargs["repo_id"]))
+            self.uploaded = sorted(str(p.relative_to(kwargs["folder_path"])) for p in Path(kwargs["folder_path"]).rglob("*")
+                                   if p.is_file())
+            self.card = (Path(kwargs["folder_path"]) / "shapes-128/edits/tiny/README.md").read_text()
+
+    api = FakeApi()
+    publish.publish([trained], "me/edits", api=api)
+    assert api.calls == [("create", "me/edits"), ("upload", "me/edits")]
+    assert api.uploaded == [f"shapes-128/edits/tiny/{n}" for n in ("README.md", META_NAME, WEIGHTS_NAME)]
+    assert "shapes-128" in api.card and "“a red shape”" in api.card and "hf://me/edits/shapes-128/edits/tiny" in api.card
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    with pytest.raises(WeightsError):
+        publish.stage([trained, broken], tmp_path / "out", repo_id="me/edits")
+    assert not (tmp_path / "out").exists()  # nothing staged when one model is broken
