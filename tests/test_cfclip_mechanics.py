@@ -182,7 +182,7 @@ def test_service_refuses_bad_input_with_a_sentence(service, tmp_path):
         service.edits.edit("shapes-128", "local:nope", "0", "a red shape")
     with pytest.raises(ServiceError, match="target sentence is empty"):
         service.edits.submit_training("shapes-128", " ; \n ")
-    # an edit model of another generator, forced in by folder: refused with a sentence, nothing breaks
+    # an edit model of another generator: not listed for this one, and refused with a sentence if asked for
     foreign = service.edits.edits_dir / "foreign"
     shutil.copytree(service.edits.edits_dir / "tiny", foreign)
     meta = json.loads((foreign / META_NAME).read_text())
@@ -190,7 +190,7 @@ def test_service_refuses_bad_input_with_a_sentence(service, tmp_path):
     (foreign / META_NAME).write_text(json.dumps(meta))
     assert all(m["id"] != "local:foreign" for m in service.edits.models("shapes-128"))
     with pytest.raises(ServiceError, match="not on 'shapes-128'"):
-        service.edits.edit("shapes-128", str(foreign), "0", "a red shape")
+        service.edits.edit("shapes-128", "local:foreign", "0", "a red shape")
     assert service.edits.edit("shapes-128", "local:tiny", "0", "a red shape", frames=2)["gif"]  # still serving
 
 

@@ -58,7 +58,7 @@ class EditActions:
         return rows
 
     def _folder(self, generator: str, model_id: str) -> Path:
-        for row in self.models(generator):
+        for row in self.models(""):  # every model: one made for another generator is refused by name in load()
             if row["id"] == model_id:
                 return Path(row["folder"])
         from ..service import ServiceError
@@ -69,7 +69,7 @@ class EditActions:
         """The edit model, checked against the generator (a model for another generator is refused)."""
         from ..service import ServiceError
 
-        folder = Path(model_id) if Path(str(model_id)).is_dir() else self._folder(generator, str(model_id))
+        folder = self._folder(generator, str(model_id))
         g = self.service.generator(generator)
         try:
             edit_set = EditSet.load(folder, device=self.service.device)
