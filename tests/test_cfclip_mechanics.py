@@ -241,3 +241,17 @@ def test_publish_stages_a_model_card_and_uploads_in_one_commit(trained, tmp_path
     with pytest.raises(WeightsError):
         publish.stage([trained, broken], tmp_path / "out", repo_id="me/edits")
     assert not (tmp_path / "out").exists()  # nothing staged when one model is broken
+
+
+def test_command_line_edits_and_stages_a_publish(trained, tmp_path, capsys):
+    from contraclip_core.cfclip.__main__ import main
+
+    assert main(["edit", str(trained), "--sentence", "a green square", "--seeds", "0", "1", "--frames", "3",
+                 "--out", str(tmp_path / "media")]) == 0
+    from PIL import Image
+
+    assert Image.open(tmp_path / "media" / "edit.gif").n_frames == 7
+    assert main(["publish", str(trained), "--repo", "me/edits", "--dry-run", str(tmp_path / "staged")]) == 0
+    assert (tmp_path / "staged" / "shapes-128" / "edits" / "tiny" / "README.md").is_file()
+    assert main(["train", "--sentence", "  ", "--out", str(tmp_path / "x")]) == 2
+    assert "give a target sentence" in capsys.readouterr().err
