@@ -52,6 +52,7 @@ def build_edit_tab(service: Service, generator_choices: Callable[[], list[tuple[
             generator = gr.Dropdown(generator_choices(), value=registry.DEFAULT_GENERATOR, label="Generator", scale=2)
             model = gr.Dropdown(model_choices(registry.DEFAULT_GENERATOR), label="Edit model", scale=3,
                                 elem_id="edit-model")
+            refresh = gr.Button("↻ models", scale=0, elem_id="edit-refresh")  # after a training job finishes
         note = gr.Markdown()
         with gr.Row():
             sentence = gr.Textbox(label="Target sentence", placeholder="a green square", scale=3,
@@ -76,6 +77,7 @@ def build_edit_tab(service: Service, generator_choices: Callable[[], list[tuple[
             train_status = gr.Markdown(elem_id="edit-train-status")
 
         generator.change(on_generator, generator, [model, note], api_name="edit_models")
+        refresh.click(on_generator, generator, [model, note], api_name="refresh_edit_models")
         go.click(on_edit, [generator, model, seeds, sentence, strength], [pair, gif, gif_download, status],
                  api_name="edit")
         strength.release(on_edit, [generator, model, seeds, sentence, strength], [pair, gif, gif_download, status],
