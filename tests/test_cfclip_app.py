@@ -39,3 +39,30 @@ def test_bad_input_gets_a_sentence_and_the_app_keeps_serving(client):
     assert "target sentence is empty" in note
     *_, note = client.predict("shapes-128", "shipped:shapes-captions", "0", "a red shape", 0.5, api_name="/edit")
     assert "strength 0.50" in note
+
+
+def test_the_edit_tab_in_a_real_browser(tmp_path_factory):
+    from .test_app_browser import ARTIFACTS, CHROMIUM, FLAGS
+
+    if not __import__("pathlib").Path(CHROMIUM).exists():
+        pytest.skip("needs Debian's chromium (tools/test.sh installs it)")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with running_app(tmp_path_factory.mktemp("edit-browser")) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector("#traverse", timeout=30_000)
+        page.get_by_role("tab", name="Edit by a sentence").click()
+        page.fill("#edit-sentence textarea, #edit-sentence input", "a circle at the top")
+        page.click("#edit-button")
+        gif = page.wait_for_selector("#edit-gif img[src*='.gif']", timeout=30_000)
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=gif, timeout=10_000)
+        assert "a circle at the top" in page.inner_text("#edit-status")
+        page.screenshot(path=str(ARTIFACTS / "edit_tab.png"))
+        page.fill("#edit-sentence textarea, #edit-sentence input", "")
+        page.click("#edit-button")
+        page.wait_for_function("() => document.querySelector('#edit-status').innerText.includes('empty')",
+                               timeout=15_000)
+        browser.close()
