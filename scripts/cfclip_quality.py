@@ -78,9 +78,9 @@ def main() -> None:
         f"{len(edit_set.targets)} Shapes captions (every caption naming one or two factors, except the "
         f"{len(HELD_OUT)} held-out sentences below) for {edit_set.iterations} iterations of batch "
         f"{s.get('batch_size')}: {edit_set.metrics.get('train_seconds', '?')} s of CPU training. Losses: CLIP-NCE "
-        f"×{s.get('nce_lambda')} (τ {s.get('tau')}), latent L2 ×{s.get('l2_lambda')}, global CLIP loss "
-        f"×{s.get('clip_lambda')}; λ = {s.get('residual_scale')}, Adam lr {s.get('lr')}, lr multiplier "
-        f"{s.get('lr_mul')}.",
+        f"×{s.get('nce_lambda')} (τ {s.get('tau')}), latent L2 ×{s.get('l2_lambda')}, {s.get('clip_loss')} CLIP "
+        f"loss ×{s.get('clip_lambda')}; λ = {s.get('residual_scale')}, the mapper reads the text "
+        f"{s.get('text_input')}, Adam lr {s.get('lr')}, lr multiplier {s.get('lr_mul')}.",
         "",
         f"{args.seeds} seeds, the same for every column. Cell: named attributes reached (fraction of image × named "
         "factor pairs whose ground-truth label is the named class) · all (images with every named factor right) · "

@@ -30,7 +30,8 @@ def edit_card(edit_set: EditSet, where: str, repo_id: str) -> str:
         f"- trained on {len(edit_set.targets)} target sentence(s), {edit_set.iterations} iterations: "
         + ", ".join(f"“{t}”" for t in shown) + (" …" if len(edit_set.targets) > len(shown) else ""),
         f"- losses: CLIP-NCE ×{s.get('nce_lambda')} (τ {s.get('tau')}), latent L2 ×{s.get('l2_lambda')}, "
-        f"global CLIP ×{s.get('clip_lambda')}; λ = {s.get('residual_scale')}, Adam lr {s.get('lr')}",
+        f"{s.get('clip_loss', 'cosine')} CLIP loss ×{s.get('clip_lambda')}; λ = {s.get('residual_scale')}, "
+        f"text input {edit_set.text_input}, Adam lr {s.get('lr')}",
     ]
     if m.get("edited_reached") is not None:
         lines += ["", "## Quality (Shapes world, exact ground truth, held-out sentences)", "",
