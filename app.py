@@ -12,6 +12,7 @@ import sys
 import gradio as gr
 
 from app_anchor import anchor_controls
+from app_edit import build_edit_tab
 from contraclip_core import presentation, registry
 from contraclip_core.errors import ContraCLIPError
 from contraclip_core.service import LIMITS, Service, ServiceError
@@ -257,6 +258,7 @@ def build_demo(service: Service) -> gr.Blocks:
             with gr.Accordion("All jobs as a table", open=False):
                 jobs = gr.Dataframe(headers=JOB_COLUMNS, value=jobs_table(), interactive=False, label="Jobs",
                                     elem_id="jobs")
+        build_edit_tab(service, generator_choices, gpu)
         timer = gr.Timer(1.0)
 
         # .input, not .change: an example setting the generator must not reset its own path

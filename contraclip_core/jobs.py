@@ -82,7 +82,7 @@ class Job:
     @property
     def label(self) -> str:
         dipoles = self.request.get("dipoles") or []
-        return "; ".join(f"{a} ↔ {b}" for a, b in dipoles) or self.request.get("corpus", "")
+        return "; ".join(f"{a} ↔ {b}" for a, b in dipoles) or self.request.get("label") or self.request.get("corpus", "")
 
 
 def check_request(obj: Any, source: str) -> dict[str, Any]:

@@ -118,6 +118,16 @@ class Fields:
             raise self.fail(key, f"a list of {min_len} to {max_len} items", value)
         return value
 
+    def sentences(self, key: str, *, min_len: int = 0, max_len: int, max_chars: int = 1000,
+                  default: Any = _MISSING) -> list[str]:
+        """A list of non-empty sentences."""
+        items = self.sequence(key, min_len=min_len, max_len=max_len, default=default)
+        for i, item in enumerate(items):
+            if not isinstance(item, str) or not 0 < len(item) <= max_chars:
+                raise RecordError(f"{self.source}: {key!r} item {i} must be a sentence of 1 to {max_chars} "
+                                  f"characters, got {_kind(item)}")
+        return list(items)
+
     def sentence_pairs(self, key: str, *, min_len: int = 0, max_len: int, max_chars: int = 1000,
                        default: Any = _MISSING) -> list[tuple[str, str]]:
         """A list of [first, second] sentence pairs (dipoles)."""

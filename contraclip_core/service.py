@@ -143,7 +143,10 @@ class Service(AnchorsMixin):
         self._model_lock = threading.Lock()
         self.gate = PriorityGate()
         # Job kinds: what a job of each kind runs (its record's request is checked by jobs.REQUEST_CHECKS).
-        self.job_kinds = {"paths": self._run_paths_job, "mapper": self._run_mapper_job}
+        from .cfclip.service import EditActions
+
+        self.edits = EditActions(self)  # "Edit by a sentence": CF-CLIP edit models, their edits and training
+        self.job_kinds = {"paths": self._run_paths_job, "mapper": self._run_mapper_job, "edit": self.edits.run_job}
         try:
             self.queue = JobQueue(JobStore(self.data_dir / "jobs"), self._run_job, LIMITS["max_queue"], self.gate)
         except BaseException:

@@ -1,0 +1,69 @@
+"""CF-CLIP's losses: pure functions of tensors (every embedding argument is unit-normalised by the caller).
+
+CLIP-NCE: the query is the image-embedding change q = n(e′ − e). Two positives: the global text direction
+p₁ = n(mean_templates(t_target) − mean_templates(t_source)) and the direction from the source image to the target
+text p₂ = n(t̄_target − e). Negatives: the directions from the source image to the source-class text under each
+template, n_j = n(t_source,j − e). InfoNCE of q against each positive with the negatives (the query used once per
+positive), averaged.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def clip_nce_loss(
+    e_source: torch.Tensor,
+    e_edited: torch.Tensor,
+    target_text: torch.Tensor,
+    global_direction: torch.Tensor,
+    source_texts: torch.Tensor,
+    tau: float = 0.1,
+) -> torch.Tensor:
+    """CLIP-NCE, mean over the batch and the two positives.
+
+    Args:
+        e_source: (B, E) normalised CLIP embeddings of the unedited images.
+        e_edited: (B, E) the same for the edited images.
+        target_text: (B, E) template-averaged normalised target text embedding of each row's sentence.
+        global_direction: (B, E) p₁ of each row's sentence (already normalised).
+        source_texts: (M, E) normalised source-class text embeddings, one per template.
+        tau: InfoNCE temperature (0.1 in the authors' code).
+    """
+    query = F.normalize(e_edited - e_source, dim=-1)  # (B, E)
+    p1 = F.normalize(global_direction, dim=-1)  # (B, E)
+    p2 = F.normalize(target_text - e_source, dim=-1)  # (B, E)
+    negatives = F.normalize(source_texts.unsqueeze(0) - e_source.unsqueeze(1), dim=-1)  # (B, M, E)
+    neg_logits = torch.einsum("be,bme->bm", query, negatives) / tau  # (B, M)
+    losses = []
+    for positive in (p1, p2):
+        pos_logit = (query * positive).sum(-1, keepdim=True) / tau  # (B, 1)
+        logits = torch.cat([pos_logit, neg_logits], dim=1)  # (B, 1 + M)
+        target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
+        losses.append(F.cross_entropy(logits, target))
+    return torch.stack(losses).mean()
+
+
+def latent_l2(original: torch.Tensor, edited: torch.Tensor) -> torch.Tensor:
+    """Mean squared change of the latent code (the paper's L2 regulariser on the residual)."""
+    return (edited - original).pow(2).mean()
+
+
+def clip_similarity_loss(e_edited: torch.Tensor, target_text: torch.Tensor) -> torch.Tensor:
+    """1 − cos(E_I(G(w′)), t̄_target), StyleCLIP's global CLIP loss; an optional extra term (weight 0 = CF-CLIP)."""
+    return (1.0 - (F.normalize(e_edited, dim=-1) * F.normalize(target_text, dim=-1)).sum(-1)).mean()
+
+
+def clip_batch_contrastive_loss(e_edited: torch.Tensor, target_text: torch.Tensor, which: torch.Tensor,
+                                tau: float = 0.07) -> torch.Tensor:
+    """CLIP's own contrastive objective over the batch's sentences: edited image i should match its sentence more
+    than the other rows' sentences (rows with the same sentence are masked: not negatives). What every sentence
+    shares (e.g. "a clearer shape") cancels, so only what tells the sentences apart drives the edit.
+
+    e_edited (B, E), target_text (B, E) row i's sentence, which (B,) sentence ids; an optional term, not CF-CLIP's.
+    """
+    logits = F.normalize(e_edited, dim=-1) @ F.normalize(target_text, dim=-1).T / tau  # (B, B)
+    same = which.unsqueeze(0) == which.unsqueeze(1)
+    same.fill_diagonal_(False)
+    logits = logits.masked_fill(same, float("-inf"))
+    return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))

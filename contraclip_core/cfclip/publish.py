@@ -1,0 +1,81 @@
+"""Publish CF-CLIP edit models to a Hugging Face Hub repo with a model card: ``<generator>/edits/<name>/``
+holding ``edit.json``, ``edit.safetensors`` and ``README.md``. ``stage`` builds the folder offline; ``publish``
+uploads it in one commit (same token and error rules as path sets, ``contraclip_core.publish``)."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import ContraCLIPError
+from ..publish import _slug, generator_folder
+from .editset import META_NAME, WEIGHTS_NAME, EditSet
+
+PAPER = "https://arxiv.org/abs/2207.02812"
+CARD_TAGS = ["cf-clip", "contraclip-studio", "gan", "latent-space", "clip", "image-editing"]
+
+
+def edit_card(edit_set: EditSet, where: str, repo_id: str) -> str:
+    """Markdown model card: generator, space, CLIP, sentences, settings, measured quality, how to load it."""
+    s, m = edit_set.settings, edit_set.metrics
+    shown = edit_set.targets[:12]
+    lines = [
+        "---", "library_name: contraclip-studio", "license: mit", "tags:", *[f"- {t}" for t in CARD_TAGS], "---", "",
+        f"# CF-CLIP edit model: {edit_set.name or where}", "",
+        f"A text-conditioned latent mapper ([CF-CLIP]({PAPER})) trained in ContraCLIP Studio: give it a target "
+        "sentence and a latent code, it returns the edited code in one forward pass.", "",
+        f"- generator: `{edit_set.generator}`, latent space `{edit_set.space}`, truncation ψ = {edit_set.truncation}",
+        f"- CLIP: `{edit_set.clip}`; source class “{edit_set.source_class}”; {len(edit_set.templates)} template(s)",
+        f"- trained on {len(edit_set.targets)} target sentence(s), {edit_set.iterations} iterations: "
+        + ", ".join(f"“{t}”" for t in shown) + (" …" if len(edit_set.targets) > len(shown) else ""),
+        f"- losses: CLIP-NCE ×{s.get('nce_lambda')} (τ {s.get('tau')}), latent L2 ×{s.get('l2_lambda')}, "
+        f"{s.get('clip_loss', 'cosine')} CLIP loss ×{s.get('clip_lambda')}; λ = {s.get('residual_scale')}, "
+        f"text input {edit_set.text_input}, Adam lr {s.get('lr')}",
+    ]
+    if m.get("edited_reached") is not None:
+        lines += ["", "## Quality (Shapes world, exact ground truth, held-out sentences)", "",
+                  f"named attributes reached {m['edited_reached']:.1%} (unedited: {m.get('unedited_reached', 0):.1%}); "
+                  f"unnamed attributes moved {m['edited_unnamed']:.2f} std on average."]
+    lines += ["", "## Use", "", "```python", "from contraclip_core.cfclip.editset import EditSet",
+              f'edit = EditSet.from_pretrained("hf://{repo_id}/{where}")', "```", ""]
+    return "\n".join(lines)
+
+
+def stage(folders: Sequence[str | Path], out: str | Path, *, repo_id: str) -> list[str]:
+    """Validate every edit model, then copy each to ``out/<generator>/edits/<name>/`` with its card."""
+    loaded = []
+    for folder in folders:
+        edit_set = EditSet.load(folder)
+        where = f"{generator_folder(edit_set.generator)}/edits/{_slug(Path(folder).resolve().name)}"
+        if any(where == w for w, _, _ in loaded):
+            raise ContraCLIPError(f"two edit models would both be uploaded to {where}: rename one (its folder)")
+        loaded.append((where, Path(folder), edit_set))
+    for where, folder, edit_set in loaded:
+        dest = Path(out) / where
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in (META_NAME, WEIGHTS_NAME):
+            shutil.copyfile(folder / name, dest / name)
+        (dest / "README.md").write_text(edit_card(edit_set, where, repo_id))
+    return [w for w, _, _ in loaded]
+
+
+def publish(folders: Sequence[str | Path], repo_id: str, *, revision: str | None = None, private: bool = False,
+            api: Any = None) -> Any:
+    """Upload edit models to ``repo_id`` (created if missing) in one commit; ``api`` as in path-set publishing."""
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ContraCLIPError(f"the repo must be org/name, got {repo_id!r}")
+    if api is None:
+        from huggingface_hub import HfApi, get_token
+
+        if not get_token():
+            raise ContraCLIPError("publishing needs a Hugging Face write token: set HF_TOKEN (or run `hf auth login`)")
+        api = HfApi(token=get_token())
+    with tempfile.TemporaryDirectory(prefix="contraclip-edit-publish-") as tmp:
+        staged = stage(folders, tmp, repo_id=repo_id)
+        try:
+            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+            return api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=tmp, revision=revision,
+                                     commit_message=f"Add CF-CLIP edit models: {', '.join(staged)}")
+        except OSError as e:
+            raise ContraCLIPError(f"uploading to {repo_id} failed ({type(e).__name__}: {e})") from e
