@@ -208,7 +208,7 @@ def test_edit_training_is_a_background_job_kind(service):
 
 def test_job_records_without_a_kind_are_path_jobs(tmp_path):
     store = JobStore(tmp_path)
-    store.save(Job(id="abc123", request={"dipoles": [["a", "b"]]}))
+    store.save(Job(id="abc123", request={"generator": "shapes-128", "dipoles": [["a", "b"]], "preset": "quick"}))
     data = json.loads((tmp_path / "abc123" / "job.json").read_text())
     del data["kind"]
     (tmp_path / "abc123" / "job.json").write_text(json.dumps(data))
