@@ -10,8 +10,8 @@ import random
 
 import gradio as gr
 
-from contraclip_core import registry
-from contraclip_core.service import LIMITS, Service, ServiceError
+from contraclip_core import objectives, registry
+from contraclip_core.service import LIMITS, Service, ServiceError, vocabulary_warning
 
 try:  # ZeroGPU Spaces: the decorator asks for a GPU per call; elsewhere it is a no-op
     import spaces  # type: ignore[import-not-found]
@@ -59,9 +59,9 @@ def build_demo(service: Service) -> gr.Blocks:
                 raise ServiceError("pick a path first (or train one in the Train tab)")
             r = service.traverse(generator, path_id, seeds, truncation, steps, step_size)
         except ServiceError as e:
-            return None, None, None, None, f"⚠️ {e}"
+            return None, None, None, None, f"⚠️ {e}", None
         note = f"**{r['label']}** · seeds {', '.join(map(str, r['seeds']))} · rendered in {r['seconds']:.2f} s"
-        return r["gif"], r["strip"], r["gif"], r["mp4"], note
+        return r["gif"], r["strip"], r["gif"], r["mp4"], note, r.get("profile")
 
     def on_random_seed():
         return str(random.randrange(0, LIMITS["max_seed"]))
@@ -72,13 +72,18 @@ def build_demo(service: Service) -> gr.Blocks:
     def jobs_table():
         return table_rows(service.jobs())
 
-    def on_train(generator, first, second, corpus, preset, iterations, lr, loss):
+    def on_train(generator, first, second, corpus, preset, iterations, lr, loss, objective="plain"):
         try:
             job = service.submit_training(generator, first, second, corpus=corpus or None, preset=preset,
-                                          iterations=iterations, lr=lr, loss=loss or None)
+                                          iterations=iterations, lr=lr, loss=loss or None, objective=objective or None)
         except ServiceError as e:
             return f"⚠️ {e}", jobs_table()
-        return f"Queued job `{job['id']}`: {job['dipoles']} ({job['total']} iterations).", jobs_table()
+        warning = f" ⚠️ {job['warning']}" if job.get("warning") else ""
+        return f"Queued job `{job['id']}`: {job['dipoles']} ({job['total']} iterations).{warning}", jobs_table()
+
+    def on_sentences(generator, first, second):
+        text = vocabulary_warning(generator, first or "", second or "")
+        return f"⚠️ {text}" if text else ""
 
     def on_cancel(job_id):
         try:
@@ -101,6 +106,7 @@ def build_demo(service: Service) -> gr.Blocks:
     with gr.Blocks(title="ContraCLIP Studio", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(INTRO)
         known_paths = gr.State("")
+        profile_file = gr.State(None)  # the traversal's profile plot, shown after it (keeps /traverse's outputs)
         with gr.Tab("Explore", id="explore"):
             with gr.Row():
                 generator = gr.Dropdown(generator_choices(), value=registry.DEFAULT_GENERATOR, label="Generator",
@@ -125,6 +131,9 @@ def build_demo(service: Service) -> gr.Blocks:
             with gr.Row():
                 gif_download = gr.DownloadButton("Download GIF", elem_id="download-gif")
                 mp4_download = gr.DownloadButton("Download MP4", elem_id="download-mp4")
+            profile = gr.Image(label="What the path changes, step by step (top: CLIP similarity to each sentence; "
+                               "Shapes world: every ground-truth attribute below)", type="filepath",
+                               elem_id="profile")
         with gr.Tab("Train", id="train"):
             gr.Markdown("Type two contrasting sentences — positive steps will move toward the first — or pick a "
                         "pre-defined corpus. Training runs in the background; the path appears in **Explore** when done.")
@@ -137,6 +146,9 @@ def build_demo(service: Service) -> gr.Blocks:
                 corpus = gr.Dropdown([("— typed sentences —", "")] + [(k, k) for k in registry.CORPORA], value="",
                                      label="…or a pre-defined corpus")
                 preset = gr.Radio(["quick", "paper"], value="quick", label="Preset")
+                objective = gr.Radio([(objectives.LABELS[k], k) for k in objectives.UI_CHOICES], value="plain",
+                                     label="Objective", info=objectives.UI_INFO, elem_id="objective")
+            vocabulary_note = gr.Markdown(elem_id="vocabulary-note")
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
                     iterations = gr.Textbox(label="Iterations (empty: preset's)", placeholder="e.g. 400")
@@ -158,9 +170,12 @@ def build_demo(service: Service) -> gr.Blocks:
                          api_name="select_generator")
         random_seed.click(on_random_seed, None, seeds, api_name="random_seed")
         go.click(on_traverse, [generator, path, seeds, truncation, steps, step_size],
-                 [gif, strip_image, gif_download, mp4_download, status], api_name="traverse")
-        train.click(on_train, [train_generator, first, second, corpus, preset, iterations, lr, loss],
+                 [gif, strip_image, gif_download, mp4_download, status, profile_file], api_name="traverse").then(
+            lambda f: f, profile_file, profile, api_visibility="private")
+        train.click(on_train, [train_generator, first, second, corpus, preset, iterations, lr, loss, objective],
                     [train_status, jobs], api_name="train")
+        for box in (first, second, train_generator):
+            box.change(on_sentences, [train_generator, first, second], vocabulary_note, api_visibility="private")
         cancel.click(on_cancel, cancel_id, [train_status, jobs], api_name="cancel")
         timer.tick(on_tick, [generator, path, known_paths], [jobs, preview, path, known_paths], api_name="poll",
                    show_progress="hidden")

@@ -131,3 +131,9 @@ def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor,
     if name not in OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
     return OBJECTIVES[name](clip, css, pos, neg, **kwargs)
+
+# What the app's Train tab offers, with one line of explanation.
+UI_CHOICES = ("plain", "pae-subspace")
+LABELS = {"plain": "plain", "pae": "PAE (authors' augmentation)", "pae-subspace": "PAE"}
+UI_INFO = ("plain: move the image embedding toward the sentence (ContraCLIP). PAE: change only the image's part in "
+           "the sentence's attribute subspace (CLIP-PAE), so other attributes are not asked to move.")

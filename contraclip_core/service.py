@@ -22,6 +22,8 @@ from .jobs import Job, JobQueue, JobStore, PriorityGate
 from . import pathset
 from .pathset import META_NAME, PathSet
 from .traversal import save_gif, save_mp4, strip, traverse
+from . import objectives
+from .profile import path_profile, plot_profile
 
 HUB_PATHS_TTL_S = 600  # how long a Hub path-set listing (or the reason there is none) is reused
 ORIGIN_TAGS = {"shipped": "shipped", "Hub": "hub", "trained here": "local"}
@@ -40,6 +42,25 @@ LIMITS = {
 
 class ServiceError(ContraCLIPError, ValueError):
     """Bad input or an unavailable resource; the message is for the user."""
+
+
+def vocabulary_warning(generator: str, *sentences: str) -> str:
+    """A sentence naming the words the generator's CLIP never learned ("" when all are known or it is no tiny CLIP).
+
+    The Shapes CLIP learned a fixed caption vocabulary: a dipole with other words ("purple", "a star") still trains,
+    but toward whatever those unknown tokens happen to embed as.
+    """
+    preset = registry.GENERATORS.get(generator)
+    if preset is None or preset.clip != "shapes-clip":
+        return ""
+    from .shapes_clip.captions import unknown_words, vocabulary
+
+    unknown = unknown_words(" ".join(str(s) for s in sentences))
+    if not unknown:
+        return ""
+    return (f"The Shapes CLIP never saw the word{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
+            f"it only knows {', '.join(sorted(vocabulary()))}. The path will still train, but may not move what "
+            "you mean.")
 
 
 @dataclass
@@ -269,8 +290,27 @@ class Service:
             strip(t, thumb=min(g.resolution, 128)).save(strip_path)
             gif = save_gif(t, stem.with_suffix(".gif"), thumb=min(g.resolution, 256))
             mp4 = save_mp4(t, stem.with_suffix(".mp4"), thumb=min(g.resolution, 256))
+            profile_path = stem.with_name(stem.name + "_profile.png")
+            try:
+                plot_profile(self.profile(generator, path_set, t)).save(profile_path)
+            except ContraCLIPError:  # no CLIP here (e.g. it needs the Hub): the traversal itself still stands
+                profile_path = None
         return {"strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "label": choice.label,
-                "seeds": seed_list, "seconds": round(time.monotonic() - start, 3)}
+                "seeds": seed_list, "profile": str(profile_path) if profile_path else None, "seconds": round(time.monotonic() - start, 3)}
+
+    def profile(self, generator: str, path_set: PathSet, t) -> Any:
+        """What the traversal ``t`` changes per step: CLIP similarity to both sentences; Shapes: every attribute."""
+        g = self.generator(generator)
+        clip_name = path_set.settings.get("clip") or registry.GENERATORS[generator].clip
+        clip = self.clip(clip_name)
+        std = None
+        if hasattr(g, "attributes"):
+            from .evaluate import population_attributes
+
+            key = f"population:{generator}:{path_set.view.space}:{path_set.truncation}"
+            std = self._cached(key, lambda: {k: float(v.std()) for k, v in population_attributes(
+                g, path_set.view.space, path_set.truncation, n=2000).items()})
+        return path_profile(t, g, clip, path_set.view.space, std)
 
     def clean_outputs(self) -> int:
         """Delete generated files older than ``LIMITS['output_ttl_s']``; returns how many."""
@@ -284,8 +324,9 @@ class Service:
     # --- training jobs --------------------------------------------------------------------------------------------
     def submit_training(self, generator: str, first: Any = "", second: Any = "", corpus: str | None = None,
                         preset: str = "quick", iterations: Any = None, lr: Any = None, loss: str | None = None,
-                        seed: Any = 0) -> dict[str, Any]:
-        """Queue a training job for one typed dipole (or a pre-defined corpus); returns the job as a dict."""
+                        seed: Any = 0, objective: str | None = None) -> dict[str, Any]:
+        """Queue a training job for one typed dipole (or a pre-defined corpus); returns the job as a dict, with a
+        ``warning`` ("" or a sentence: words the generator's CLIP does not know)."""
         if generator not in registry.GENERATORS:
             raise ServiceError(f"unknown generator {generator!r}; choose one of {sorted(registry.GENERATORS)}")
         ok, reason = self._availability(generator)
@@ -314,13 +355,19 @@ class Service:
             if loss not in ("contrastive", "cosine"):
                 raise ServiceError(f"loss must be 'contrastive' or 'cosine', got {loss!r}")
             overrides["loss"] = loss
+        if objective:
+            if objective not in objectives.OBJECTIVES:
+                raise ServiceError(f"objective must be one of {sorted(objectives.OBJECTIVES)}, got {objective!r}")
+            overrides["objective"] = objective
         request = {"generator": generator, "dipoles": [list(d) for d in config.dipoles], "corpus": corpus or "",
                    "preset": preset, "seed": config.seed, "overrides": overrides}
         try:
             job = self.queue.submit(request, total=overrides.get("iterations", config.iterations))
         except ValueError as e:
             raise ServiceError(str(e)) from e
-        return self.job_row(job)
+        row = self.job_row(job)
+        row["warning"] = vocabulary_warning(generator, *(s for d in config.dipoles for s in d))
+        return row
 
     def _run_job(self, job: Job, report) -> str:
         req = job.request
