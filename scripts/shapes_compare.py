@@ -25,6 +25,7 @@ from contraclip_core import presets  # noqa: E402
 from contraclip_core.evaluate import evaluate_shapes  # noqa: E402
 
 MEASUREMENTS = ROOT / "docs" / "measurements"
+PATH_SETS = ROOT / "runs" / "compare"  # every measured path set (not committed; the passing ones can be shipped)
 DOC = ROOT / "docs" / "PATHS.md"
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
 SEEDS = 32
@@ -79,6 +80,9 @@ def measure(variant: str, dipole: tuple[str, str], method: str, overrides: dict,
     path_set = trainer.train()
     seconds = time.monotonic() - start
     r = evaluate_shapes(generator, path_set, seeds=range(SEEDS), step_size=0.25)[0]
+    path_set.name = f"{dipole[0]} / {dipole[1]} ({variant})"
+    path_set.metrics["train_seconds"] = round(seconds, 1)
+    path_set.save(PATH_SETS / key(variant, dipole))
     return {"variant": variant, "dipole": list(dipole), "method": method, "overrides": overrides,
             "objective_family": trainer.objective.record().get("family_of_dipole", [""])[0],
             "target": r.target, "rho": r.target_rho, "delta": r.target_change, "off": r.off_target_max,
