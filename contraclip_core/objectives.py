@@ -117,8 +117,20 @@ class SubspaceObjective(PlainObjective):
         return eps.abs().unsqueeze(1) * out
 
 
+class DipoleSubspaceObjective(PlainObjective):
+    name = "pae-dipole"
+
+    def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(e, dtype=torch.float32)
+        for k in paths.unique().tolist():
+            mask = paths == k
+            out[mask] = pae.dipole_shift(self.pos[k], self.neg[k], self.families.basis[k]).expand(int(mask.sum()), -1)
+        return eps.unsqueeze(1) * out
+
+
 OBJECTIVES: dict[str, type[PlainObjective]] = {"plain": PlainObjective, "pae": PaeObjective,
-                                                  "pae-subspace": SubspaceObjective}
+                                                  "pae-subspace": SubspaceObjective,
+                                                  "pae-dipole": DipoleSubspaceObjective}
 DESCRIPTIONS = {
     "plain": "ContraCLIP's own target: move the image embedding toward the sentence.",
     "pae": "CLIP-PAE target: swap only the image's part along the sentence's attribute subspace, so other "

@@ -125,6 +125,15 @@ def subspace_shift(e: torch.Tensor, t: torch.Tensor, basis: torch.Tensor) -> tor
     return unit(project(unit(t).expand_as(e) - unit(e), basis))
 
 
+def dipole_shift(t_pos: torch.Tensor, t_neg: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """normalise(P_S(unit(t⁺) − unit(t⁻))), (…, E): what tells the two sentences apart, inside S only.
+
+    Unlike ``subspace_shift`` it holds no image term, so the modality gap between image and text embeddings (the
+    image's component in S is not on the same scale as any text's) cannot swamp the contrast between the poles.
+    """
+    return unit(project(unit(t_pos) - unit(t_neg), basis))
+
+
 def choose_family(t_pos: torch.Tensor, t_neg: torch.Tensor, bases: Mapping[str, torch.Tensor]) -> str:
     """The family whose subspace holds the largest fraction of the dipole's difference unit(t⁺) − unit(t⁻)."""
     if not bases:

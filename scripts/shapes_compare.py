@@ -51,8 +51,10 @@ LEVERS = {
     "contraclip+penalty 1": ("contraclip", {"off_target_weight": 1.0}),
     "contraclip+pae+penalty 0.3": ("contraclip", {"objective": "pae-subspace", "off_target_weight": 0.3}),
     "contraclip+pae 1200 it": ("contraclip", {"objective": "pae-subspace", "iterations": 1200}),
+    "contraclip+pae-dipole": ("contraclip", {"objective": "pae-dipole"}),
+    "linear+pae-dipole": ("linear", {"objective": "pae-dipole"}),
 }
-LEVER_DIPOLES = [SHIPPED[0], SHIPPED[2], ("a triangle", "a circle")]
+LEVER_DIPOLES = [("a triangle", "a circle"), SHIPPED[2], SHIPPED[0]]
 
 
 def slug(text: str) -> str:
@@ -90,14 +92,14 @@ def measure(variant: str, dipole: tuple[str, str], method: str, overrides: dict,
             "load": os.getloadavg()[0], "threads": torch.get_num_threads()}
 
 
-def run_worker(index: int, count: int) -> None:
+def run_worker(index: int, count: int, only: str = "") -> None:
     from contraclip_core.clip import load_clip
     from contraclip_core.generators import from_pretrained
 
     torch.set_num_threads(1)
     generator, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
     MEASUREMENTS.mkdir(parents=True, exist_ok=True)
-    todo = [j for j in jobs() if not (MEASUREMENTS / f"{key(j[0], j[1])}.json").exists()]
+    todo = [j for j in jobs() if not (MEASUREMENTS / f"{key(j[0], j[1])}.json").exists() and only in j[0]]
     for variant, dipole, method, overrides in todo[index::count]:
         path = MEASUREMENTS / f"{key(variant, dipole)}.json"
         if path.exists():
@@ -177,11 +179,12 @@ def write_doc() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", default="", help="i/n: measure every n-th missing entry, starting at i")
+    parser.add_argument("--only", default="", help="measure only variants whose name contains this")
     parser.add_argument("--render", action="store_true", help="write the tables into docs/PATHS.md")
     args = parser.parse_args()
     if args.worker:
         i, n = (int(x) for x in args.worker.split("/"))
-        run_worker(i, n)
+        run_worker(i, n, args.only)
     if args.render:
         write_doc()
 

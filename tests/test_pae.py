@@ -121,3 +121,13 @@ def test_unknown_objective_is_refused_with_a_sentence():
 
     with pytest.raises(ValueError, match="objective must be one of"):
         TrainConfig(dipoles=[("a", "b")], objective="magic").validate()
+
+
+def test_dipole_shift_keeps_only_the_difference_inside_the_subspace():
+    basis = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]], dtype=torch.float64)
+    t_pos = torch.tensor([0.6, 0.0, 0.8, 0], dtype=torch.float64)  # shares the e3 part with t_neg …
+    t_neg = torch.tensor([0.0, 0.6, 0.8, 0], dtype=torch.float64)
+    expected = torch.tensor([1.0, -1.0, 0, 0], dtype=torch.float64) / math.sqrt(2)
+    assert torch.allclose(pae.dipole_shift(t_pos, t_neg, basis), expected, atol=1e-12)
+    t_out = torch.tensor([0.6, 0.0, 0.0, 0.8], dtype=torch.float64)  # … and a difference outside S is dropped
+    assert torch.allclose(pae.dipole_shift(t_out, t_neg, basis), expected, atol=1e-12)
