@@ -131,3 +131,14 @@ def test_dipole_shift_keeps_only_the_difference_inside_the_subspace():
     assert torch.allclose(pae.dipole_shift(t_pos, t_neg, basis), expected, atol=1e-12)
     t_out = torch.tensor([0.6, 0.0, 0.0, 0.8], dtype=torch.float64)  # … and a difference outside S is dropped
     assert torch.allclose(pae.dipole_shift(t_out, t_neg, basis), expected, atol=1e-12)
+
+
+def test_cli_objective_choices_are_the_trainer_objectives():
+    from contraclip_core import objectives
+    from contraclip_core.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--dipole", "a", "b", "--out", "x", "--objective", "pae-subspace"])
+    assert args.objective == "pae-subspace"
+    train = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions if a.dest == "objective")
+    assert sorted(train.choices) == sorted(objectives.OBJECTIVES)
