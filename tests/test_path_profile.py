@@ -17,7 +17,8 @@ def service(tmp_path_factory):
 
 
 def _path(service, first: str) -> str:
-    return next(p.id for p in service.paths("shapes-128") if p.label.startswith(first) and p.origin == "shipped")
+    return next(p.id for p in service.paths("shapes-128")
+                if p.label.startswith(first) and p.origin == "shipped" and p.folder.name == "shapes-corpus")
 
 
 def test_profile_of_the_red_blue_path_shows_its_target_and_what_else_moves(service):
