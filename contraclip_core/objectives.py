@@ -131,18 +131,12 @@ class DipoleSubspaceObjective(PlainObjective):
 OBJECTIVES: dict[str, type[PlainObjective]] = {"plain": PlainObjective, "pae": PaeObjective,
                                                   "pae-subspace": SubspaceObjective,
                                                   "pae-dipole": DipoleSubspaceObjective}
-DESCRIPTIONS = {
-    "plain": "ContraCLIP's own target: move the image embedding toward the sentence.",
-    "pae": "CLIP-PAE target: swap only the image's part along the sentence's attribute subspace, so other "
-           "attributes are not asked to change.",
-}
-
-
 def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor, neg: torch.Tensor,
           **kwargs: Any) -> PlainObjective:
     if name not in OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
     return OBJECTIVES[name](clip, css, pos, neg, **kwargs)
+
 
 # What the app's Train tab offers, with one line of explanation.
 UI_CHOICES = ("plain", "pae-subspace")

@@ -24,6 +24,7 @@ from .pathset import META_NAME, PathSet
 from .traversal import save_gif, save_mp4, strip, traverse
 from . import objectives
 from .profile import path_profile, plot_profile
+from .vocabulary import vocabulary_warning  # noqa: F401  (the app imports it from here)
 
 HUB_PATHS_TTL_S = 600  # how long a Hub path-set listing (or the reason there is none) is reused
 ORIGIN_TAGS = {"shipped": "shipped", "Hub": "hub", "trained here": "local"}
@@ -42,25 +43,6 @@ LIMITS = {
 
 class ServiceError(ContraCLIPError, ValueError):
     """Bad input or an unavailable resource; the message is for the user."""
-
-
-def vocabulary_warning(generator: str, *sentences: str) -> str:
-    """A sentence naming the words the generator's CLIP never learned ("" when all are known or it is no tiny CLIP).
-
-    The Shapes CLIP learned a fixed caption vocabulary: a dipole with other words ("purple", "a star") still trains,
-    but toward whatever those unknown tokens happen to embed as.
-    """
-    preset = registry.GENERATORS.get(generator)
-    if preset is None or preset.clip != "shapes-clip":
-        return ""
-    from .shapes_clip.captions import unknown_words, vocabulary
-
-    unknown = unknown_words(" ".join(str(s) for s in sentences))
-    if not unknown:
-        return ""
-    return (f"The Shapes CLIP never saw the word{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
-            f"it only knows {', '.join(sorted(vocabulary()))}. The path will still train, but may not move what "
-            "you mean.")
 
 
 @dataclass
