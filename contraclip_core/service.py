@@ -223,13 +223,17 @@ class Service:
                 meta = json.loads((folder / META_NAME).read_text())
                 gen = str(meta["generator"])
                 dipoles = [(str(a), str(b)) for a, b in meta["dipoles"]]
-            except (ValueError, KeyError, TypeError, OSError):
+                how = [x for x in ("linear" if meta.get("method") == "linear" else "",
+                                   objectives.LABELS.get(str(meta.get("settings", {}).get("objective", "plain")), ""))
+                       if x and x != "plain"]
+            except (ValueError, KeyError, TypeError, OSError, AttributeError):
                 continue  # a damaged path file is skipped, not fatal
             if generator is not None and not pathset.same_generator(gen, generator):
                 continue
             tag = ORIGIN_TAGS[origin]
             for k, (a, b) in enumerate(dipoles):
-                choices.append(PathChoice(f"{tag}:{folder.name}:{k}", f"{a} ↔ {b}", origin, gen, folder, k))
+                label = f"{a} ↔ {b}" + (f" ({', '.join(how)})" if how else "")  # e.g. "(linear, PAE)"
+                choices.append(PathChoice(f"{tag}:{folder.name}:{k}", label, origin, gen, folder, k))
         return choices
 
     def _path(self, generator: str, path_id: str) -> PathChoice:
