@@ -13,9 +13,9 @@ import gradio as gr
 
 from app_anchor import anchor_controls
 from app_edit import build_edit_tab
-from contraclip_core import presentation, registry
+from contraclip_core import objectives, presentation, registry
 from contraclip_core.errors import ContraCLIPError
-from contraclip_core.service import LIMITS, Service, ServiceError
+from contraclip_core.service import LIMITS, Service, ServiceError, vocabulary_warning
 
 try:  # ZeroGPU Spaces: the decorator asks for a GPU per call; elsewhere it is a no-op
     import spaces  # type: ignore[import-not-found]
@@ -84,10 +84,11 @@ def build_demo(service: Service) -> gr.Blocks:
                 raise ServiceError("pick a path first (or train one in the Train tab)")
             r = service.traverse(generator, path_id, seeds, truncation, steps, step_size, anchor=anchor or None)
         except ServiceError as e:
-            return None, None, None, None, f"⚠️ {e}", None
+            return None, None, None, None, f"⚠️ {e}", None, None
         rows = "from your anchor" if anchor else f"seeds {', '.join(map(str, r['seeds']))}"
         note = f"**{r['label']}** · {rows} · rendered in {r['seconds']:.2f} s"
-        return r["gif"], r["strip"], r["gif"], r["mp4"], note, {"frames": r["frames"], "steps": r["steps"]}
+        return (r["gif"], r["strip"], r["gif"], r["mp4"], note, {"frames": r["frames"], "steps": r["steps"]},
+                r.get("profile"))
 
     def on_frames(frames):
         if not frames or not frames.get("frames"):
@@ -108,13 +109,18 @@ def build_demo(service: Service) -> gr.Blocks:
     def jobs_table():
         return table_rows(service.jobs())
 
-    def on_train(generator, first, second, corpus, preset, iterations, lr, loss):
+    def on_train(generator, first, second, corpus, preset, iterations, lr, loss, objective="plain"):
         try:
             job = service.submit_training(generator, first, second, corpus=corpus or None, preset=preset,
-                                          iterations=iterations, lr=lr, loss=loss or None)
+                                          iterations=iterations, lr=lr, loss=loss or None, objective=objective or None)
         except ServiceError as e:
             return f"⚠️ {e}", jobs_table()
-        return f"Queued job `{job['id']}`: {job['dipoles']} ({job['total']} iterations).", jobs_table()
+        warning = f" ⚠️ {job['warning']}" if job.get("warning") else ""
+        return f"Queued job `{job['id']}`: {job['dipoles']} ({job['total']} iterations).{warning}", jobs_table()
+
+    def on_sentences(generator, first, second):
+        text = vocabulary_warning(generator, first or "", second or "")
+        return f"⚠️ {text}" if text else ""
 
     def on_cancel(job_id):
         try:
@@ -165,6 +171,7 @@ def build_demo(service: Service) -> gr.Blocks:
         known_paths = gr.State("")
         known_jobs = gr.State("")
         frames = gr.State(None)  # the last traversal's frame images, one per step, for the scrubber
+        profile_file = gr.State(None)  # the traversal's profile plot, shown after it (keeps /traverse's outputs)
         with gr.Tab("Explore", id="explore"):
             with gr.Row(elem_id="pickers"):
                 generator = gr.Dropdown(generator_choices(), value=registry.DEFAULT_GENERATOR, label="Generator",
@@ -193,7 +200,7 @@ def build_demo(service: Service) -> gr.Blocks:
             status = gr.Markdown(presentation.prerendered_note(shown), elem_id="explore-status", render=False)
             examples = service.examples()
             gr.Examples([e.row for e, _ in examples], [generator, path, seeds, truncation, steps, step_size],
-                        [gif, strip_image, gif_download, mp4_download, status, frames], on_traverse,
+                        [gif, strip_image, gif_download, mp4_download, status, frames, profile_file], on_traverse,
                         label="Examples: one click renders one", elem_id="examples", run_on_click=True,
                         cache_examples=False, examples_per_page=max(len(examples), 1),
                         example_labels=[presentation.example_label(e, label) for e, label in examples])
@@ -213,6 +220,9 @@ def build_demo(service: Service) -> gr.Blocks:
             with gr.Row():
                 gif_download.render()
                 mp4_download.render()
+            profile = gr.Image(label="What the path changes, step by step (top: CLIP similarity to each sentence; "
+                               "Shapes world: every ground-truth attribute below)", type="filepath",
+                               elem_id="profile")
         with gr.Tab("Train", id="train"):
             gr.Markdown("Type two contrasting sentences — positive steps will move toward the first — or pick a "
                         "pre-defined corpus. Training runs in the background; the path appears in **Explore** when done.")
@@ -227,6 +237,9 @@ def build_demo(service: Service) -> gr.Blocks:
                 corpus = gr.Dropdown([("— typed sentences —", "")] + [(k, k) for k in registry.CORPORA], value="",
                                      label="…or a pre-defined corpus", min_width=220)
                 preset = gr.Radio(["quick", "paper"], value="quick", label="Preset", min_width=160)
+                objective = gr.Radio([(objectives.LABELS[k], k) for k in objectives.UI_CHOICES], value="plain",
+                                     label="Objective", info=objectives.UI_INFO, elem_id="objective", min_width=220)
+            vocabulary_note = gr.Markdown(elem_id="vocabulary-note")
             with gr.Accordion("Advanced", open=False):
                 with gr.Row():
                     iterations = gr.Textbox(label="Iterations (empty: preset's)", placeholder="e.g. 400",
@@ -266,13 +279,17 @@ def build_demo(service: Service) -> gr.Blocks:
                         api_name="select_generator")
         random_seed.click(on_random_seed, None, seeds, api_name="random_seed")
         go.click(on_traverse, [generator, path, seeds, truncation, steps, step_size, anchor],
-                 [gif, strip_image, gif_download, mp4_download, status, frames], api_name="traverse")
+                 [gif, strip_image, gif_download, mp4_download, status, frames, profile_file],
+                 api_name="traverse")
+        profile_file.change(lambda f: f, profile_file, profile, api_visibility="private")  # traverse or example
         frames.change(on_frames, frames, [frame_step, frame_image], api_visibility="private")
         frame_step.change(on_frame, [frame_step, frames], frame_image, api_visibility="private",
                           show_progress="hidden", trigger_mode="always_last")
         large_view.change(None, large_view, None, js=LARGE_VIEW_JS)
-        train.click(on_train, [train_generator, first, second, corpus, preset, iterations, lr, loss],
+        train.click(on_train, [train_generator, first, second, corpus, preset, iterations, lr, loss, objective],
                     [train_status, jobs], api_name="train")
+        for box in (first, second, train_generator):
+            box.change(on_sentences, [train_generator, first, second], vocabulary_note, api_visibility="private")
         cancel.click(lambda j: ask("cancel", j), job_pick, [confirm_cancel, cancel_question, yes_cancel],
                      api_visibility="private")
         delete.click(lambda j: ask("delete", j), job_pick, [confirm_delete, delete_question, yes_delete],

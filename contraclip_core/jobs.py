@@ -30,7 +30,7 @@ STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 MAX_ITERATIONS = 10**9  # no record may claim more iterations than this
 MAX_DIPOLES = 256
-OVERRIDES = {"iterations", "lr", "loss"}  # the training settings a request may override
+OVERRIDES = {"iterations", "lr", "loss", "objective"}  # the training settings a request may override
 
 
 @dataclass
@@ -106,6 +106,10 @@ def check_request(obj: Any, source: str) -> dict[str, Any]:
         overrides["lr"] = o.number("lr", 1e-12, 10.0)
     if "loss" in o.obj:
         overrides["loss"] = o.text("loss", choices=("contrastive", "cosine"))
+    if "objective" in o.obj:
+        from .objectives import OBJECTIVES
+
+        overrides["objective"] = o.text("objective", choices=tuple(OBJECTIVES))
     request["overrides"] = overrides
     return request
 

@@ -25,10 +25,13 @@ from .generators.loading import _atomic_write_bytes
 from .jobs import Job, JobQueue, JobStore, PriorityGate
 from . import pathset
 from .pathset import META_NAME, PathSet
+from . import objectives
 from .live import LiveOutputs, read_loss_curve
 from .pathset_meta import PathSetMeta
 from .presentation import EXAMPLES, Example
+from .profile import path_profile, plot_profile
 from .traversal import save_frames, save_gif, save_mp4, strip, traverse
+from .vocabulary import vocabulary_warning  # noqa: F401  (the app imports it from here)
 
 PRERENDERED = hub.PROJECT_ROOT / "checkpoints" / "shapes" / "example"  # EXAMPLES[0], by scripts/render_example.py
 MAX_FRAME_SIZE = 512  # frame-by-frame images are at native resolution up to this size
@@ -240,11 +243,14 @@ class Service(AnchorsMixin):
             except RecordError:
                 continue  # a damaged path file is skipped, not fatal (loading it says why)
             gen, dipoles = meta.generator, meta.dipoles
+            objective = objectives.LABELS.get(str(meta.settings.get("objective", "plain")), "")
+            how = [x for x in ("linear" if meta.method == "linear" else "", objective) if x and x != "plain"]
             if generator is not None and not pathset.same_generator(gen, generator):
                 continue
             tag = ORIGIN_TAGS[origin]
             for k, (a, b) in enumerate(dipoles):
-                choices.append(PathChoice(f"{tag}:{folder.name}:{k}", f"{a} ↔ {b}", origin, gen, folder, k))
+                label = f"{a} ↔ {b}" + (f" ({', '.join(how)})" if how else "")  # e.g. "(linear, PAE)"
+                choices.append(PathChoice(f"{tag}:{folder.name}:{k}", label, origin, gen, folder, k))
         return choices
 
     def examples(self) -> list[tuple[Example, str]]:
@@ -306,8 +312,28 @@ class Service(AnchorsMixin):
             gif = save_gif(t, stem.with_suffix(".gif"), thumb=min(g.resolution, 256))
             mp4 = save_mp4(t, stem.with_suffix(".mp4"), thumb=min(g.resolution, 256))
             frames = [str(f) for f in save_frames(t, stem, thumb=min(g.resolution, MAX_FRAME_SIZE))]
+            profile_path = stem.with_name(stem.name + "_profile.png")
+            try:
+                plot_profile(self.profile(generator, path_set, t)).save(profile_path)
+            except ContraCLIPError:  # no CLIP here (e.g. it needs the Hub): the traversal itself still stands
+                profile_path = None
         return {"strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "frames": frames, "steps": t.steps,
-                "label": choice.label, "seeds": seed_list, "seconds": round(time.monotonic() - start, 3)}
+                "label": choice.label, "seeds": seed_list, "profile": str(profile_path) if profile_path else None,
+                "seconds": round(time.monotonic() - start, 3)}
+
+    def profile(self, generator: str, path_set: PathSet, t) -> Any:
+        """What the traversal ``t`` changes per step: CLIP similarity to both sentences; Shapes: every attribute."""
+        g = self.generator(generator)
+        clip_name = path_set.settings.get("clip") or registry.GENERATORS[generator].clip
+        clip = self.clip(clip_name)
+        std = None
+        if hasattr(g, "attributes"):
+            from .evaluate import population_attributes
+
+            key = f"population:{generator}:{path_set.view.space}:{path_set.truncation}"
+            std = self._cached(key, lambda: {k: float(v.std()) for k, v in population_attributes(
+                g, path_set.view.space, path_set.truncation, n=2000).items()})
+        return path_profile(t, g, clip, path_set.view.space, std)
 
     def clean_outputs(self) -> int:
         """Delete generated files older than ``LIMITS['output_ttl_s']``; returns how many."""
@@ -321,8 +347,9 @@ class Service(AnchorsMixin):
     # --- training jobs --------------------------------------------------------------------------------------------
     def submit_training(self, generator: str, first: Any = "", second: Any = "", corpus: str | None = None,
                         preset: str = "quick", iterations: Any = None, lr: Any = None, loss: str | None = None,
-                        seed: Any = 0) -> dict[str, Any]:
-        """Queue a training job for one typed dipole (or a pre-defined corpus); returns the job as a dict."""
+                        seed: Any = 0, objective: str | None = None) -> dict[str, Any]:
+        """Queue a training job for one typed dipole (or a pre-defined corpus); returns the job as a dict, with a
+        ``warning`` ("" or a sentence: words the generator's CLIP does not know)."""
         if generator not in registry.GENERATORS:
             raise ServiceError(f"unknown generator {generator!r}; choose one of {sorted(registry.GENERATORS)}")
         ok, reason = self._availability(generator)
@@ -351,13 +378,19 @@ class Service(AnchorsMixin):
             if loss not in ("contrastive", "cosine"):
                 raise ServiceError(f"loss must be 'contrastive' or 'cosine', got {loss!r}")
             overrides["loss"] = loss
+        if objective:
+            if objective not in objectives.OBJECTIVES:
+                raise ServiceError(f"objective must be one of {sorted(objectives.OBJECTIVES)}, got {objective!r}")
+            overrides["objective"] = objective
         request = {"generator": generator, "dipoles": [list(d) for d in config.dipoles], "corpus": corpus or "",
                    "preset": preset, "seed": config.seed, "overrides": overrides}
         try:
             job = self.queue.submit(request, total=overrides.get("iterations", config.iterations))
         except ValueError as e:
             raise ServiceError(str(e)) from e
-        return self.job_row(job)
+        row = self.job_row(job)
+        row["warning"] = vocabulary_warning(generator, *(s for d in config.dipoles for s in d))
+        return row
 
     def _run_job(self, job: Job, report) -> str:
         return self.job_kinds[job.kind](job, report)  # Job.from_json accepts registered kinds only

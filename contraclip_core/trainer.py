@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from . import registry
+from . import objectives, pae, registry
 from .clip import ClipModel, cached_text_embeddings
 from .errors import WeightsError
 from .generators.base import Generator
@@ -41,6 +41,11 @@ class TrainConfig:
     iterations: int = 20_000  # optimisation steps
     batch_size: int | None = None  # B; None → max(K, 8)
     loss: str = "contrastive"  # "contrastive" (τ) or "cosine"
+    objective: str = "plain"  # CLIP-space target: "plain" (ContraCLIP's) or "pae" (CLIP-PAE); see objectives.py
+    off_target_weight: float = 0.0  # weight of the penalty on Δe outside the dipole's attribute subspace
+    pae_alpha: float = pae.DEFAULT_ALPHA  # α, PAE's augmentation power (recorded; the shift's direction ignores it)
+    pae_components: int = pae.DEFAULT_COMPONENTS  # k, principal directions per attribute family
+    pae_family: str = ""  # attribute family of every dipole; "" → chosen per dipole from the corpora
     tau: float = 0.07  # contrastive temperature
     negatives: list[tuple[str, str]] = field(default_factory=list)  # extra negative dipoles (CLIP side only)
     lr: float = 1e-4  # Adam learning rate
@@ -84,6 +89,10 @@ class TrainConfig:
                 raise ValueError(f"a dipole needs two different sentences, got {pos!r} twice")
         if self.method not in ("contraclip", "linear"):
             raise ValueError(f"method must be 'contraclip' or 'linear', got {self.method!r}")
+        if self.objective not in objectives.OBJECTIVES:
+            raise ValueError(f"objective must be one of {sorted(objectives.OBJECTIVES)}, got {self.objective!r}")
+        if not (self.off_target_weight >= 0 and math.isfinite(self.off_target_weight)):
+            raise ValueError("the off-target weight must be a finite number ≥ 0")
         if self.loss not in ("contrastive", "cosine"):
             raise ValueError(f"loss must be 'contrastive' or 'cosine', got {self.loss!r}")
         if self.iterations < 1 or (self.batch_size is not None and self.batch_size < 1):
@@ -142,6 +151,10 @@ class Trainer:
                 npos = cached_text_embeddings(clip, [d[0] for d in config.negatives])
                 nneg = cached_text_embeddings(clip, [d[1] for d in config.negatives])
                 self.neg_css = CorpusSupportSets(npos, nneg, config.beta_css).to(self.device)
+        self.objective = objectives.build(
+            config.objective, clip, self.css, pos.to(self.device), neg.to(self.device), generator=config.generator,
+            off_target_weight=config.off_target_weight, components=config.pae_components, family=config.pae_family,
+            alpha=config.pae_alpha)
         self.optimizer = torch.optim.Adam(self.paths.parameters(), lr=config.lr)
         self.rng = torch.Generator().manual_seed(config.seed + 1)
         self.iteration = 0
@@ -168,16 +181,17 @@ class Trainer:
         shifted = flat + eps.unsqueeze(1).to(flat.dtype) * self.paths.direction(flat, paths)
         e_shifted = self.clip.encode_images(g.synthesis(self.view.merge(shifted, latent), c.space)).float()
         delta_e = e_shifted - e  # (B, E)
-        delta_t = eps.unsqueeze(1) * self.css.direction(e, paths)  # (B, E)
+        delta_t = self.objective.target_shift(e, paths, eps)  # (B, E)
+        penalty = self.objective.penalty(delta_e, paths)
         if c.loss == "cosine":
-            return cosine_loss(delta_e, delta_t)
+            return cosine_loss(delta_e, delta_t) + penalty
         extra = None
         if self.neg_css is not None:
             m = self.neg_css.num_dipoles
             idx = torch.arange(m, device=self.device)
             dirs = torch.stack([self.neg_css.direction(e, idx[j].expand(len(e))) for j in range(m)], dim=1)
             extra = eps.view(-1, 1, 1) * dirs  # (B, M, E)
-        return contrastive_loss(delta_e, delta_t, c.tau, paths=paths, extra_negatives=extra)
+        return contrastive_loss(delta_e, delta_t, c.tau, paths=paths, extra_negatives=extra) + penalty
 
     def step(self) -> float:
         c = self.config
@@ -268,6 +282,7 @@ class Trainer:
         paths = self.paths
         settings = asdict(c)
         settings["jung_radius"] = self.jung_radius
+        settings["objective_record"] = self.objective.record()  # PAE: family per dipole, corpus, basis, α
         return PathSet(
             lss=paths, dipoles=list(c.dipoles), generator=c.generator, space=c.space, layers=c.layers,
             truncation=c.truncation, latent_shape=self.generator.latent_shape(c.space), settings=settings,

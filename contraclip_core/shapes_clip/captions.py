@@ -144,3 +144,21 @@ def caption_matches(labels: torch.Tensor, caption_labels: torch.Tensor, mentione
     """
     agree = labels[:, None, :] == caption_labels[None, :, :]  # (B_img, B_txt, 6)
     return (agree | ~mentioned[None, :, :]).all(dim=-1)
+
+
+def vocabulary() -> frozenset[str]:
+    """Every word any caption uses: the only words the tiny CLIP has learned a meaning for."""
+    words = {"a", "shape", "background"}
+    for factor, names in FACTORS.items():
+        for name in names:
+            words.update(caption({factor: name}).split())
+    return frozenset(words)
+
+
+def unknown_words(text: str) -> list[str]:
+    """The words of ``text`` (lower-cased, punctuation stripped) that no caption uses, in order, without repeats."""
+    import re
+
+    known = vocabulary()
+    found = [w for w in re.findall(r"[a-z0-9']+", text.lower()) if w not in known]
+    return list(dict.fromkeys(found))

@@ -1,0 +1,144 @@
+"""CLIP-PAE's linear algebra (contraclip_core/pae.py), checked against hand-computed references, and the objective
+seam: the trainer records its objective, family, corpus and basis in paths.json."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from contraclip_core import pae
+
+
+def _random(n, e, seed=0):
+    return torch.randn(n, e, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_pca_basis_is_orthonormal_and_spans_the_centred_corpus():
+    x = _random(6, 20)
+    basis = pae.pca_basis(x, k=10)
+    assert basis.shape == (5, 20)  # 6 prompts span 5 centred directions, fewer than the asked 10
+    assert torch.allclose(basis @ basis.t(), torch.eye(5, dtype=basis.dtype), atol=1e-10)
+    centred = pae.unit(x) - pae.unit(x).mean(0)
+    assert torch.allclose(pae.project(centred, basis), centred, atol=1e-10)  # every centred prompt lies in S
+
+
+def test_pca_basis_top_direction_is_the_dominant_variation():
+    # Points spread along axis 3 (a lot) and axis 7 (a little), all near the unit vector e_0.
+    x = torch.zeros(8, 10, dtype=torch.float64)
+    x[:, 0] = 10.0
+    x[:, 3] = torch.linspace(-1, 1, 8)
+    x[:, 7] = 0.1 * torch.tensor([1.0, -1, 1, -1, 1, -1, 1, -1], dtype=torch.float64)
+    basis = pae.pca_basis(x, k=1)
+    assert basis.shape == (1, 10)
+    assert abs(float(basis[0, 3])) > 0.99
+    assert float(basis[0].abs().argmax()) == 3 and float(basis[0, 3]) > 0  # oriented: largest coordinate positive
+
+
+def test_gram_schmidt_matches_hand_computation_and_skips_dependent_rows():
+    v = torch.tensor([[3.0, 0, 0], [1.0, 2, 0], [2.0, 2, 0], [1.0, 1, 1]], dtype=torch.float64)
+    b = pae.gram_schmidt(v)
+    expected = torch.eye(3, dtype=torch.float64)
+    assert b.shape == (3, 3) and torch.allclose(b, expected, atol=1e-12)
+
+
+def test_projection_and_outside_split_a_vector():
+    basis = torch.tensor([[1.0, 0, 0, 0], [0, 0, 1.0, 0]], dtype=torch.float64)
+    v = torch.tensor([[1.0, 2, 3, 4]], dtype=torch.float64)
+    assert torch.equal(pae.project(v, basis), torch.tensor([[1.0, 0, 3, 0]], dtype=torch.float64))
+    assert torch.equal(pae.outside(v, basis), torch.tensor([[0.0, 2, 0, 4]], dtype=torch.float64))
+    assert math.isclose(float(pae.subspace_fraction(v, basis)), math.sqrt(10 / 30))
+
+
+def test_augment_matches_the_formula_by_hand():
+    # S = span{e1, e2} in R^4; e and t unit vectors.
+    basis = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]], dtype=torch.float64)
+    e = torch.tensor([[0.6, -0.8, 0, 0]], dtype=torch.float64)  # |⟨e,b⟩| = 0.6, 0.8
+    t = torch.tensor([0.0, 0.6, 0.8, 0], dtype=torch.float64)  # Σ⟨t,b⟩ = 0.6
+    alpha = 2.0
+    c = torch.tensor([1.2, 1.6], dtype=torch.float64)
+    expected = e - (c[0] * basis[0] + c[1] * basis[1]) + (c.sum() / 0.6) * t
+    assert torch.allclose(pae.augment(e, t, basis, alpha), expected, atol=1e-12)
+
+
+def test_shift_direction_does_not_depend_on_alpha_and_only_removes_the_subspace_part():
+    basis = pae.pca_basis(_random(5, 16, seed=1))
+    e, t = _random(3, 16, seed=2), _random(1, 16, seed=3)[0]
+    d1, d8 = pae.shift(e, t, basis, 1.0), pae.shift(e, t, basis, 8.0)
+    assert torch.allclose(d1, d8, atol=1e-10)
+    # PAE(e, t) − e lies in span(S ∪ {t}): nothing of e outside S is asked to change.
+    span = pae.gram_schmidt(torch.cat([basis, t[None]]))
+    assert torch.allclose(pae.outside(d1, span), torch.zeros_like(d1), atol=1e-10)
+
+
+def test_augment_refuses_a_text_outside_the_subspace():
+    basis = torch.tensor([[1.0, 0, 0]], dtype=torch.float64)
+    with pytest.raises(pae.OutsideSubspaceError, match="almost no component"):
+        pae.augment(torch.tensor([[1.0, 1, 0]], dtype=torch.float64), torch.tensor([0.0, 0, 1], dtype=torch.float64),
+                    basis)
+
+
+def test_subspace_shift_replaces_the_image_component_by_the_text_component():
+    basis = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]], dtype=torch.float64)
+    e = torch.tensor([[0.6, 0.0, 0.8, 0]], dtype=torch.float64)
+    t = torch.tensor([0.0, 0.6, 0, 0.8], dtype=torch.float64)
+    expected = torch.tensor([[-0.6, 0.6, 0, 0]], dtype=torch.float64) / math.sqrt(0.72)
+    assert torch.allclose(pae.subspace_shift(e, t, basis), expected, atol=1e-12)
+
+
+def test_choose_family_picks_the_subspace_holding_the_dipole_difference():
+    bases = {"first": torch.tensor([[1.0, 0, 0, 0]]), "second": torch.tensor([[0, 0, 1.0, 0]])}
+    assert pae.choose_family(torch.tensor([0.1, 1, 1, 0]), torch.tensor([0.1, 1, -1, 0]), bases) == "second"
+    assert pae.choose_family(torch.tensor([1.0, 1, 0, 0]), torch.tensor([-1.0, 1, 0, 0]), bases) == "first"
+
+
+def test_shapes_dipoles_get_their_own_family_and_the_record_lands_in_paths_json(tmp_path):
+    from contraclip_core import presets
+    from contraclip_core.clip import load_clip
+    from contraclip_core.generators import from_pretrained
+    from contraclip_core.pathset import PathSet
+    from contraclip_core.trainer import Trainer
+
+    g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
+    dipoles = [("a red shape", "a blue shape"), ("a large shape", "a small shape"), ("a circle", "a square"),
+               ("a shape on the left", "a shape on the right"),
+               ("a shape on a light background", "a shape on a dark background")]
+    config = presets.train_config("shapes-128", "quick", dipoles=dipoles)
+    config.objective, config.iterations = "pae", 2
+    path_set = Trainer(config, g, clip).train()
+    path_set.save(tmp_path / "set")
+    record = PathSet.load(tmp_path / "set").settings["objective_record"]
+    assert record["name"] == "pae" and record["alpha"] == pae.DEFAULT_ALPHA
+    assert record["family_of_dipole"] == ["colour", "size", "shape", "position", "background"]
+    basis = torch.tensor(record["families"]["colour"]["basis"])
+    assert basis.shape == (6, 128)  # 7 colour prompts span 6 centred directions
+    assert torch.allclose(basis @ basis.t(), torch.eye(6), atol=1e-4)
+    assert "a magenta shape" in record["families"]["colour"]["corpus"]
+
+
+def test_unknown_objective_is_refused_with_a_sentence():
+    from contraclip_core.trainer import TrainConfig
+
+    with pytest.raises(ValueError, match="objective must be one of"):
+        TrainConfig(dipoles=[("a", "b")], objective="magic").validate()
+
+
+def test_dipole_shift_keeps_only_the_difference_inside_the_subspace():
+    basis = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]], dtype=torch.float64)
+    t_pos = torch.tensor([0.6, 0.0, 0.8, 0], dtype=torch.float64)  # shares the e3 part with t_neg …
+    t_neg = torch.tensor([0.0, 0.6, 0.8, 0], dtype=torch.float64)
+    expected = torch.tensor([1.0, -1.0, 0, 0], dtype=torch.float64) / math.sqrt(2)
+    assert torch.allclose(pae.dipole_shift(t_pos, t_neg, basis), expected, atol=1e-12)
+    t_out = torch.tensor([0.6, 0.0, 0.0, 0.8], dtype=torch.float64)  # … and a difference outside S is dropped
+    assert torch.allclose(pae.dipole_shift(t_out, t_neg, basis), expected, atol=1e-12)
+
+
+def test_cli_objective_choices_are_the_trainer_objectives():
+    from contraclip_core import objectives
+    from contraclip_core.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--dipole", "a", "b", "--out", "x", "--objective", "pae-subspace"])
+    assert args.objective == "pae-subspace"
+    train = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions if a.dest == "objective")
+    assert sorted(train.choices) == sorted(objectives.OBJECTIVES)

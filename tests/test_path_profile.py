@@ -1,0 +1,67 @@
+"""What a path changes besides its target (the Explore plot), the Shapes-CLIP vocabulary warning, and the objective
+choice the Train tab passes to the service."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from contraclip_core.service import Service, ServiceError, vocabulary_warning
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    s = Service(tmp_path_factory.mktemp("data"), device="cpu", start_worker=False)
+    yield s
+    s.close()
+
+
+def _path(service, first: str) -> str:
+    return next(p.id for p in service.paths("shapes-128")
+                if p.label.startswith(first) and p.origin == "shipped" and p.folder.name == "shapes-corpus")
+
+
+def test_profile_of_the_red_blue_path_shows_its_target_and_what_else_moves(service):
+    from contraclip_core.pathset import PathSet
+    from contraclip_core.traversal import traverse
+
+    choice = service._path("shapes-128", _path(service, "a red shape"))
+    path_set = PathSet.load(choice.folder)
+    t = traverse(service.generator("shapes-128"), path_set, choice.index, [0, 1, 2, 3], steps=6, step_size=0.25)
+    profile = service.profile("shapes-128", path_set, t)
+    assert profile.steps == list(range(-6, 7))
+    red, blue = profile.similarity["a red shape"], profile.similarity["a blue shape"]
+    # Positive steps go toward the first sentence: more like "a red shape", less like "a blue shape".
+    assert red[-1] - red[0] > 0.05 and blue[0] - blue[-1] > 0.05
+    # Every ground-truth attribute is there, 0 at the anchor; the hue moves (hue: circular distance from the anchor),
+    # and more than the horizontal position does.
+    assert set(profile.attributes) >= {"hue", "size", "x", "y", "rotation", "value", "shape_circle"}
+    assert all(abs(v[6]) < 1e-6 for v in profile.attributes.values())
+    hue = min(profile.attributes["hue"][0], profile.attributes["hue"][-1])
+    assert hue > 0.4 and hue > max(abs(profile.attributes["x"][0]), abs(profile.attributes["x"][-1]))
+
+
+def test_traverse_returns_the_profile_plot(service):
+    r = service.traverse("shapes-128", _path(service, "a circle"), "0, 1", steps=4)
+    image = np.asarray(Image.open(r["profile"]).convert("RGB"))
+    assert image.shape[0] > 300 and image.shape[1] >= 700  # two panels (CLIP, attributes) and a legend
+    assert (image < 200).any(axis=-1).mean() > 0.01  # lines and labels were drawn
+
+
+def test_unknown_shapes_words_are_named_before_training_and_training_is_still_allowed(service):
+    text = vocabulary_warning("shapes-128", "a purple star", "a blue shape")
+    assert "'purple', 'star'" in text and "magenta" in text and "still train" in text
+    assert vocabulary_warning("shapes-128", "a red circle on the left", "a large grey square") == ""
+    assert vocabulary_warning("stylegan2-ffhq-1024", "a purple star", "a face") == ""  # a full CLIP knows words
+    job = service.submit_training("shapes-128", "a pink shape", "a blue shape", iterations=5)
+    assert "'pink'" in job["warning"] and job["status"] == "queued"
+    service.cancel(job["id"])
+
+
+def test_objective_choice_reaches_the_job_and_a_bad_one_is_refused(service):
+    job = service.submit_training("shapes-128", "a red shape", "a green shape", iterations=5, objective="pae-subspace")
+    request = service.queue.store.load(job["id"]).request
+    assert request["overrides"]["objective"] == "pae-subspace" and job["warning"] == ""
+    service.cancel(job["id"])
+    with pytest.raises(ServiceError, match="objective must be one of"):
+        service.submit_training("shapes-128", "a red shape", "a green shape", objective="magic")
