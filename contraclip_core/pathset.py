@@ -177,8 +177,10 @@ def _generator_of(folder: Path) -> str | None:
 
 
 def shipped_sets(generator_name: str | None = None) -> list[Path]:
-    """Folders of the path sets that ship with the project (for one generator, or all)."""
-    folders = [p.parent for p in sorted(SHIPPED.glob(f"*/paths/*/{META_NAME}"))]
+    """Folders of the path sets that ship with the project (for one generator, or all): each generator's corpus set
+    (``*-corpus``, the first screen's paths) first, then the others by name."""
+    metas = sorted(SHIPPED.glob(f"*/paths/*/{META_NAME}"), key=lambda p: (not p.parent.name.endswith("-corpus"), p))
+    folders = [p.parent for p in metas]
     if generator_name is None:
         return folders
     return [f for f in folders if (g := _generator_of(f)) is not None and same_generator(g, generator_name)]
