@@ -53,15 +53,20 @@ def build_demo(service: Service) -> gr.Blocks:
                 gr.update(value=preset.step_size if preset else 0.2))
 
     @gpu
-    def on_traverse(generator, path_id, seeds, truncation, steps, step_size):
-        try:
+    def on_traverse(generator, path_id, seeds, truncation, steps, step_size, progress=gr.Progress()):
+        try:  # a generator handler: the strip streams in as frames render (service.traverse_stream)
             if not path_id:
                 raise ServiceError("pick a path first (or train one in the Train tab)")
-            r = service.traverse(generator, path_id, seeds, truncation, steps, step_size)
+            for r in service.traverse_stream(generator, path_id, seeds, truncation, steps, step_size):
+                if r["stage"] == "rendering":
+                    progress(r["done"] / r["total"], desc=f"rendered {r['done']} of {r['total']} frames")
+                    yield gr.update(), r["strip"], gr.update(), gr.update(), f"Rendering… {r['done']}/{r['total']}"
         except ServiceError as e:
-            return None, None, None, None, f"⚠️ {e}"
-        note = f"**{r['label']}** · seeds {', '.join(map(str, r['seeds']))} · rendered in {r['seconds']:.2f} s"
-        return r["gif"], r["strip"], r["gif"], r["mp4"], note
+            yield None, None, None, None, f"⚠️ {e}"
+            return
+        note = (f"**{r['label']}** · seeds {', '.join(map(str, r['seeds']))} · rendered in {r['seconds']:.2f} s · "
+                f"precision {r['precision']}")
+        yield r["gif"], r["strip"], r["gif"], r["mp4"], note
 
     def on_random_seed():
         return str(random.randrange(0, LIMITS["max_seed"]))

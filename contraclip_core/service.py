@@ -11,17 +11,18 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
 from . import hub, presets, registry
+from . import precision as precision_mod
 from .errors import ContraCLIPError
 from .generators.base import Generator
 from .jobs import Job, JobQueue, JobStore, PriorityGate
 from . import pathset
 from .pathset import META_NAME, PathSet
-from .traversal import save_gif, save_mp4, strip, traverse
+from .traversal import save_gif, save_mp4, strip, traverse, traverse_iter
 
 HUB_PATHS_TTL_S = 600  # how long a Hub path-set listing (or the reason there is none) is reused
 ORIGIN_TAGS = {"shipped": "shipped", "Hub": "hub", "trained here": "local"}
@@ -35,6 +36,7 @@ LIMITS = {
     "max_seed": 2**31 - 1,
     "output_ttl_s": 3600,  # generated files older than this are deleted
     "max_frame_pixels": 40_000_000,  # seeds × frames × H × W rendered by one request (memory bound)
+    "stream_chunk_pixels": 4_000_000,  # frames rendered between two streamed previews: ≈ this many pixels
 }
 
 
@@ -119,13 +121,20 @@ def check_number(value: Any, what: str, lo: float, hi: float, integer: bool = Fa
 class Service:
     """One per process. ``data_dir`` holds jobs, locally trained paths and generated files."""
 
-    def __init__(self, data_dir: str | Path | None = None, device: str | None = None, start_worker: bool = True):
+    def __init__(self, data_dir: str | Path | None = None, device: str | None = None, start_worker: bool = True,
+                 precision: str | None = None):
         self.data_dir = Path(data_dir or os.environ.get("CONTRACLIP_DATA", hub.PROJECT_ROOT / "checkpoints" / "local"))
         self.paths_dir = self.data_dir / "paths"
         self.outputs_dir = self.data_dir / "outputs"
         for d in (self.paths_dir, self.outputs_dir):
             d.mkdir(parents=True, exist_ok=True)
         self.device = _device(device)
+        try:  # None: $CONTRACLIP_PRECISION, else chosen per generator (precision.py)
+            self.precision_override = precision if precision is None else (precision_mod.parse_override(precision)
+                                                                           or "auto")
+        except ValueError as e:
+            raise ServiceError(str(e)) from e
+        self._precisions: dict[str, precision_mod.Precision] = {}
         self._models: dict[str, Any] = {}
         self._hub_paths: dict[str, tuple[float, list[Path], str]] = {}  # generator → (when, folders, why none)
         self._hub_lock = threading.Lock()
@@ -169,6 +178,18 @@ class Service:
             raise ServiceError(f"unknown generator {name!r}; choose one of {sorted(registry.GENERATORS)}")
         return self._cached(f"generator:{registry.GENERATORS[name].source}",
                             lambda: from_pretrained(name, device=self.device))
+
+    def precision(self, name: str) -> precision_mod.Precision:
+        """The precision ``name`` renders and trains in here: chosen (and measured where there is a candidate) on
+        first use, logged, and reused."""
+        g = self.generator(name)
+        with self._model_lock:
+            if name not in self._precisions:
+                try:
+                    self._precisions[name] = precision_mod.select(g, self.device, self.precision_override)
+                except ValueError as e:  # a bad $CONTRACLIP_PRECISION
+                    raise ServiceError(str(e)) from e
+            return self._precisions[name]
 
     def clip(self, name: str):
         from .clip import load_clip
@@ -238,7 +259,16 @@ class Service:
     # --- traversal ------------------------------------------------------------------------------------------------
     def traverse(self, generator: str, path_id: str, seeds: Any = "0", truncation: Any = None, steps: Any = 8,
                  step_size: Any = None) -> dict[str, Any]:
-        """Render a path from each seed: strip PNG, GIF and MP4 paths, and how long it took."""
+        """Render a path from each seed: strip PNG, GIF and MP4 paths, how long it took, and in what precision."""
+        for result in self.traverse_stream(generator, path_id, seeds, truncation, steps, step_size):
+            pass
+        return result
+
+    def traverse_stream(self, generator: str, path_id: str, seeds: Any = "0", truncation: Any = None,
+                        steps: Any = 8, step_size: Any = None) -> Iterator[dict[str, Any]]:
+        """``traverse``, streamed: yields ``{"stage": "rendering", "done", "total", "strip", "seconds"}`` once the
+        anchors are rendered and after each further batch of frames (the strip PNG so far, unrendered frames grey),
+        then the final result (``"stage": "done"``, as ``traverse`` returns)."""
         start = time.monotonic()
         seed_list = parse_seeds(seeds)
         steps = check_number(steps, "steps", 1, LIMITS["max_steps"], integer=True)
@@ -260,17 +290,35 @@ class Service:
             except ContraCLIPError as e:
                 raise ServiceError(str(e)) from e
             psi = path_set.truncation if truncation in (None, "") else check_number(truncation, "truncation ψ", 0, 1.5)
-            t = traverse(g, path_set, choice.index, seed_list, steps=steps, step_size=eta, truncation=psi)
-            self.clean_outputs()
+            mode = self.precision(generator)
             slug = "".join(c if c.isalnum() else "-" for c in f"{generator}_{choice.label}".lower()).strip("-")
             slug = "-".join(filter(None, slug.split("-")))[:80]
             stem = self.outputs_dir / f"{slug}_seeds-{'-'.join(map(str, seed_list))}_{time.time_ns() % 10**9}"
             strip_path = stem.with_suffix(".png")
-            strip(t, thumb=min(g.resolution, 128)).save(strip_path)
-            gif = save_gif(t, stem.with_suffix(".gif"), thumb=min(g.resolution, 256))
-            mp4 = save_mp4(t, stem.with_suffix(".mp4"), thumb=min(g.resolution, 256))
-        return {"strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "label": choice.label,
-                "seeds": seed_list, "seconds": round(time.monotonic() - start, 3)}
+            # a request that renders quickly (≤ one chunk of pixels: all of Shapes) goes in one batch, unstreamed
+            chunk = max(1, min(32, LIMITS["stream_chunk_pixels"] // g.resolution**2))
+            total = len(seed_list) * (2 * steps + 1)
+            stream = pixels > LIMITS["stream_chunk_pixels"]
+            frames = traverse_iter(g, path_set, choice.index, seed_list, steps=steps, step_size=eta, truncation=psi,
+                                   batch_size=chunk if stream else 32, anchors_first=stream)
+            final = None
+            while True:
+                with mode.context(self.device):  # only around rendering: autocast must not leak into the consumer
+                    t = next(frames, None)
+                if t is None:
+                    break
+                final = t
+                if t.rendered is not None:
+                    partial = stem.with_name(f"{stem.name}_{t.rendered}.png")
+                    strip(t, thumb=min(g.resolution, 128)).save(partial)
+                    yield {"stage": "rendering", "done": t.rendered, "total": total, "strip": str(partial),
+                           "seconds": round(time.monotonic() - start, 3)}
+            self.clean_outputs()
+            strip(final, thumb=min(g.resolution, 128)).save(strip_path)
+            gif = save_gif(final, stem.with_suffix(".gif"), thumb=min(g.resolution, 256))
+            mp4 = save_mp4(final, stem.with_suffix(".mp4"), thumb=min(g.resolution, 256))
+        yield {"stage": "done", "strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "label": choice.label,
+               "seeds": seed_list, "seconds": round(time.monotonic() - start, 3), "precision": mode.describe()}
 
     def clean_outputs(self) -> int:
         """Delete generated files older than ``LIMITS['output_ttl_s']``; returns how many."""
@@ -344,7 +392,8 @@ class Service:
             return report(p.iteration, p.total, p.loss_avg, p.eta_s)
 
         start = time.monotonic()
-        path_set = trainer.train(checkpoint=checkpoint, callback=callback)
+        with self.precision(req["generator"]).context(self.device):  # the worker thread's own autocast state
+            path_set = trainer.train(checkpoint=checkpoint, callback=callback)
         if trainer.iteration < config.iterations:
             return ""  # cancelled or shutting down; the checkpoint stays for a resume
         path_set.name = job.label
