@@ -173,6 +173,16 @@ class ShapesGenerator(Generator):
     def _synthesize_ws(self, ws: torch.Tensor) -> torch.Tensor:
         return self.render(self._attributes_from_w(ws[:, 0]))  # ws (B, 1, w_dim)
 
+    def synthesis_for(self, latent: torch.Tensor, space: str, size: int) -> torch.Tensor:
+        """The rasteriser draws at any resolution: at ``size`` when that is below ours (CLIP's 64 px input), with the
+        same anti-aliased edge width in pixels, so CLIP sees what it would see after resizing, for ¼ of the work."""
+        if size >= self.resolution:
+            return self.synthesis(latent, space)
+        self.check_space(space)
+        latent = latent.to(device=self.device, dtype=self.dtype)
+        w = self._map(latent) if space == "z" else latent  # (B, w_dim)
+        return self.render(self._attributes_from_w(w), resolution=size)
+
     # --- attributes -------------------------------------------------------------------------------------------------
     def _attributes_from_w(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
@@ -212,9 +222,10 @@ class ShapesGenerator(Generator):
         return self._attributes_from_w(w)
 
     # --- rasteriser -------------------------------------------------------------------------------------------------
-    def render(self, attrs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Soft-SDF rasteriser: attributes (each (B,)) → image (B, 3, H, W) in [-1, 1], anti-aliased."""
-        res = self.resolution
+    def render(self, attrs: dict[str, torch.Tensor], resolution: int | None = None) -> torch.Tensor:
+        """Soft-SDF rasteriser: attributes (each (B,)) → image (B, 3, H, W) in [-1, 1], anti-aliased; H = W =
+        ``resolution`` (default: the generator's)."""
+        res = resolution or self.resolution
         size = attrs["size"]  # (B,)
         coords = (torch.arange(res, device=size.device, dtype=size.dtype) + 0.5) * (2.0 / res) - 1.0  # pixel centres
         gy, gx = torch.meshgrid(coords, coords, indexing="ij")  # (H, W)
