@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict:
     top = stylegan2(sizes[-1], device) if sizes[-1] != sizes[0] else first
     best = results["precision_mode"][sizes[-1]]  # what the service would use for this generator here
     chunk = max(1, min(32, LIMITS["stream_chunk_pixels"] // top.resolution**2))  # as the service streams
-    results["traversal"] = traversal_rows(top, [("grouped", "fp32", 1, False), ("fast", "fp32", 32, False),
+    results["traversal"] = traversal_rows(top, [("grouped", "fp32", 1, False), ("fast", "fp32", chunk, False),
                                                 ("fast", best, chunk, True)], args.frames, max(1, args.iters - 1),
                                           device, precision)
     print(report(results, argv))

@@ -186,13 +186,10 @@ def to_rgb(g: "StyleGAN2Generator", layer: "ToRGB", x: torch.Tensor | list[torch
     weight, _ = _cached(g, conv)  # (3, in, 1, 1)
     style = conv.modulation(w)  # (B, in), the model's dtype
     wb = (weight[:, :, 0, 0].unsqueeze(0) * style.unsqueeze(1)).transpose(1, 2).to(dtype)  # (B, in, 3)
-    xb = (torch.cat(x) if isinstance(x, list) else x).to(dtype)
-    b, c, h, w_ = xb.shape
-    if xb.is_contiguous(memory_format=CL) and not xb.is_contiguous():
-        flat = xb.permute(0, 2, 3, 1).reshape(b, h * w_, c)  # a view of the NHWC data
-        y = torch.bmm(flat, wb).to(w.dtype).view(b, h, w_, 3).permute(0, 3, 1, 2)  # (B, 3, H, W)
+    if isinstance(x, list):  # per sample: no batch-sized copy of the activations
+        y = torch.cat([_rgb_matmul(xb.to(dtype), wb[k:k + 1]) for k, xb in enumerate(x)]).to(w.dtype)
     else:
-        y = torch.bmm(wb.transpose(1, 2), xb.reshape(b, c, h * w_)).to(w.dtype).view(b, 3, h, w_)
+        y = _rgb_matmul(x.to(dtype), wb).to(w.dtype)
     y = y + layer.bias
     clamp = getattr(layer, "clamp", None) or (FP16_CLAMP if dtype == torch.float16 else None)
     if clamp is not None:
@@ -200,6 +197,15 @@ def to_rgb(g: "StyleGAN2Generator", layer: "ToRGB", x: torch.Tensor | list[torch
     if skip is not None:
         y = y + _upsample_skip(layer.upsample, skip)
     return y
+
+
+def _rgb_matmul(x: torch.Tensor, wb: torch.Tensor) -> torch.Tensor:
+    """x (B, C, H, W) · wb (B, C, 3) over C → (B, 3, H, W), without copying x in either layout."""
+    b, c, h, w = x.shape
+    if x.is_contiguous(memory_format=CL) and not x.is_contiguous():
+        flat = x.permute(0, 2, 3, 1).reshape(b, h * w, c)  # a view of the NHWC data
+        return torch.bmm(flat, wb).view(b, h, w, 3).permute(0, 3, 1, 2)
+    return torch.bmm(wb.transpose(1, 2), x.reshape(b, c, h * w)).view(b, 3, h, w)
 
 
 def _upsample_skip(up: torch.nn.Module, skip: torch.Tensor) -> torch.Tensor:
