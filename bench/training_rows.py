@@ -35,12 +35,10 @@ def naive_training(generator, clip) -> Iterator[None]:
         return clip.model.encode_image(x, normalize=normalize)
 
     generator.synthesis_for, clip.encode_images = synthesis_for, encode_images
-    clip.model.visual.to(memory_format=torch.contiguous_format)
     try:
         yield
     finally:
         del generator.synthesis_for, clip.encode_images
-        clip.model.visual.to(memory_format=torch.channels_last)
 
 
 def train_step_rows(g, clip, clip_name: str, variants: list[tuple[str, str]], batch: int, iters: int, device: str,

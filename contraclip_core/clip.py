@@ -57,7 +57,6 @@ class ClipModel:
         """Generator images (B, 3, H, W) in [-1, 1] → embeddings (B, D). Differentiable w.r.t. the images."""
         param = next(self.model.parameters())
         x = self.preprocess(images.to(device=param.device, dtype=param.dtype))
-        x = x.contiguous(memory_format=torch.channels_last)  # the image tower is channels_last (see _wrap)
         return self.model.encode_image(x, normalize=normalize)
 
     def encode_text(self, texts: Sequence[str], normalize: bool = False) -> torch.Tensor:
@@ -72,9 +71,6 @@ def _wrap(model: Any, name: str, device: str | torch.device, dtype: torch.dtype)
     import open_clip
 
     model = model.to(device=device, dtype=dtype).eval().requires_grad_(False)
-    # channels_last: oneDNN/cuDNN run the image tower's convolutions without reordering activations on every call
-    # (a Shapes training step measured 1.18× faster on the CPU; docs/PERFORMANCE.md)
-    model.visual.to(memory_format=torch.channels_last)
     cfg = model.visual.preprocess_cfg
     return ClipModel(model, open_clip.get_tokenizer(name), _input_size(model), tuple(cfg["mean"]), tuple(cfg["std"]))
 

@@ -147,9 +147,9 @@ class Generator(nn.Module):
     def synthesis_for(self, latent: torch.Tensor, space: str, size: int) -> torch.Tensor:
         """An image for a consumer that looks at it at ``size`` × ``size`` pixels (CLIP during training).
 
-        Generators that can draw natively at a lower resolution (the Shapes world's rasteriser) do so, which saves
-        the work of pixels the consumer would average away; the others render at full resolution, and the consumer
-        resizes. Differentiable, like ``synthesis``."""
+        A generator that can draw natively at a lower resolution may override this to save the work of pixels the
+        consumer would average away; by default (and for every generator today) it renders at full resolution and
+        the consumer resizes. Differentiable, like ``synthesis``."""
         return self.synthesis(latent, space)
 
     def forward(self, latent: torch.Tensor, space: str = "z") -> torch.Tensor:

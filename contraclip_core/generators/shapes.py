@@ -173,16 +173,6 @@ class ShapesGenerator(Generator):
     def _synthesize_ws(self, ws: torch.Tensor) -> torch.Tensor:
         return self.render(self._attributes_from_w(ws[:, 0]))  # ws (B, 1, w_dim)
 
-    def synthesis_for(self, latent: torch.Tensor, space: str, size: int) -> torch.Tensor:
-        """The rasteriser draws at any resolution: at ``size`` when that is below ours (CLIP's 64 px input), with the
-        same anti-aliased edge width in pixels, so CLIP sees what it would see after resizing, for ¼ of the work."""
-        if size >= self.resolution:
-            return self.synthesis(latent, space)
-        self.check_space(space)
-        latent = latent.to(device=self.device, dtype=self.dtype)
-        w = self._map(latent) if space == "z" else latent  # (B, w_dim)
-        return self.render(self._attributes_from_w(w), resolution=size)
-
     # --- attributes -------------------------------------------------------------------------------------------------
     def _attributes_from_w(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
