@@ -78,17 +78,23 @@ def build_demo(service: Service) -> gr.Blocks:
                 gr.update(value=preset.step_size if preset else 0.2))
 
     @gpu
-    def on_traverse(generator, path_id, seeds, truncation, steps, step_size, anchor=""):
-        try:
+    def on_traverse(generator, path_id, seeds, truncation, steps, step_size, anchor="", progress=gr.Progress()):
+        try:  # a generator handler: the strip streams in as frames render (service.traverse_stream)
             if not path_id:
                 raise ServiceError("pick a path first (or train one in the Train tab)")
-            r = service.traverse(generator, path_id, seeds, truncation, steps, step_size, anchor=anchor or None)
+            for r in service.traverse_stream(generator, path_id, seeds, truncation, steps, step_size,
+                                             anchor=anchor or None):
+                if r["stage"] == "rendering":
+                    progress(r["done"] / r["total"], desc=f"rendered {r['done']} of {r['total']} frames")
+                    yield (gr.update(), r["strip"], gr.update(), gr.update(), f"Rendering… {r['done']}/{r['total']}",
+                           gr.update(), gr.update())
         except ServiceError as e:
-            return None, None, None, None, f"⚠️ {e}", None, None
+            yield None, None, None, None, f"⚠️ {e}", None, None
+            return
         rows = "from your anchor" if anchor else f"seeds {', '.join(map(str, r['seeds']))}"
-        note = f"**{r['label']}** · {rows} · rendered in {r['seconds']:.2f} s"
-        return (r["gif"], r["strip"], r["gif"], r["mp4"], note, {"frames": r["frames"], "steps": r["steps"]},
-                r.get("profile"))
+        note = f"**{r['label']}** · {rows} · rendered in {r['seconds']:.2f} s · precision {r['precision']}"
+        yield (r["gif"], r["strip"], r["gif"], r["mp4"], note, {"frames": r["frames"], "steps": r["steps"]},
+               r.get("profile"))
 
     def on_frames(frames):
         if not frames or not frames.get("frames"):

@@ -1,38 +1,45 @@
 """Speed at real size: the naive baseline beside the optimised paths, in one run, as ratios.
 
-What the Space's users wait on: generator images/s (fp32, TF32, bf16; PSNR of each against the fp32 baseline), a
-ContraCLIP training step (ms and peak GPU memory), and a traversal rendered to a GIF file end to end. Weights are
-random (seeded): the timings equal those of real weights. The naive baseline is the straightforward implementation:
-grouped-convolution modulated convolutions (rosinality's), fp32, TF32 off, one frame at a time.
+What the Space's users wait on: generator images/s in each precision (PSNR of each against the naive fp32 image;
+GFLOP/s against the fp32 matmul peak measured in the same run), the precision ``precision.py`` picks here and why, a
+ContraCLIP training step, the Shapes quick preset end to end, and a traversal (time to the first streamed image and
+to the GIF). Weights are random (seeded): the timings equal those of real weights. The naive baseline is the
+straightforward implementation: grouped-convolution modulated convolutions (rosinality's), fp32, TF32 off, NCHW,
+full-resolution renders for CLIP, one frame at a time.
 
-    python bench/bench.py --device cuda --out docs/PERFORMANCE.md                 # real size (StyleGAN2/PGGAN 1024)
-    python bench/bench.py --device cpu --size 64 --batch 2 --iters 2 --clip shapes-clip   # a smoke run, any machine
+    python bench/bench.py --device cpu --size 256 1024 --batch 1 4 --out docs/PERFORMANCE.md   # the free CPU tier
+    python bench/bench.py --device cuda --out docs/PERFORMANCE-cuda.md                           # a GPU Space
+    python bench/bench.py --device cpu --size 32 --batch 1 --iters 1 --clip shapes-clip        # a smoke run
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import json
-import math
+import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from contraclip_core import presets  # noqa: E402
+from contraclip_core import precision as precision_mod  # noqa: E402
+from contraclip_core.generators import fast_ops  # noqa: E402
 from contraclip_core.generators.pggan import PGGANConfig, PGGANGenerator  # noqa: E402
 from contraclip_core.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator  # noqa: E402
-from contraclip_core.pathset import PathSet  # noqa: E402
-from contraclip_core.paths import LatentSupportSets, LatentView  # noqa: E402
-from contraclip_core.traversal import save_gif, traverse  # noqa: E402
+from contraclip_core.service import LIMITS  # noqa: E402
+from training_rows import shapes_training_rows, train_step_rows, traversal_rows  # noqa: E402
+
+# (label, impl, NNPACK on): the ways StyleGAN2 synthesis can run; the first is the naive baseline
+WAYS = {"naive (grouped, NCHW)": ("grouped", False), "activations (NCHW)": ("activations", False),
+        "fast, direct convs": ("fast", False), "fast + Winograd (NNPACK)": ("fast", True)}
 
 
 # --- set-up ----------------------------------------------------------------------------------------------------------
@@ -64,16 +71,22 @@ def clip_model(name: str, device: str):
 
 @contextmanager
 def precision(mode: str, device: str) -> Iterator[None]:
-    """fp32 (TF32 off), tf32 (TF32 matmul/conv on) or bf16 (autocast); restores the global flags after."""
-    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    tf32 = mode == "tf32"
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    """fp32 (TF32 off), tf32, bf16 or fp16 (autocast; TF32 on for the rest on GPUs); flags restored after."""
+    tf32 = mode != "fp32" and torch.device(device).type == "cuda"
+    with precision_mod.Precision(mode, tf32, "bench").context(device):
+        yield
+
+
+@contextmanager
+def way(g: StyleGAN2Generator, impl: str, nnpack: bool) -> Iterator[None]:
+    saved = fast_ops.USE_NNPACK
+    g.set_impl(impl)
+    fast_ops.USE_NNPACK = nnpack
     try:
-        cast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16) if mode == "bf16" else nullcontext()
-        with cast:
-            yield
+        yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+        fast_ops.USE_NNPACK = saved
+        g.set_impl("fast")
 
 
 def sync(device: str) -> None:
@@ -97,153 +110,206 @@ def timed(fn: Callable[[], Any], device: str, iters: int, warmup: int = 1) -> fl
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR in dB of images in [−1, 1] (peak-to-peak 2)."""
-    mse = float((a.float() - b.float()).pow(2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(4.0 / mse)
+    return precision_mod.psnr(a, b)
+
+
+def matmul_peak(device: str, n: int = 2048, iters: int = 5) -> float:
+    """fp32 GFLOP/s of an n×n matmul here (TF32 off): the roofline the synthesis GFLOP/s are read against."""
+    a = torch.randn(n, n, device=device)
+    with precision("fp32", device):
+        seconds = timed(lambda: a @ a, device, iters)
+    return 2 * n**3 / seconds / 1e9
+
+
+def gflop_per_image(g: StyleGAN2Generator, device: str) -> float:
+    """FLOPs of one image through the naive path (FlopCounterMode counts convolutions and matmuls), in GFLOP."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    w = g.encode(g.sample_z([0]), "w", 1.0)
+    with torch.no_grad(), way(g, "grouped", False), FlopCounterMode(display=False) as counter:
+        g.synthesis(w, "w")
+    return counter.get_total_flops() / 1e9
 
 
 # --- measurements ----------------------------------------------------------------------------------------------------
-def bench_synthesis(name: str, g, variants: list[tuple[str, str]], batch: int, iters: int, device: str) -> list[dict]:
-    """Images/s of each (modulated-conv impl, precision) variant; ratio and PSNR against the first (the baseline)."""
+def bench_stylegan2(g: StyleGAN2Generator, variants: list[tuple[str, str]], batch: int, iters: int, device: str,
+                    gflop: float, peak: float) -> list[dict]:
+    """Images/s of each (way, precision) variant, interleaved round by round (so machine load hits all alike);
+    ratio and PSNR against the first (the naive baseline); effective GFLOP/s and its share of the matmul peak."""
     z = torch.randn(batch, g.z_dim, generator=torch.Generator().manual_seed(1)).to(device)
-    space = "w" if "w" in g.spaces else "z"  # StyleGAN2 from W (mapping done once), PGGAN from Z
     with torch.no_grad():
-        w = g.encode(z, space, 1.0)
-    rows, reference = [], None
-    for impl, mode in variants:
-        if impl != "-":
-            g.set_impl(impl)
+        w = g.encode(z, "w", 1.0)
+    runs = {}
+    for label, mode in variants:
+        impl, nnpack = WAYS[label]
 
-        def run():
+        def run(impl=impl, nnpack=nnpack, mode=mode) -> torch.Tensor:
+            with torch.no_grad(), way(g, impl, nnpack), precision(mode, device):
+                return g.synthesis(w, "w")
+        runs[label, mode] = run
+    images = {key: run().float() for key, run in runs.items()}  # also the warm-up
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in runs}
+    for _ in range(iters):
+        for key, run in runs.items():
+            times[key].append(timed(run, device, 1, warmup=0))
+    reference = images[variants[0]]
+    rows = []
+    for (label, mode), t in times.items():
+        ips = batch / statistics.median(t)
+        rows.append({"generator": f"StyleGAN2 {g.resolution}", "impl": label, "precision": mode, "batch": batch,
+                     "images_per_s": ips, "psnr_db": psnr(images[label, mode], reference),
+                     "gflop_s": gflop * ips, "peak_share": gflop * ips / peak})
+    for r in rows:
+        r["ratio"] = r["images_per_s"] / rows[0]["images_per_s"]
+    return rows
+
+
+def bench_pggan(g, modes: list[str], batch: int, iters: int, device: str) -> list[dict]:
+    z = torch.randn(batch, g.z_dim, generator=torch.Generator().manual_seed(1)).to(device)
+    rows, reference = [], None
+    for mode in modes:
+        def run() -> torch.Tensor:
             with torch.no_grad(), precision(mode, device):
-                return g.synthesis(w, space)
+                return g.synthesis(z, "z")
         seconds = timed(run, device, iters)
         image = run().float()
         reference = image if reference is None else reference
-        rows.append({"generator": name, "impl": impl, "precision": mode, "batch": batch,
+        rows.append({"generator": f"PGGAN {g.resolution}", "impl": "-", "precision": mode, "batch": batch,
                      "images_per_s": batch / seconds, "psnr_db": psnr(image, reference)})
     for r in rows:
         r["ratio"] = r["images_per_s"] / rows[0]["images_per_s"]
     return rows
 
 
-def bench_train_step(g, clip, variants: list[tuple[str, str]], batch: int, iters: int, device: str) -> list[dict]:
-    """ms per ContraCLIP training step (forward through G twice and CLIP, backward, Adam) and peak GPU memory; the
-    precision context covers the whole step (autocast bf16 includes CLIP and the path gradients)."""
-    dipoles = presets.dipole_sentences("stylegan2-ffhq-1024", None, "attributes")[:batch]
-    config = presets.train_config("stylegan2-ffhq-1024", "paper", dipoles=dipoles)
-    config.batch_size, config.layers = batch, min(11, g.num_ws - 1)
-    config.negatives = []
-    from contraclip_core.trainer import Trainer
-
-    rows = []
-    for impl, mode in variants:
-        g.set_impl(impl)
-        trainer = Trainer(config, g, clip)
-        if torch.device(device).type == "cuda":
-            torch.cuda.reset_peak_memory_stats()
-
-        def run():
-            with precision(mode, device):
-                trainer.step()
-        seconds = timed(run, device, iters)
-        peak = torch.cuda.max_memory_allocated() / 2**30 if torch.device(device).type == "cuda" else None
-        rows.append({"impl": impl, "precision": mode, "batch": batch, "layers": config.layers,
-                     "ms_per_step": 1000 * seconds, "peak_gb": peak})
-    base = rows[0]["ms_per_step"]
-    for r in rows:
-        r["ratio"] = base / r["ms_per_step"]
-    return rows
-
-
-def bench_traversal(g, variants: list[tuple[str, str, int]], frames: int, iters: int, device: str) -> list[dict]:
-    """``frames`` moves (frames // 2 each way) from one seed, rendered and written as a GIF; seconds end to end."""
-    view = LatentView("w+", (g.num_ws, g.w_dim), min(11, g.num_ws - 1))
-    lss = LatentSupportSets(1, 64, view.dim, torch.tensor([10.0])).to(device)
-    path_set = PathSet(lss=lss, dipoles=[("a", "b")], generator="bench", space="w+", layers=view.layers,
-                       truncation=0.7, latent_shape=(g.num_ws, g.w_dim))
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for impl, mode, batch_size in variants:
-            g.set_impl(impl)
-
-            def run():
-                with precision(mode, device):
-                    t = traverse(g, path_set, 0, [0], steps=frames // 2, step_size=0.2, batch_size=batch_size)
-                save_gif(t, Path(tmp) / "t.gif", thumb=min(g.resolution, 256))
-            seconds = timed(run, device, iters)
-            rows.append({"impl": impl, "precision": mode, "render_batch": batch_size, "frames": frames + 1,
-                         "seconds": seconds})
-    base = rows[0]["seconds"]
-    for r in rows:
-        r["ratio"] = base / r["seconds"]
-    return rows
-
-
 # --- report ----------------------------------------------------------------------------------------------------------
 def table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
     head = "| " + " | ".join(c[1] for c in columns) + " |\n|" + "---|" * len(columns) + "\n"
+
     def cell(v, fmt):
         return "—" if v is None else (f"{v:{fmt}}" if fmt else str(v))
     return head + "\n".join("| " + " | ".join(cell(r.get(k), f) for k, _, f in columns) + " |" for r in rows)
 
 
+def machine(device: str) -> str:
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(device)
+    props = precision_mod.DeviceProps.of("cpu")
+    load = f", load average {os.getloadavg()[0]:.1f} at the start" if hasattr(os, "getloadavg") else ""
+    return f"CPU {props.name} ({platform.machine()}, {torch.get_num_threads()} threads{load})"
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--size", type=int, default=1024, help="generator resolution (StyleGAN2 and PGGAN)")
-    parser.add_argument("--batch", type=int, default=8, help="images per synthesis call and training batch")
-    parser.add_argument("--iters", type=int, default=10, help="timed calls per measurement (median)")
-    parser.add_argument("--frames", type=int, default=32, help="traversal moves (frames − 1)")
+    parser.add_argument("--size", type=int, nargs="+", default=None,
+                        help="generator resolutions (default: 256 1024 on a CPU, 1024 on a GPU)")
+    parser.add_argument("--batch", type=int, nargs="+", default=None,
+                        help="images per synthesis call (default: 1 4 on a CPU, 8 on a GPU); the first also sizes "
+                             "the training step")
+    parser.add_argument("--iters", type=int, default=3, help="timed rounds per measurement (median)")
+    parser.add_argument("--frames", type=int, default=16, help="traversal moves (frames − 1)")
     parser.add_argument("--clip", default="ViT-B-32", help="open_clip architecture (random weights) or shapes-clip")
+    parser.add_argument("--train-size", type=int, default=None, help="StyleGAN2 size for the training-step rows "
+                        "(default: the first --size)")
+    parser.add_argument("--shapes-iterations", type=int, default=None,
+                        help="iterations for the Shapes quick-preset row (default: the preset's)")
+    parser.add_argument("--no-pggan", action="store_true", help="skip the PGGAN rows")
+    parser.add_argument("--matmul-n", type=int, default=2048, help="size of the square matmul that measures the peak")
     parser.add_argument("--out", help="write the report (Markdown) here; JSON beside it")
     args = parser.parse_args(argv)
     device = args.device
     cuda = torch.device(device).type == "cuda"
-    modes = ["fp32", "tf32", "bf16"] if cuda else ["fp32", "bf16"]
-    sg2 = stylegan2(args.size, device)
+    sizes = args.size or ([1024] if cuda else [256, 1024])
+    batches = args.batch or ([8] if cuda else [1, 4])
+    modes = ["fp32", "tf32", "bf16", "fp16"] if cuda else ["fp32", "bf16"]
     results: dict[str, Any] = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "device": torch.cuda.get_device_name(device) if cuda else f"CPU ({platform.processor() or platform.machine()}, "
-                  f"{torch.get_num_threads()} threads)",
-        "torch": torch.__version__, "args": vars(args),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "device": machine(device), "torch": torch.__version__, "args": vars(args),
+        "nnpack": fast_ops.nnpack_ok(), "matmul_peak_gflop_s": matmul_peak(device, args.matmul_n),
     }
-    synth = bench_synthesis(f"StyleGAN2 {args.size}", sg2, [("grouped", "fp32")] + [("activations", m) for m in modes],
-                            args.batch, args.iters, device)
-    pg = pggan(args.size, device)
-    synth += bench_synthesis(f"PGGAN {args.size}", pg, [("-", m) for m in modes], args.batch, args.iters, device)
-    del pg
+    peak = results["matmul_peak_gflop_s"]
+    synth, flops = [], {}
+    first = None
+    for size in sizes:
+        g = stylegan2(size, device)
+        first = first or g
+        flops[size] = gflop_per_image(g, device)
+        chosen = precision_mod.select(g, device)
+        results.setdefault("precision", {})[f"StyleGAN2 {size}"] = chosen.describe()
+        results.setdefault("precision_mode", {})[size] = chosen.mode
+        fastest = "fast, direct convs" if cuda else "fast + Winograd (NNPACK)"  # NNPACK is CPU-only
+        variants = [(label, "fp32") for label in WAYS if not (cuda and "NNPACK" in label)]
+        variants += [(fastest, m) for m in modes[1:]]
+        for batch in batches:
+            synth += bench_stylegan2(g, variants, batch, args.iters, device, flops[size], peak)
+        if not args.no_pggan:
+            synth += bench_pggan(pggan(size, device), modes, batches[0], args.iters, device)
+        if size != sizes[0]:
+            del g
+    results["gflop_per_image"] = flops
     results["synthesis"] = synth
+    train_g = first if args.train_size in (None, sizes[0]) else stylegan2(args.train_size, device)
     clip = clip_model(args.clip, device)
-    results["train_step"] = bench_train_step(sg2, clip, [("grouped", "fp32")] + [("activations", m) for m in modes],
-                                             args.batch, args.iters, device)
-    results["traversal"] = bench_traversal(sg2, [("grouped", "fp32", 1), ("activations", "fp32", 32),
-                                                 ("activations", modes[1], 32)], args.frames, max(2, args.iters // 3),
-                                           device)
-    report = "\n\n".join([
-        f"Run {results['date']} on {results['device']}, torch {results['torch']}; "
-        f"`python bench/bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`.",
-        "**Synthesis** (ratio: images/s over the naive baseline, the first row of each generator; PSNR against "
-        "the naive fp32 image)",
-        table(synth, [("generator", "generator", ""), ("impl", "modulated conv", ""), ("precision", "precision", ""),
-                      ("batch", "batch", ""), ("images_per_s", "images/s", ".1f"), ("ratio", "× naive", ".2f"),
-                      ("psnr_db", "PSNR dB", ".1f")]),
-        f"**Training step** (StyleGAN2 {args.size}, W+ ℓ = {results['train_step'][0]['layers']}, CLIP {args.clip}, "
-        "contrastive loss; ratio: naive ms over this row's)",
-        table(results["train_step"], [("impl", "modulated conv", ""), ("precision", "precision", ""),
-                                      ("batch", "batch", ""), ("ms_per_step", "ms/step", ".1f"),
-                                      ("ratio", "× naive", ".2f"), ("peak_gb", "peak GB", ".2f")]),
-        f"**Traversal to a GIF file**, end to end (StyleGAN2 {args.size}, one seed)",
-        table(results["traversal"], [("impl", "modulated conv", ""), ("precision", "precision", ""),
-                                     ("render_batch", "frames per batch", ""), ("frames", "frames", ""),
-                                     ("seconds", "seconds", ".3f"), ("ratio", "× naive", ".2f")]),
-    ])
-    print(report)
+    results["train_size"] = train_g.resolution
+    results["train_step"] = train_step_rows(train_g, clip, args.clip,
+                                            [("grouped", "fp32"), ("fast", "fp32")] + [("fast", m) for m in modes[1:]],
+                                            batches[0], args.iters, device, precision)
+    results["shapes_training"] = shapes_training_rows(args.shapes_iterations, device,
+                                                      [torch.get_num_threads()] + ([1] if not cuda else []))
+    top = stylegan2(sizes[-1], device) if sizes[-1] != sizes[0] else first
+    best = results["precision_mode"][sizes[-1]]  # what the service would use for this generator here
+    chunk = max(1, min(32, LIMITS["stream_chunk_pixels"] // top.resolution**2))  # as the service streams
+    results["traversal"] = traversal_rows(top, [("grouped", "fp32", 1, False), ("fast", "fp32", chunk, False),
+                                                ("fast", best, chunk, True)], args.frames, max(1, args.iters - 1),
+                                          device, precision)
+    print(report(results, argv))
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report + "\n")
+        out.write_text(report(results, argv) + "\n")
         out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
     return results
+
+
+def report(results: dict[str, Any], argv: list[str] | None) -> str:
+    args = results["args"]
+    ts = results["train_step"]
+    shapes = results["shapes_training"]
+    flops = ", ".join(f"{s} px: {f:.1f}" for s, f in results["gflop_per_image"].items())
+    return "\n\n".join([
+        f"Run {results['date']} on {results['device']}, torch {results['torch']}, NNPACK "
+        f"{'available' if results['nnpack'] else 'not available'}; "
+        f"`python bench/bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`.",
+        f"fp32 matmul peak measured in this run: **{results['matmul_peak_gflop_s']:.0f} GFLOP/s** "
+        f"({args['matmul_n']}² `a @ a`). "
+        f"StyleGAN2 config-f GFLOP per image (FlopCounterMode, naive path): {flops}.",
+        "**Precision chosen here** (`contraclip_core/precision.py`): " + "; ".join(
+            f"{k} → {v}" for k, v in results["precision"].items()),
+        "**Synthesis** (variants interleaved round by round; × naive: images/s over the first row of each "
+        "generator and batch; PSNR against the naive fp32 image; GFLOP/s = GFLOP per image × images/s, "
+        "% peak against the matmul peak above — Winograd does fewer multiplications than it is credited with, so it "
+        "can exceed 100%)",
+        table(results["synthesis"], [("generator", "generator", ""), ("impl", "way", ""),
+                                     ("precision", "precision", ""), ("batch", "batch", ""),
+                                     ("images_per_s", "images/s", ".2f"), ("ratio", "× naive", ".2f"),
+                                     ("psnr_db", "PSNR dB", ".1f"), ("gflop_s", "GFLOP/s", ".0f"),
+                                     ("peak_share", "of peak", ".0%")]),
+        f"**Training step** (StyleGAN2 {results['train_size']}, "
+        f"W+ ℓ = {ts[0]['layers']}, CLIP {ts[0]['clip']}, contrastive loss; × naive: naive ms over this row's)",
+        table(ts, [("impl", "way", ""), ("precision", "precision", ""), ("batch", "batch", ""),
+                   ("ms_per_step", "ms/step", ".1f"), ("ratio", "× naive", ".2f"), ("peak_gb", "peak GB", ".2f")]),
+        f"**Shapes quick preset, one dipole, end to end** ({shapes[0]['iterations']} iterations; naive: full-resolution "
+        "renders for CLIP, NCHW image tower; fast: the Shapes rasteriser draws at CLIP's 64 px, channels_last tower)",
+        table(shapes, [("way", "way", ""), ("threads", "threads", ""), ("iterations", "iterations", ""),
+                       ("seconds", "seconds", ".1f"), ("ratio", "× naive", ".2f"),
+                       ("final_loss", "loss (last 50)", ".4f")]),
+        "**Traversal to a GIF file**, end to end (StyleGAN2, one seed; first image: when the anchor is ready to show)",
+        table(results["traversal"], [("impl", "way", ""), ("precision", "precision", ""),
+                                     ("render_batch", "frames per batch", ""), ("streamed", "anchor first", ""),
+                                     ("frames", "frames", ""),
+                                     ("first_image_s", "first image s", ".2f"), ("seconds", "all frames + GIF s", ".2f"),
+                                     ("ratio", "× naive", ".2f")]),
+    ])
 
 
 if __name__ == "__main__":

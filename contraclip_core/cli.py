@@ -39,6 +39,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--off-target-weight", type=float, help="weight of the penalty on Δe outside the dipole's subspace")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, …")
+    _add_precision(p)
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/checkpoint.pt exists")
 
 
@@ -51,6 +52,13 @@ def _add_traverse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--step-size", type=float, help="η in latent units (default: the generator preset's)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--device", default="cpu")
+    _add_precision(p)
+
+
+def _add_precision(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=["auto", "fp32", "tf32", "bf16", "fp16"], default=None,
+                   help="arithmetic for the generator and CLIP (default: $CONTRACLIP_PRECISION, else auto: chosen "
+                        "and measured per device, see contraclip_core/precision.py)")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -105,6 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _precision(generator, args: argparse.Namespace):
+    """The precision for this run (``--precision``, else ``$CONTRACLIP_PRECISION``, else chosen), printed."""
+    from . import precision
+
+    mode = precision.select(generator, args.device, args.precision)
+    print(f"precision: {mode.describe()}")
+    return mode
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     from . import presets
     from .clip import load_clip
@@ -119,12 +136,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     generator = from_pretrained(args.generator, device=args.device)
     clip = load_clip(config.resolved().clip, device=args.device)
     trainer = Trainer(config, generator, clip)
+    mode = _precision(generator, args)
     out = Path(args.out)
     checkpoint = out / "checkpoint.pt"
     if args.no_resume:
         checkpoint.unlink(missing_ok=True)
     start = time.monotonic()
-    path_set = trainer.train(checkpoint=checkpoint, progress_bar=True)
+    with mode.context(args.device):
+        path_set = trainer.train(checkpoint=checkpoint, progress_bar=True)
     path_set.metrics["train_seconds"] = round(time.monotonic() - start, 1)
     path_set.name = out.name
     path_set.save(out)
@@ -147,8 +166,10 @@ def cmd_traverse(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     indices = [args.path_index] if args.path_index is not None else range(len(path_set.dipoles))
+    mode = _precision(generator, args)
     for k in indices:
-        t = traverse(generator, path_set, k, args.seeds, steps=args.steps, step_size=step_size)
+        with mode.context(args.device):
+            t = traverse(generator, path_set, k, args.seeds, steps=args.steps, step_size=step_size)
         stem = f"path{k}"
         strip(t).save(out / f"{stem}_strip.png")
         save_gif(t, out / f"{stem}.gif")

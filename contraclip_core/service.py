@@ -12,11 +12,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
 from . import hub, presets, registry
+from . import precision as precision_mod
 from .anchors import AnchorsMixin
 from .datadir import DataDir
 from .errors import ContraCLIPError, RecordError
@@ -30,7 +31,7 @@ from .live import LiveOutputs, read_loss_curve
 from .pathset_meta import PathSetMeta
 from .presentation import EXAMPLES, Example
 from .profile import path_profile, plot_profile
-from .traversal import save_frames, save_gif, save_mp4, strip, traverse
+from .traversal import save_frames, save_gif, save_mp4, strip, traverse_iter
 from .vocabulary import vocabulary_warning  # noqa: F401  (the app imports it from here)
 
 PRERENDERED = hub.PROJECT_ROOT / "checkpoints" / "shapes" / "example"  # EXAMPLES[0], by scripts/render_example.py
@@ -47,6 +48,7 @@ LIMITS = {
     "max_seed": 2**31 - 1,
     "output_ttl_s": 3600,  # generated files older than this are deleted
     "max_frame_pixels": 40_000_000,  # seeds × frames × H × W rendered by one request (memory bound)
+    "stream_chunk_pixels": 4_000_000,  # frames rendered between two streamed previews: ≈ this many pixels
 }
 
 
@@ -134,12 +136,19 @@ class Service(AnchorsMixin):
     released by ``close()``."""
 
 
-    def __init__(self, data_dir: str | Path | None = None, device: str | None = None, start_worker: bool = True):
+    def __init__(self, data_dir: str | Path | None = None, device: str | None = None, start_worker: bool = True,
+                 precision: str | None = None):
         self.data_dir = Path(data_dir or os.environ.get("CONTRACLIP_DATA", hub.PROJECT_ROOT / "checkpoints" / "local"))
         self.data = DataDir.open(self.data_dir)  # checked, writable and ours alone; DataDirError otherwise
         self.paths_dir = self.data_dir / "paths"
         self.outputs_dir = self.data_dir / "outputs"
         self.device = _device(device)
+        try:  # None: $CONTRACLIP_PRECISION, else chosen per generator (precision.py)
+            self.precision_override = precision if precision is None else (precision_mod.parse_override(precision)
+                                                                           or "auto")
+        except ValueError as e:
+            raise ServiceError(str(e)) from e
+        self._precisions: dict[str, precision_mod.Precision] = {}
         self._models: dict[str, Any] = {}
         self._hub_paths: dict[str, tuple[float, list[Path], str]] = {}  # generator → (when, folders, why none)
         self._hub_lock = threading.Lock()
@@ -193,6 +202,18 @@ class Service(AnchorsMixin):
             raise ServiceError(f"unknown generator {name!r}; choose one of {sorted(registry.GENERATORS)}")
         return self._cached(f"generator:{registry.GENERATORS[name].source}",
                             lambda: from_pretrained(name, device=self.device))
+
+    def precision(self, name: str) -> precision_mod.Precision:
+        """The precision ``name`` renders and trains in here: chosen (and measured where there is a candidate) on
+        first use, logged, and reused."""
+        g = self.generator(name)
+        with self._model_lock:
+            if name not in self._precisions:
+                try:
+                    self._precisions[name] = precision_mod.select(g, self.device, self.precision_override)
+                except ValueError as e:  # a bad $CONTRACLIP_PRECISION
+                    raise ServiceError(str(e)) from e
+            return self._precisions[name]
 
     def clip(self, name: str):
         from .clip import load_clip
@@ -277,7 +298,17 @@ class Service(AnchorsMixin):
     def traverse(self, generator: str, path_id: str, seeds: Any = "0", truncation: Any = None, steps: Any = 8,
                  step_size: Any = None, anchor: Any = None) -> dict[str, Any]:
         """Render a path from each seed (or from ``anchor``, an id from ``anchor_from_text``/``anchor_from_image``,
-        instead of the seeds): strip PNG, GIF and MP4 paths, and how long it took."""
+        instead of the seeds): strip PNG, GIF, MP4 and per-step frame paths, the profile plot, how long it took, and
+        in what precision."""
+        for result in self.traverse_stream(generator, path_id, seeds, truncation, steps, step_size, anchor):
+            pass
+        return result
+
+    def traverse_stream(self, generator: str, path_id: str, seeds: Any = "0", truncation: Any = None,
+                        steps: Any = 8, step_size: Any = None, anchor: Any = None) -> Iterator[dict[str, Any]]:
+        """``traverse``, streamed: yields ``{"stage": "rendering", "done", "total", "strip", "seconds"}`` once the
+        anchors are rendered and after each further batch of frames (the strip PNG so far, unrendered frames grey),
+        then the final result (``"stage": "done"``, as ``traverse`` returns)."""
         start = time.monotonic()
         seed_list = [0] if anchor else parse_seeds(seeds)
         steps = check_number(steps, "steps", 1, LIMITS["max_steps"], integer=True)
@@ -300,26 +331,44 @@ class Service(AnchorsMixin):
                 raise ServiceError(str(e)) from e
             psi = path_set.truncation if truncation in (None, "") else check_number(truncation, "truncation ψ", 0, 1.5)
             anchors = self.anchor_in_space(generator, anchor, path_set.space) if anchor else None
-            t = traverse(g, path_set, choice.index, seed_list, steps=steps, step_size=eta, truncation=psi,
-                         anchors=anchors)
-            self.clean_outputs()
+            mode = self.precision(generator)
             slug = "".join(c if c.isalnum() else "-" for c in f"{generator}_{choice.label}".lower()).strip("-")
             slug = "-".join(filter(None, slug.split("-")))[:80]
             rows = f"anchor-{str(anchor)[:8]}" if anchor else f"seeds-{'-'.join(map(str, seed_list))}"
             stem = self.outputs_dir / f"{slug}_{rows}_{time.time_ns() % 10**9}"
             strip_path = stem.with_suffix(".png")
-            strip(t, thumb=min(g.resolution, 128)).save(strip_path)
-            gif = save_gif(t, stem.with_suffix(".gif"), thumb=min(g.resolution, 256))
-            mp4 = save_mp4(t, stem.with_suffix(".mp4"), thumb=min(g.resolution, 256))
-            frames = [str(f) for f in save_frames(t, stem, thumb=min(g.resolution, MAX_FRAME_SIZE))]
+            # a request that renders quickly (≤ one chunk of pixels: all of Shapes) goes in one batch, unstreamed
+            chunk = max(1, min(32, LIMITS["stream_chunk_pixels"] // g.resolution**2))
+            total = len(seed_list) * (2 * steps + 1)
+            stream = pixels > LIMITS["stream_chunk_pixels"]
+            frames = traverse_iter(g, path_set, choice.index, seed_list, steps=steps, step_size=eta, truncation=psi,
+                                   batch_size=chunk if stream else 32, anchors_first=stream, anchors=anchors)
+            final = None
+            while True:
+                with mode.context(self.device):  # only around rendering: autocast must not leak into the consumer
+                    t = next(frames, None)
+                if t is None:
+                    break
+                final = t
+                if t.rendered is not None:
+                    partial = stem.with_name(f"{stem.name}_{t.rendered}.png")
+                    strip(t, thumb=min(g.resolution, 128)).save(partial)
+                    yield {"stage": "rendering", "done": t.rendered, "total": total, "strip": str(partial),
+                           "seconds": round(time.monotonic() - start, 3)}
+            self.clean_outputs()
+            strip(final, thumb=min(g.resolution, 128)).save(strip_path)
+            gif = save_gif(final, stem.with_suffix(".gif"), thumb=min(g.resolution, 256))
+            mp4 = save_mp4(final, stem.with_suffix(".mp4"), thumb=min(g.resolution, 256))
+            frames = [str(f) for f in save_frames(final, stem, thumb=min(g.resolution, MAX_FRAME_SIZE))]
             profile_path = stem.with_name(stem.name + "_profile.png")
             try:
-                plot_profile(self.profile(generator, path_set, t)).save(profile_path)
+                plot_profile(self.profile(generator, path_set, final)).save(profile_path)
             except ContraCLIPError:  # no CLIP here (e.g. it needs the Hub): the traversal itself still stands
                 profile_path = None
-        return {"strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "frames": frames, "steps": t.steps,
-                "label": choice.label, "seeds": seed_list, "profile": str(profile_path) if profile_path else None,
-                "seconds": round(time.monotonic() - start, 3)}
+        yield {"stage": "done", "strip": str(strip_path), "gif": str(gif), "mp4": str(mp4), "frames": frames,
+               "steps": final.steps, "label": choice.label, "seeds": seed_list,
+               "profile": str(profile_path) if profile_path else None, "seconds": round(time.monotonic() - start, 3),
+               "precision": mode.describe()}
 
     def profile(self, generator: str, path_set: PathSet, t) -> Any:
         """What the traversal ``t`` changes per step: CLIP similarity to both sentences; Shapes: every attribute."""
@@ -418,7 +467,8 @@ class Service(AnchorsMixin):
             return report(p.iteration, p.total, p.loss_avg, p.eta_s)
 
         start = time.monotonic()
-        path_set = trainer.train(checkpoint=checkpoint, callback=callback)
+        with self.precision(req["generator"]).context(self.device):  # the worker thread's own autocast state
+            path_set = trainer.train(checkpoint=checkpoint, callback=callback)
         if trainer.iteration < config.iterations:
             return ""  # cancelled or shutting down; the checkpoint stays for a resume
         path_set.name = job.label

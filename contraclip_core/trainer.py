@@ -177,9 +177,10 @@ class Trainer:
         with torch.no_grad():
             latent = g.encode(z, c.space, c.truncation)
             flat = self.view.flat(latent)
-            e = self.clip.encode_images(g.synthesis(latent, c.space)).float()  # (B, E)
+            e = self.clip.encode_images(g.synthesis_for(latent, c.space, self.clip.image_size)).float()  # (B, E)
         shifted = flat + eps.unsqueeze(1).to(flat.dtype) * self.paths.direction(flat, paths)
-        e_shifted = self.clip.encode_images(g.synthesis(self.view.merge(shifted, latent), c.space)).float()
+        image = g.synthesis_for(self.view.merge(shifted, latent), c.space, self.clip.image_size)
+        e_shifted = self.clip.encode_images(image).float()
         delta_e = e_shifted - e  # (B, E)
         delta_t = self.objective.target_shift(e, paths, eps)  # (B, E)
         penalty = self.objective.penalty(delta_e, paths)

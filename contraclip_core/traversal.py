@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ class Traversal:
     images: np.ndarray  # (S, 2T+1, H, W, 3) uint8
     path_index: int
     dipole: tuple[str, str]  # (toward positive steps, toward negative steps)
+    rendered: int | None = None  # frames rendered so far while streaming (the rest are grey); None: all
 
     @property
     def anchor_column(self) -> int:
@@ -55,7 +56,6 @@ def euler_path(paths, anchor: torch.Tensor, path_index: int, steps: int, step_si
     return torch.stack(ordered, dim=1)
 
 
-@torch.no_grad()
 def traverse(
     generator: Generator,
     path_set: PathSet,
@@ -72,6 +72,30 @@ def traverse(
     ``anchors`` (S, *latent_shape) in the path set's space, optional: explicit anchor codes (e.g. from a sentence or
     an uploaded image through a mapper) used instead of the seeds' codes; ``seeds`` then only label the rows.
     """
+    for t in traverse_iter(generator, path_set, path_index, seeds, steps, step_size, truncation, batch_size,
+                           anchors_first=False, anchors=anchors):
+        pass
+    return t
+
+
+@torch.no_grad()
+def traverse_iter(
+    generator: Generator,
+    path_set: PathSet,
+    path_index: int,
+    seeds: Sequence[int],
+    steps: int = 8,
+    step_size: float = 0.2,
+    truncation: float | None = None,
+    batch_size: int = 32,
+    anchors_first: bool = True,
+    anchors: torch.Tensor | None = None,
+) -> Iterator[Traversal]:
+    """``traverse``, streamed: yields the traversal once the anchors (one per seed) are rendered, then after each
+    further batch of ``batch_size`` frames, nearest steps first (``anchors_first=False``: plain batches in strip
+    order). Frames not rendered yet are grey; ``rendered`` counts the others. The last yield is complete
+    (``rendered`` None) and is what ``traverse`` returns. Every yield shares one image array, filled in place.
+    ``anchors``: as in ``traverse``."""
     if not 0 <= path_index < len(path_set.dipoles):
         raise ValueError(f"path index {path_index} is out of range: this set has {len(path_set.dipoles)} paths")
     view = path_set.view
@@ -87,12 +111,26 @@ def traverse(
     flat = euler_path(paths, view.flat(anchor).to(torch.float32), path_index, steps, step_size)  # (S, 2T+1, d)
     s, n = flat.shape[:2]
     full = view.merge(flat.reshape(s * n, -1).to(anchor.dtype), anchor.repeat_interleave(n, dim=0))
-    images = [to_uint8(generator.synthesis(chunk, view.space)) for chunk in full.split(batch_size)]
-    return Traversal(
-        seeds=[int(x) for x in seeds], steps=list(range(-steps, steps + 1)),
-        latents=full.reshape(s, n, *full.shape[1:]).cpu(), images=np.concatenate(images).reshape(s, n, *images[0].shape[1:]),
-        path_index=path_index, dipole=tuple(path_set.dipoles[path_index]),
-    )
+    # render order: the anchors first, then outward from them (|step| = 1, 2, …), every seed at each distance
+    if anchors_first:
+        order = sorted(range(s * n), key=lambda i: (abs(i % n - steps), i))
+        chunks = [order[:s]] + [order[k:k + batch_size] for k in range(s, s * n, batch_size)]
+    else:
+        chunks = [list(range(k, min(k + batch_size, s * n))) for k in range(0, s * n, batch_size)]
+    images: np.ndarray | None = None
+    done = 0
+    for chunk in chunks:
+        rendered = to_uint8(generator.synthesis(full[chunk], view.space))  # (len(chunk), H, W, 3)
+        if images is None:
+            images = np.full((s * n, *rendered.shape[1:]), 128, dtype=np.uint8)
+        images[chunk] = rendered
+        done += len(chunk)
+        yield Traversal(
+            seeds=[int(x) for x in seeds], steps=list(range(-steps, steps + 1)),
+            latents=full.reshape(s, n, *full.shape[1:]).cpu(), images=images.reshape(s, n, *images.shape[1:]),
+            path_index=path_index, dipole=tuple(path_set.dipoles[path_index]),
+            rendered=None if done == s * n else done,
+        )
 
 
 def strip(traversal: Traversal, thumb: int | None = None, gap: int = 2) -> Image.Image:

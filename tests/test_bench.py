@@ -1,5 +1,6 @@
 """bench/bench.py runs end to end (a tiny CPU run) and its report means what it says: the baseline row is 1.00×,
-the optimised fp32 synthesis reproduces the naive image, bf16 stays close. Real-size figures need a GPU."""
+the optimised fp32 synthesis reproduces the naive image, bf16 stays close, the precision choice is stated, GFLOP/s
+are read against a matmul peak of the same run. Real-size figures are in docs/PERFORMANCE.md."""
 from __future__ import annotations
 
 import importlib.util
@@ -15,15 +16,23 @@ def test_bench_smoke_run_reports_ratios_and_psnr(tmp_path):
     spec.loader.exec_module(bench)
     out = tmp_path / "PERF.md"
     results = bench.main(["--device", "cpu", "--size", "32", "--batch", "1", "--iters", "1", "--frames", "4",
-                          "--clip", "shapes-clip", "--out", str(out)])
+                          "--clip", "shapes-clip", "--shapes-iterations", "2", "--matmul-n", "256", "--out", str(out)])
     synth = {(r["generator"], r["impl"], r["precision"]): r for r in results["synthesis"]}
-    assert synth[("StyleGAN2 32", "grouped", "fp32")]["ratio"] == 1.0
-    assert synth[("StyleGAN2 32", "activations", "fp32")]["psnr_db"] > 80  # same image, other arithmetic order
-    assert 25 < synth[("StyleGAN2 32", "activations", "bf16")]["psnr_db"] < 80  # close, but really bf16
+    assert synth[("StyleGAN2 32", "naive (grouped, NCHW)", "fp32")]["ratio"] == 1.0
+    for way in ("activations (NCHW)", "fast, direct convs", "fast + Winograd (NNPACK)"):
+        assert synth[("StyleGAN2 32", way, "fp32")]["psnr_db"] > 80, way  # same image, other arithmetic order
+    assert 25 < synth[("StyleGAN2 32", "fast + Winograd (NNPACK)", "bf16")]["psnr_db"] < 80  # close, but bf16
     assert synth[("PGGAN 32", "-", "fp32")]["ratio"] == 1.0
-    for section in ("synthesis", "train_step", "traversal"):
+    assert results["matmul_peak_gflop_s"] > 1 and results["gflop_per_image"][32] > 0
+    row = synth[("StyleGAN2 32", "fast + Winograd (NNPACK)", "fp32")]
+    assert math.isclose(row["gflop_s"], row["images_per_s"] * results["gflop_per_image"][32])
+    for section in ("synthesis", "train_step", "shapes_training", "traversal"):
         assert all(math.isfinite(r["ratio"]) and r["ratio"] > 0 for r in results[section]), section
     assert [r["frames"] for r in results["traversal"]] == [5, 5, 5]
+    assert all(0 < r["first_image_s"] <= r["seconds"] for r in results["traversal"])
+    assert [r["streamed"] for r in results["traversal"]] == [False, False, True]
+    assert [r["way"] for r in results["shapes_training"]][:2] == ["naive", "fast"]
     text = out.read_text()
-    assert "**Training step**" in text and "× naive" in text and "CPU" in text
-    assert json.loads(out.with_suffix(".json").read_text())["args"]["size"] == 32
+    assert "**Training step**" in text and "× naive" in text and "CPU" in text and "matmul peak" in text
+    assert "**Precision chosen here**" in text and "StyleGAN2 32 → fp32" in text
+    assert json.loads(out.with_suffix(".json").read_text())["args"]["size"] == [32]

@@ -58,8 +58,11 @@ def test_train_traverse_evaluate_on_shapes(tmp_path):
     result = cli("train", "--dipole", "a red shape", "a blue shape", "--iterations", "5", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "saved 1 path(s)" in result.stdout and (out / "paths.safetensors").is_file()
-    result = cli("traverse", str(out), "--seeds", "0", "1", "--steps", "3", "--out", str(tmp_path / "media"))
+    assert "precision: fp32" in result.stdout or "AMX" not in result.stdout  # the CPU rule: fp32 unless AMX wins
+    result = cli("traverse", str(out), "--seeds", "0", "1", "--steps", "3", "--out", str(tmp_path / "media"),
+                 "--precision", "bf16")
     assert result.returncode == 0, result.stderr
+    assert "precision: bf16: set by CONTRACLIP_PRECISION / --precision" in result.stdout
     assert {p.name for p in (tmp_path / "media").iterdir()} == {"path0_strip.png", "path0.gif", "path0.mp4"}
     result = cli("evaluate", str(out), "--seeds", "4", "--out", str(tmp_path / "eval"))
     assert result.returncode == 0, result.stderr

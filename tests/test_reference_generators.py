@@ -36,7 +36,7 @@ def max_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a - b).abs().max().item()
 
 
-@pytest.mark.parametrize("impl", ["activations", "grouped"])
+@pytest.mark.parametrize("impl", ["fast", "activations", "grouped"])
 def test_stylegan2_reproduces_rosinality(rosinality_checkpoint, sg2_io, contraclip_home, impl):
     g = from_pretrained(rosinality_checkpoint, arch="stylegan2", config=fixture_config("stylegan2_rosinality_tiny"))
     g.set_impl(impl)

@@ -127,3 +127,27 @@ def test_traversals_stay_fast_during_training_and_a_running_job_cancels(service)
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert row["status"] == "cancelled" and row["iteration"] < 5000
+
+
+def test_traverse_streams_the_anchors_first_then_the_rest(service, shapes_path, monkeypatch):
+    """A request above one chunk of pixels streams: anchors, then batches, each a strip PNG; then the final files."""
+    from contraclip_core import service as service_module
+    from PIL import Image
+
+    monkeypatch.setitem(service_module.LIMITS, "stream_chunk_pixels", 4 * 128 * 128)  # 4 Shapes frames per batch
+    stages = list(service.traverse_stream("shapes-128", shapes_path, "0, 1", steps=3))
+    rendering, final = stages[:-1], stages[-1]
+    assert [r["done"] for r in rendering] == [2, 6, 10] and all(r["total"] == 14 for r in rendering)
+    first = Image.open(rendering[0]["strip"]).convert("RGB")
+    tile = 128  # thumb of a 128-px generator: the strip is 7 columns × 2 rows; only the anchor column is rendered
+    grey = [first.getpixel((j * (tile + 2) + tile // 2, tile // 2)) for j in range(7)]
+    assert grey[3] != (128, 128, 128) and all(p == (128, 128, 128) for k, p in enumerate(grey) if k != 3)
+    assert final["stage"] == "done" and final["gif"].endswith(".gif") and final["precision"].startswith("fp32")
+    plain = service.traverse("shapes-128", shapes_path, "0, 1", steps=3)  # the same strip, unstreamed
+    assert plain["strip"] != final["strip"]
+    assert list(Image.open(plain["strip"]).getdata()) == list(Image.open(final["strip"]).getdata())
+
+
+def test_bad_precision_setting_is_a_sentence(tmp_path):
+    with pytest.raises(ServiceError, match="precision must be auto or one of"):
+        Service(tmp_path, device="cpu", start_worker=False, precision="fp8")

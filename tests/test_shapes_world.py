@@ -155,3 +155,4 @@ def test_colour_and_shape_match_the_drawn_shape(G: ShapesGenerator, population: 
     is_square = attrs["shape_square"] > 0.5
     assert is_square.any() and (~is_square).any()
     assert torch.equal(inside, is_square)
+

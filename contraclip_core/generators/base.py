@@ -144,5 +144,13 @@ class Generator(nn.Module):
             latent = latent.unsqueeze(1).repeat(1, self.num_ws, 1)
         return self._synthesize_ws(latent)
 
+    def synthesis_for(self, latent: torch.Tensor, space: str, size: int) -> torch.Tensor:
+        """An image for a consumer that looks at it at ``size`` × ``size`` pixels (CLIP during training).
+
+        A generator that can draw natively at a lower resolution may override this to save the work of pixels the
+        consumer would average away; by default (and for every generator today) it renders at full resolution and
+        the consumer resizes. Differentiable, like ``synthesis``."""
+        return self.synthesis(latent, space)
+
     def forward(self, latent: torch.Tensor, space: str = "z") -> torch.Tensor:
         return self.synthesis(latent, space)

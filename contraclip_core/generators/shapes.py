@@ -212,9 +212,10 @@ class ShapesGenerator(Generator):
         return self._attributes_from_w(w)
 
     # --- rasteriser -------------------------------------------------------------------------------------------------
-    def render(self, attrs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Soft-SDF rasteriser: attributes (each (B,)) → image (B, 3, H, W) in [-1, 1], anti-aliased."""
-        res = self.resolution
+    def render(self, attrs: dict[str, torch.Tensor], resolution: int | None = None) -> torch.Tensor:
+        """Soft-SDF rasteriser: attributes (each (B,)) → image (B, 3, H, W) in [-1, 1], anti-aliased; H = W =
+        ``resolution`` (default: the generator's)."""
+        res = resolution or self.resolution
         size = attrs["size"]  # (B,)
         coords = (torch.arange(res, device=size.device, dtype=size.dtype) + 0.5) * (2.0 / res) - 1.0  # pixel centres
         gy, gx = torch.meshgrid(coords, coords, indexing="ij")  # (H, W)

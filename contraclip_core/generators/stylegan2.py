@@ -21,6 +21,7 @@ from torch import nn
 from ..errors import WeightsError
 from .base import Generator
 from .formats import unwrap_rosinality
+from . import fast_ops
 from .ops import make_kernel, upfirdn2d
 
 SQRT2 = math.sqrt(2.0)
@@ -257,6 +258,7 @@ class StyleGAN2Generator(Generator):
             in_channel = out_channel
         self.num_ws = self.log_size * 2 - 2
         self.register_buffer("latent_avg", torch.zeros(config.style_dim))
+        self.impl = "fast"  # how synthesis runs; see set_impl
 
     # --- conversion from rosinality checkpoints -------------------------------------------------------------------
     @classmethod
@@ -284,13 +286,17 @@ class StyleGAN2Generator(Generator):
             z = torch.randn(10_000, model.z_dim, generator=torch.Generator().manual_seed(0))
             model.latent_avg.copy_(torch.cat([model._map(c) for c in z.split(1000)]).mean(0))
 
+    IMPLS = ("fast", "activations", "grouped")
+
     def set_impl(self, impl: str) -> "StyleGAN2Generator":
-        """Choose how modulated convolutions run: ``"activations"`` (default, faster) or ``"grouped"`` (reference)."""
-        if impl not in ("activations", "grouped"):
-            raise ValueError(f"impl must be 'activations' or 'grouped', got {impl!r}")
+        """Choose how synthesis runs: ``"fast"`` (default: ``fast_ops.synthesize``), or the module forwards with
+        modulated convolutions as ``"activations"`` (scale activations) or ``"grouped"`` (rosinality's reference)."""
+        if impl not in self.IMPLS:
+            raise ValueError(f"impl must be one of {list(self.IMPLS)}, got {impl!r}")
+        self.impl = impl
         for m in self.modules():
             if isinstance(m, ModulatedConv2d):
-                m.impl = impl
+                m.impl = "activations" if impl == "fast" else impl
         return self
 
     # --- protocol ---------------------------------------------------------------------------------------------------
@@ -302,6 +308,8 @@ class StyleGAN2Generator(Generator):
 
     def _synthesize_ws(self, ws: torch.Tensor, noise: list[torch.Tensor] | None = None) -> torch.Tensor:
         """ws (B, num_ws, w_dim) → image (B, 3, size, size). Uses the fixed noise buffers unless noise is given."""
+        if self.impl == "fast":
+            return fast_ops.synthesize(self, ws, noise)
         if noise is None:
             noise = [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
         x = self.input(ws.shape[0])  # (B, C4, 4, 4)
