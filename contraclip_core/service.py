@@ -31,7 +31,7 @@ from .live import LiveOutputs, read_loss_curve
 from .pathset_meta import PathSetMeta
 from .presentation import EXAMPLES, Example
 from .profile import path_profile, plot_profile
-from .traversal import save_frames, save_gif, save_mp4, strip, traverse_iter
+from .traversal import save_frames, save_gif, save_mp4, strip, traverse, traverse_iter
 from .vocabulary import vocabulary_warning  # noqa: F401  (the app imports it from here)
 
 PRERENDERED = hub.PROJECT_ROOT / "checkpoints" / "shapes" / "example"  # EXAMPLES[0], by scripts/render_example.py
