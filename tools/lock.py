@@ -112,8 +112,7 @@ def main() -> int:
     parser.add_argument("--freeze", action="store_true", help="record what .venv holds now; install nothing")
     parser.add_argument("--check", action="store_true", help="upgrade and test in .venv-lock, write nothing")
     parser.add_argument("--keep-pip-config", action="store_true", help="honour machine-wide pip caps and mirrors")
-    parser.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (upgrade mode)")
-    args = parser.parse_args()
+    args, pytest_args = parser.parse_known_args()  # anything else goes to pytest (e.g. -x, -k name)
     if args.freeze:
         python = ROOT / ".venv" / "bin" / "python"
         if not python.exists():
@@ -123,7 +122,7 @@ def main() -> int:
         write_pins(versions)
         print(f"[lock] wrote {LOCK.name} ({len(versions)} packages) and the pins in requirements*.txt")
         return 0
-    return upgrade(args.keep_pip_config, args.pytest_args, check_only=args.check)
+    return upgrade(args.keep_pip_config, pytest_args, check_only=args.check)
 
 
 if __name__ == "__main__":
