@@ -58,3 +58,8 @@ def running_app(data_dir: Path, timeout: float = 60.0, env: dict[str, str] | Non
         yield url
     finally:
         stop_app(proc)
+
+
+def first_path(client) -> str:
+    update, *_ = client.predict("shapes-128", api_name="/select_generator")
+    return update["choices"][0][1]

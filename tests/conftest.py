@@ -5,8 +5,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+from gradio_client import Client
+
+from .app_server import running_app
 
 FIXTURES = Path(__file__).parent / "fixtures"  # copies of ../shared/fixtures/reference_generators
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """A gradio_client Client of the app started on loopback, one app per test module."""
+    with running_app(tmp_path_factory.mktemp("app-data")) as url:
+        yield Client(url, verbose=False)
 
 
 @pytest.fixture()

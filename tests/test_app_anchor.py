@@ -3,21 +3,9 @@ comes back with its reconstruction and similarity; a file that is not a picture 
 six-argument /traverse still works (the anchor input defaults to the seeds)."""
 from __future__ import annotations
 
-import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 
-from .app_server import running_app
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("app-data")) as url:
-        yield Client(url, verbose=False)
-
-
-def first_path(client) -> str:
-    update, *_ = client.predict("shapes-128", api_name="/select_generator")
-    return update["choices"][0][1]
+from .app_server import first_path
 
 
 def test_sentence_anchor_then_traverse(client):

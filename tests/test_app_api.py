@@ -6,21 +6,9 @@ import time
 
 import imageio.v3 as iio
 import pytest
-from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from .app_server import running_app
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("app-data")) as url:
-        yield Client(url, verbose=False)
-
-
-def first_path(client) -> str:
-    update, *_ = client.predict("shapes-128", api_name="/select_generator")
-    return update["choices"][0][1]
+from .app_server import first_path
 
 
 def test_every_event_has_an_api_name(client):

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from PIL import Image
 import pytest
-from gradio_client import Client
-
 from .app_server import running_app
 
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("app-data")) as url:
-        yield Client(url, verbose=False)
 
 
 def test_edit_endpoints_exist(client):
