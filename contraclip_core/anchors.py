@@ -21,6 +21,7 @@ from .records import Fields
 from .mappers import mapperset
 from .mappers.mapperset import MapperSet
 from .uploads import read_image
+from .inputs import LIMITS, ServiceError, check_number, check_sentence
 
 MAPPER_ORIGINS = {"shipped": "shipped", "trained here": "local"}
 
@@ -33,7 +34,6 @@ class AnchorsMixin:
     def mappers(self, generator: str) -> list[dict[str, Any]]:
         """The mappers usable with ``generator``: shipped first (the best recorded Shapes inversion first: that one
         is the default), then trained here (oldest first)."""
-        from .service import ServiceError
 
         if generator not in registry.GENERATORS:
             raise ServiceError(f"unknown generator {generator!r}; choose one of {sorted(registry.GENERATORS)}")
@@ -59,7 +59,6 @@ class AnchorsMixin:
         return rows
 
     def _mapper(self, generator: str, mapper_id: str | None) -> MapperSet:
-        from .service import ServiceError
 
         rows = self.mappers(generator)
         if not rows:
@@ -97,7 +96,6 @@ class AnchorsMixin:
         """A stored anchor → (code (1, *shape), space); refused unless it was made for ``generator``."""
         from safetensors import safe_open
 
-        from .service import ServiceError
 
         anchor_id = str(anchor_id).strip()
         path = self.outputs_dir / "anchors" / f"{anchor_id}.safetensors"
@@ -120,7 +118,6 @@ class AnchorsMixin:
     def anchor_in_space(self, generator: str, anchor_id: Any, space: str) -> torch.Tensor:
         """A stored anchor as a code of ``space`` (1, *shape): as it is, W → W+ by repeating the style, Z → W/W+
         through the mapping network; other directions cannot be taken and are refused with a sentence."""
-        from .service import ServiceError
 
         latent, own = self.load_anchor(generator, anchor_id)
         if own == space:
@@ -138,7 +135,6 @@ class AnchorsMixin:
         """A sentence → a latent code (through the mapper) and its image. ``seed`` varies what the sentence leaves
         unnamed (seeded noise on the text embedding; seed 0: none)."""
         from .mappers.uses import text_to_latent
-        from .service import LIMITS, check_number, check_sentence
 
         text = check_sentence(sentence, "the sentence")
         seed = check_number(seed, "seed", 0, LIMITS["max_seed"], integer=True)
@@ -159,7 +155,6 @@ class AnchorsMixin:
         unlike the generator's (reconstructed worse than any of its own renders: ``domain_min_psnr_db``)."""
         from .mappers.uses import image_to_latent
         from .mappers.evaluate import psnr
-        from .service import ServiceError
 
         if not image_path:
             raise ServiceError("upload an image first")
@@ -196,7 +191,6 @@ class AnchorsMixin:
                                seed: Any = 0) -> dict[str, Any]:
         """Queue a background job that trains a mapper data-free from the generator's own samples."""
         from .mappers.train import OBJECTIVES
-        from .service import LIMITS, ServiceError, check_number
 
         if generator not in registry.GENERATORS:
             raise ServiceError(f"unknown generator {generator!r}; choose one of {sorted(registry.GENERATORS)}")

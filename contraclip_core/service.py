@@ -5,57 +5,38 @@ Every public method takes and returns plain Python values (str, int, float, list
 """
 from __future__ import annotations
 
-import io
 import math
 import os
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import torch
 
-from . import hub, presets, registry
+from . import hub, registry
 from . import precision as precision_mod
 from .anchors import AnchorsMixin
 from .datadir import DataDir
 from .errors import ContraCLIPError, RecordError
+from .inputs import LIMITS, ServiceError, check_number, check_sentence, parse_seeds  # noqa: F401  (app, tests)
 from .generators.base import Generator
-from .generators.loading import _atomic_write_bytes
 from .jobs import Job, JobQueue, JobStore, PriorityGate
 from . import pathset
 from .pathset import META_NAME, PathSet
 from . import objectives
-from .live import LiveOutputs, read_loss_curve
+from .live import read_loss_curve
 from .pathset_meta import PathSetMeta
 from .presentation import EXAMPLES, Example
 from .profile import path_profile, plot_profile
-from .traversal import save_frames, save_gif, save_mp4, strip, traverse, traverse_iter
+from .traversal import save_frames, save_gif, save_mp4, strip, traverse_iter
 from .vocabulary import vocabulary_warning  # noqa: F401  (the app imports it from here)
 
 PRERENDERED = hub.PROJECT_ROOT / "checkpoints" / "shapes" / "example"  # EXAMPLES[0], by scripts/render_example.py
 MAX_FRAME_SIZE = 512  # frame-by-frame images are at native resolution up to this size
 HUB_PATHS_TTL_S = 600  # how long a Hub path-set listing (or the reason there is none) is reused
 ORIGIN_TAGS = {"shipped": "shipped", "Hub": "hub", "trained here": "local"}
-LIMITS = {
-    "max_seeds": 8,  # seeds per traversal request
-    "max_steps": 32,  # steps each way
-    "max_sentence_chars": 200,
-    "max_dipoles": 16,  # per training job
-    "max_iterations": 20_000,
-    "max_queue": 8,  # jobs queued or running
-    "max_seed": 2**31 - 1,
-    "output_ttl_s": 3600,  # generated files older than this are deleted
-    "max_frame_pixels": 40_000_000,  # seeds × frames × H × W rendered by one request (memory bound)
-    "stream_chunk_pixels": 4_000_000,  # frames rendered between two streamed previews: ≈ this many pixels
-}
-
-
-class ServiceError(ContraCLIPError, ValueError):
-    """Bad input or an unavailable resource; the message is for the user."""
-
-
 @dataclass
 class PathChoice:
     id: str  # "<origin>:<set folder>:<index>"
@@ -70,64 +51,6 @@ def _device(device: str | None) -> str:
     if device:
         return device
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def check_sentence(text: Any, what: str) -> str:
-    if not isinstance(text, str):
-        raise ServiceError(f"{what} must be text, got {type(text).__name__}")
-    text = " ".join(text.split())
-    if not text:
-        raise ServiceError(f"{what} is empty: type a short sentence, e.g. “a red shape”")
-    if len(text) > LIMITS["max_sentence_chars"]:
-        raise ServiceError(f"{what} is {len(text)} characters long; keep it under {LIMITS['max_sentence_chars']}")
-    if any(not c.isprintable() for c in text):
-        raise ServiceError(f"{what} contains control characters")
-    return text
-
-
-def parse_seeds(seeds: Any) -> list[int]:
-    """“0, 1, 2” or “3-5” or [0, 1] → a list of seeds, bounded in count and range."""
-    if isinstance(seeds, (int, float)) and not isinstance(seeds, bool):
-        seeds = [seeds]
-    if isinstance(seeds, str):
-        items: list[Any] = []
-        for part in seeds.replace(";", ",").replace(" ", ",").split(","):
-            if not part:
-                continue
-            if "-" in part.strip("-") and part.count("-") == 1:
-                lo, hi = part.split("-")
-                if not (lo.isdigit() and hi.isdigit()) or int(hi) < int(lo) or int(hi) - int(lo) >= LIMITS["max_seeds"]:
-                    raise ServiceError(f"seed range {part!r} is not valid (write e.g. 3-6, at most "
-                                       f"{LIMITS['max_seeds']} seeds)")
-                items.extend(range(int(lo), int(hi) + 1))
-            else:
-                items.append(part)
-        seeds = items
-    if not isinstance(seeds, (list, tuple)) or not seeds:
-        raise ServiceError("give at least one seed, e.g. 0 or 0, 1, 2")
-    out = []
-    for s in seeds:
-        try:
-            value = float(s)
-        except (TypeError, ValueError):
-            raise ServiceError(f"seed {s!r} is not a whole number") from None
-        if not math.isfinite(value) or value != int(value) or not 0 <= value <= LIMITS["max_seed"]:
-            raise ServiceError(f"seed {s!r} must be a whole number between 0 and {LIMITS['max_seed']}")
-        out.append(int(value))
-    if len(out) > LIMITS["max_seeds"]:
-        raise ServiceError(f"{len(out)} seeds asked for; at most {LIMITS['max_seeds']} at once")
-    return out
-
-
-def check_number(value: Any, what: str, lo: float, hi: float, integer: bool = False) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ServiceError(f"{what} must be a number, got {value!r}") from None
-    if not math.isfinite(x) or not lo <= x <= hi or (integer and x != int(x)):
-        kind = "a whole number" if integer else "a number"
-        raise ServiceError(f"{what} must be {kind} between {lo:g} and {hi:g}, got {value!r}")
-    return int(x) if integer else x
 
 
 class Service(AnchorsMixin):
@@ -156,9 +79,11 @@ class Service(AnchorsMixin):
         self.gate = PriorityGate()
         # Job kinds: what a job of each kind runs (its record's request is checked by jobs.REQUEST_CHECKS).
         from .cfclip.service import EditActions
+        from .path_training import PathTraining
 
+        self.training = PathTraining(self)  # "Train": ContraCLIP / linear paths from two sentences
         self.edits = EditActions(self)  # "Edit by a sentence": CF-CLIP edit models, their edits and training
-        self.job_kinds = {"paths": self._run_paths_job, "mapper": self._run_mapper_job, "edit": self.edits.run_job}
+        self.job_kinds = {"paths": self.training.run_job, "mapper": self._run_mapper_job, "edit": self.edits.run_job}
         try:
             self.queue = JobQueue(JobStore(self.data_dir / "jobs"), self._run_job, LIMITS["max_queue"], self.gate)
         except BaseException:
@@ -397,92 +322,11 @@ class Service(AnchorsMixin):
     def submit_training(self, generator: str, first: Any = "", second: Any = "", corpus: str | None = None,
                         preset: str = "quick", iterations: Any = None, lr: Any = None, loss: str | None = None,
                         seed: Any = 0, objective: str | None = None) -> dict[str, Any]:
-        """Queue a training job for one typed dipole (or a pre-defined corpus); returns the job as a dict, with a
-        ``warning`` ("" or a sentence: words the generator's CLIP does not know)."""
-        if generator not in registry.GENERATORS:
-            raise ServiceError(f"unknown generator {generator!r}; choose one of {sorted(registry.GENERATORS)}")
-        ok, reason = self._availability(generator)
-        if not ok:
-            raise ServiceError(f"{generator} cannot be trained here: {reason}")
-        if preset not in ("quick", "paper"):
-            raise ServiceError(f"preset must be 'quick' or 'paper', got {preset!r}")
-        if corpus:
-            if corpus not in registry.CORPORA:
-                raise ServiceError(f"unknown corpus {corpus!r}; choose one of {sorted(registry.CORPORA)}")
-            dipoles = None
-        else:
-            a, b = check_sentence(first, "the first sentence"), check_sentence(second, "the second sentence")
-            if a.lower() == b.lower():
-                raise ServiceError("the two sentences are the same: a path needs two contrasting sentences")
-            dipoles = [(a, b)]
-        config = presets.train_config(generator, preset, dipoles=dipoles, corpus=corpus or None,
-                                      seed=check_number(seed, "seed", 0, LIMITS["max_seed"], integer=True))
-        overrides: dict[str, Any] = {}
-        blank = lambda v: v is None or (isinstance(v, str) and not v.strip())  # noqa: E731
-        if not blank(iterations):
-            overrides["iterations"] = check_number(iterations, "iterations", 1, LIMITS["max_iterations"], integer=True)
-        if not blank(lr):
-            overrides["lr"] = check_number(lr, "learning rate", 1e-6, 1.0)
-        if loss:
-            if loss not in ("contrastive", "cosine"):
-                raise ServiceError(f"loss must be 'contrastive' or 'cosine', got {loss!r}")
-            overrides["loss"] = loss
-        if objective:
-            if objective not in objectives.OBJECTIVES:
-                raise ServiceError(f"objective must be one of {sorted(objectives.OBJECTIVES)}, got {objective!r}")
-            overrides["objective"] = objective
-        request = {"generator": generator, "dipoles": [list(d) for d in config.dipoles], "corpus": corpus or "",
-                   "preset": preset, "seed": config.seed, "overrides": overrides}
-        try:
-            job = self.queue.submit(request, total=overrides.get("iterations", config.iterations))
-        except ValueError as e:
-            raise ServiceError(str(e)) from e
-        row = self.job_row(job)
-        row["warning"] = vocabulary_warning(generator, *(s for d in config.dipoles for s in d))
-        return row
+        """Queue a path-training job (``PathTraining.submit``): one typed dipole or a corpus."""
+        return self.training.submit(generator, first, second, corpus, preset, iterations, lr, loss, seed, objective)
 
     def _run_job(self, job: Job, report) -> str:
         return self.job_kinds[job.kind](job, report)  # Job.from_json accepts registered kinds only
-
-    def _run_paths_job(self, job: Job, report) -> str:
-        req = job.request
-        config = presets.train_config(req["generator"], req["preset"], dipoles=[tuple(d) for d in req["dipoles"]],
-                                      seed=int(req.get("seed", 0)))
-        for key, value in req.get("overrides", {}).items():
-            setattr(config, key, value)
-        from .trainer import Trainer
-
-        generator = self.generator(req["generator"])
-        clip = self.clip(config.resolved().clip)
-        trainer = Trainer(config, generator, clip)
-        folder = self.queue.store.folder(job.id)
-        checkpoint = folder / "checkpoint.pt"
-        live = LiveOutputs(folder, lambda out: self._preview(generator, trainer.path_set(), out))
-        if not checkpoint.is_file():
-            live.update(0, config.iterations, [])  # the preview appears before the first (slow) iteration  # the preview appears before the first (slow) iteration
-
-        def callback(p) -> bool:
-            job.resumed_from = trainer.resumed_from
-            live.update(p.iteration, p.total, trainer.losses)
-            return report(p.iteration, p.total, p.loss_avg, p.eta_s)
-
-        start = time.monotonic()
-        with self.precision(req["generator"]).context(self.device):  # the worker thread's own autocast state
-            path_set = trainer.train(checkpoint=checkpoint, callback=callback)
-        if trainer.iteration < config.iterations:
-            return ""  # cancelled or shutting down; the checkpoint stays for a resume
-        path_set.name = job.label
-        path_set.metrics["train_seconds"] = round(time.monotonic() - start, 1)
-        out = path_set.save(self.paths_dir / job.id)
-        return str(out)
-
-    def _preview(self, generator: Generator, path_set: PathSet, out: Path) -> None:
-        with torch.no_grad():
-            t = traverse(generator, path_set, 0, [0], steps=3, step_size=registry.GENERATORS.get(
-                path_set.generator, registry.GENERATORS["shapes-128"]).step_size * 2)
-        buffer = io.BytesIO()
-        strip(t, thumb=96).save(buffer, format="PNG")
-        _atomic_write_bytes(out, buffer.getvalue())  # a kill or a full disk never leaves half a preview
 
     def loss_curve(self, job_id: str) -> list[tuple[int, float]]:
         """A job's loss curve so far as (iteration, mean loss) pairs; [] when there is none (yet)."""

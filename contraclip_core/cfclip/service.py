@@ -21,6 +21,7 @@ from ..traversal import Traversal, save_gif, strip, to_uint8
 from .editset import META_NAME, EditSet, shipped_edits
 from .train import EditTrainConfig, EditTrainer, edit_config
 from .vocab import training_sentences
+from ..inputs import LIMITS, ServiceError, check_number, check_sentence, parse_seeds
 
 if TYPE_CHECKING:
     from ..jobs import Job
@@ -64,13 +65,11 @@ class EditActions:
         for row in self.models(""):  # every model: one made for another generator is refused by name in load()
             if row["id"] == model_id:
                 return Path(row["folder"])
-        from ..service import ServiceError
 
         raise ServiceError(f"unknown edit model {model_id!r} for {generator!r}; pick one from the list")
 
     def load(self, generator: str, model_id: str) -> EditSet:
         """The edit model, checked against the generator (a model for another generator is refused)."""
-        from ..service import ServiceError
 
         folder = self._folder(generator, str(model_id))
         g = self.service.generator(generator)
@@ -86,7 +85,6 @@ class EditActions:
              frames: Any = 8) -> dict[str, Any]:
         """Edit each seed's code toward ``sentence``: a before/after image at ``strength``, the strip and GIF of
         the strength going 0 → 1 (the mapper's residual scaled), and how long it took."""
-        from ..service import LIMITS, ServiceError, check_number, check_sentence, parse_seeds
 
         start = time.monotonic()
         sentence = check_sentence(sentence, "the target sentence")
@@ -138,7 +136,6 @@ class EditActions:
                         seed: Any = 0) -> dict[str, Any]:
         """Queue a job training a mapper for the typed sentences (one per line or separated by “;”), or for a
         vocabulary (``"shapes-captions"``); returns the job as a dict."""
-        from ..service import LIMITS, ServiceError, check_number, check_sentence
 
         if generator not in registry.GENERATORS:
             raise ServiceError(f"unknown generator {generator!r}; choose one of {sorted(registry.GENERATORS)}")
