@@ -91,7 +91,8 @@ def traverse_iter(
     anchors_first: bool = True,
     anchors: torch.Tensor | None = None,
 ) -> Iterator[Traversal]:
-    """``traverse``, streamed: yields the traversal once the anchors (one per seed) are rendered, then after each
+    """``traverse``, streamed: yields the traversal once the first seed's anchor is rendered, once every anchor
+    is, then after each
     further batch of ``batch_size`` frames, nearest steps first (``anchors_first=False``: plain batches in strip
     order). Frames not rendered yet are grey; ``rendered`` counts the others. The last yield is complete
     (``rendered`` None) and is what ``traverse`` returns. Every yield shares one image array, filled in place.
@@ -111,10 +112,12 @@ def traverse_iter(
     flat = euler_path(paths, view.flat(anchor).to(torch.float32), path_index, steps, step_size)  # (S, 2T+1, d)
     s, n = flat.shape[:2]
     full = view.merge(flat.reshape(s * n, -1).to(anchor.dtype), anchor.repeat_interleave(n, dim=0))
-    # render order: the anchors first, then outward from them (|step| = 1, 2, …), every seed at each distance
+    # render order: the first seed's anchor alone (the first picture, one image's latency), the other anchors,
+    # then outward from them (|step| = 1, 2, …), every seed at each distance
     if anchors_first:
         order = sorted(range(s * n), key=lambda i: (abs(i % n - steps), i))
-        chunks = [order[:s]] + [order[k:k + batch_size] for k in range(s, s * n, batch_size)]
+        chunks = [order[:1]] + ([order[1:s]] if s > 1 else [])
+        chunks += [order[k:k + batch_size] for k in range(s, s * n, batch_size)]
     else:
         chunks = [list(range(k, min(k + batch_size, s * n))) for k in range(0, s * n, batch_size)]
     images: np.ndarray | None = None

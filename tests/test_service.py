@@ -130,18 +130,22 @@ def test_traversals_stay_fast_during_training_and_a_running_job_cancels(service)
 
 
 def test_traverse_streams_the_anchors_first_then_the_rest(service, shapes_path, monkeypatch):
-    """A request above one chunk of pixels streams: anchors, then batches, each a strip PNG; then the final files."""
+    """A request above one chunk of pixels streams: the first anchor alone (the first picture costs one image), the
+    other anchors, then batches, each a strip PNG; then the final files."""
     from contraclip_core import service as service_module
     from PIL import Image
 
     monkeypatch.setitem(service_module.LIMITS, "stream_chunk_pixels", 4 * 128 * 128)  # 4 Shapes frames per batch
     stages = list(service.traverse_stream("shapes-128", shapes_path, "0, 1", steps=3))
     rendering, final = stages[:-1], stages[-1]
-    assert [r["done"] for r in rendering] == [2, 6, 10] and all(r["total"] == 14 for r in rendering)
-    first = Image.open(rendering[0]["strip"]).convert("RGB")
-    tile = 128  # thumb of a 128-px generator: the strip is 7 columns × 2 rows; only the anchor column is rendered
-    grey = [first.getpixel((j * (tile + 2) + tile // 2, tile // 2)) for j in range(7)]
-    assert grey[3] != (128, 128, 128) and all(p == (128, 128, 128) for k, p in enumerate(grey) if k != 3)
+    assert [r["done"] for r in rendering] == [1, 2, 6, 10] and all(r["total"] == 14 for r in rendering)
+    tile = 128  # thumb of a 128-px generator: the strip is 7 columns × 2 rows
+    for stage, rendered_rows in ((0, {0}), (1, {0, 1})):  # first seed 0's anchor alone, then both anchors
+        strip_png = Image.open(rendering[stage]["strip"]).convert("RGB")
+        for row in (0, 1):
+            grey = [strip_png.getpixel((j * (tile + 2) + tile // 2, row * (tile + 2) + tile // 2)) for j in range(7)]
+            assert all(p == (128, 128, 128) for k, p in enumerate(grey) if k != 3)  # off-anchor columns: not yet
+            assert (grey[3] != (128, 128, 128)) == (row in rendered_rows), (stage, row)
     assert final["stage"] == "done" and final["gif"].endswith(".gif") and final["precision"].startswith("fp32")
     plain = service.traverse("shapes-128", shapes_path, "0, 1", steps=3)  # the same strip, unstreamed
     assert plain["strip"] != final["strip"]
