@@ -18,6 +18,7 @@ from typing import Any, Callable
 import torch
 
 from . import objectives, pae, registry
+from .anchor_pool import AnchorPool
 from .clip import ClipModel, cached_text_embeddings
 from .errors import WeightsError
 from .generators.base import Generator
@@ -56,6 +57,7 @@ class TrainConfig:
     beta_css: float = 0.5  # RBF value of one CLIP pole at the other
     radius_range: tuple[float, float] = (0.9, 1.25)  # path radii as multiples of the Jung radius
     seed: int = 0
+    anchor_pool: int = 0  # N > 0: anchors drawn from N seeded codes, each rendered and embedded once (anchor_pool.py)
     checkpoint_every: int = 100  # iterations between checkpoints (when a checkpoint path is given)
 
     def resolved(self) -> "TrainConfig":
@@ -97,6 +99,8 @@ class TrainConfig:
             raise ValueError(f"loss must be 'contrastive' or 'cosine', got {self.loss!r}")
         if self.iterations < 1 or (self.batch_size is not None and self.batch_size < 1):
             raise ValueError("iterations and batch size must be positive")
+        if self.anchor_pool < 0:
+            raise ValueError("the anchor pool size must be 0 (fresh anchors) or positive")
 
 
 @dataclass
@@ -157,27 +161,39 @@ class Trainer:
             alpha=config.pae_alpha)
         self.optimizer = torch.optim.Adam(self.paths.parameters(), lr=config.lr)
         self.rng = torch.Generator().manual_seed(config.seed + 1)
+        self.pool = AnchorPool.seeded(config.anchor_pool, g.z_dim, config.seed + 2, self.device, g.dtype,
+                                      self._anchor) if config.anchor_pool else None
         self.iteration = 0
         self.resumed_from = 0  # iteration of the checkpoint train() started from (0: a fresh start)
         self.losses: list[float] = []
 
     # --- one step -----------------------------------------------------------------------------------------------
-    def _sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    @torch.no_grad()
+    def _anchor(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z (B, z_dim) → the anchors' latent codes and their CLIP image embeddings (B, E)."""
+        c, g = self.config, self.generator
+        latent = g.encode(z, c.space, c.truncation)
+        return latent, self.clip.encode_images(g.synthesis_for(latent, c.space, self.clip.image_size)).float()
+
+    def _sample(self) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """One batch: the anchors (latent, CLIP embedding), each sample's path, and its signed step ε."""
         c, k = self.config, len(self.config.dipoles)
         b = c.batch_size
         reps = math.ceil(b / k)
         paths = torch.cat([torch.randperm(k, generator=self.rng) for _ in range(reps)])[:b]
-        z = torch.randn(b, self.generator.z_dim, generator=self.rng)
+        if self.pool is not None:
+            anchors = self.pool.draw(torch.randint(len(self.pool), (b,), generator=self.rng).to(self.device))
+        else:
+            anchors = self._anchor(torch.randn(b, self.generator.z_dim, generator=self.rng).to(
+                self.device, self.generator.dtype))
         sign = torch.where(torch.rand(b, generator=self.rng) < 0.5, -1.0, 1.0)
         eps = sign * (c.eps_min + (c.eps_max - c.eps_min) * torch.rand(b, generator=self.rng))
-        return z.to(self.device, self.generator.dtype), paths.to(self.device), eps.to(self.device)
+        return anchors, paths.to(self.device), eps.to(self.device)
 
-    def loss(self, z: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    def loss(self, anchors: tuple[torch.Tensor, torch.Tensor], paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         c, g = self.config, self.generator
-        with torch.no_grad():
-            latent = g.encode(z, c.space, c.truncation)
-            flat = self.view.flat(latent)
-            e = self.clip.encode_images(g.synthesis_for(latent, c.space, self.clip.image_size)).float()  # (B, E)
+        latent, e = anchors
+        flat = self.view.flat(latent)
         shifted = flat + eps.unsqueeze(1).to(flat.dtype) * self.paths.direction(flat, paths)
         image = g.synthesis_for(self.view.merge(shifted, latent), c.space, self.clip.image_size)
         e_shifted = self.clip.encode_images(image).float()
