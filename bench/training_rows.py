@@ -23,7 +23,8 @@ def sync(device: str) -> None:
 
 @contextmanager
 def naive_training(generator, clip) -> Iterator[None]:
-    """The training path before this project's speed-ups: full-resolution renders for CLIP and an NCHW image tower."""
+    """The training path before this project's speed-ups: full-resolution renders for CLIP, resized, and the image
+    tower as open_clip builds it (NCHW, BatchNorm unfolded)."""
     from contraclip_core.clip import preprocess
 
     def synthesis_for(latent, space, size):
@@ -74,31 +75,43 @@ def train_step_rows(g, clip, clip_name: str, variants: list[tuple[str, str]], ba
     return rows
 
 
+# The Shapes quick preset as it was before issue 13's speed-ups: batch max(K, 8), a fresh anchor every draw.
+BEFORE = dict(batch_size=8, anchor_pool=0)
+
+
 def shapes_training_rows(iterations: int | None, device: str, threads: list[int]) -> list[dict]:
-    """The Shapes quick preset on one dipole, end to end (``Trainer.train``), naive beside fast, and the fast way at
+    """The Shapes quick preset on one dipole, end to end (``Trainer.train``), then its path evaluated on the ground
+    truth (32 seeds): the naive way with the preset as it was (``BEFORE``) beside today's preset the fast way, at
     each thread count in ``threads``. ``iterations`` None: the preset's own."""
     from contraclip_core.clip import load_clip
+    from contraclip_core.evaluate import evaluate_shapes
     from contraclip_core.generators import from_pretrained
     from contraclip_core.trainer import Trainer
 
     g, clip = from_pretrained("shapes-128", device=device), load_clip("shapes-clip", device=device)
-    config = presets.train_config("shapes-128", "quick", dipoles=[("a red shape", "a blue shape")])
-    if iterations is not None:
-        config.iterations = iterations
     saved_threads = torch.get_num_threads()
     rows = []
-    variants = [("naive", saved_threads)] + [("fast", n) for n in threads]
+    variants = [("naive, preset before", saved_threads)] + [("fast, preset now", n) for n in threads]
     for way, n in variants:
+        config = presets.train_config("shapes-128", "quick", dipoles=[("a red shape", "a blue shape")])
+        if way.startswith("naive"):
+            for key, value in BEFORE.items():
+                setattr(config, key, value)
+        if iterations is not None:
+            config.iterations = iterations
         torch.set_num_threads(n)
         try:
-            with naive_training(g, clip) if way == "naive" else _nothing():
+            with naive_training(g, clip) if way.startswith("naive") else _nothing():
                 trainer = Trainer(config, g, clip)
                 start = time.perf_counter()
-                trainer.train()
+                path_set = trainer.train()
                 seconds = time.perf_counter() - start
         finally:
             torch.set_num_threads(saved_threads)
-        rows.append({"way": way, "threads": n, "iterations": config.iterations, "seconds": seconds,
+        r = evaluate_shapes(g, path_set, seeds=range(32), step_size=0.25)[0]
+        rows.append({"way": way, "threads": n, "iterations": config.iterations, "batch": config.resolved().batch_size,
+                     "anchor_pool": config.anchor_pool, "seconds": seconds, "rho": r.target_rho,
+                     "delta": r.target_change, "off": r.off_target_max,
                      "final_loss": sum(trainer.losses[-50:]) / len(trainer.losses[-50:])})
     for r in rows:
         r["ratio"] = rows[0]["seconds"] / r["seconds"]

@@ -14,7 +14,9 @@ from .trainer import TrainConfig
 
 # Per-generator overrides of the quick preset (the generator's own latent scale lives in the registry).
 QUICK = {
-    "shapes": dict(iterations=600, lr=0.05, num_pairs=16, loss="cosine"),
+    # batch 16 from a pool of 256 anchors (each rendered and embedded once): the shape paths met the quality bars
+    # on 3 of 3 training seeds, where batch 8 with fresh anchors met them on 1 of 3, in half the time (issue 13)
+    "shapes": dict(iterations=600, lr=0.05, num_pairs=16, loss="cosine", batch_size=16, anchor_pool=256),
     "default": dict(iterations=3000, lr=1e-3, num_pairs=64, loss="cosine"),
 }
 # A contrastive loss needs negatives; with fewer paths than this, the generator corpus's other dipoles serve.
