@@ -20,6 +20,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .generators.base import Generator
+from .generators.shapes import HEADS, HUE_HEADS
 from .pathset import PathSet
 from .traversal import euler_path
 
@@ -43,6 +44,7 @@ class Target:
     name: str  # e.g. "red − blue (hue)"
     measure: Callable[[dict[str, torch.Tensor]], torch.Tensor]  # attrs → (B,), grows toward the first sentence
     owns: tuple[str, ...]  # attributes that are the target itself (left out of the off-target check)
+    move: dict[int, float] = field(default_factory=dict)  # generator head → how the ground-truth path moves it
 
 
 def shapes_target(dipole: Sequence[str]) -> Target | None:
@@ -55,12 +57,15 @@ def shapes_target(dipole: Sequence[str]) -> Target | None:
 
     hp, hn = word(pos, list(HUES)), word(neg, list(HUES))
     if hp and hn and hp != hn:
+        sine, cosine = HUE_HEADS
+        move = {sine: math.sin(HUES[hp]) - math.sin(HUES[hn]), cosine: math.cos(HUES[hp]) - math.cos(HUES[hn])}
         return Target(f"hue: {hp} − {hn}", lambda a: circular_distance(a["hue"], HUES[hn])
-                      - circular_distance(a["hue"], HUES[hp]), ("hue",))
+                      - circular_distance(a["hue"], HUES[hp]), ("hue",), move)
     sp, sn = word(pos, SHAPE_NAMES), word(neg, SHAPE_NAMES)
     if sp and sn and sp != sn:
         return Target(f"shape: {sp} − {sn}", lambda a: a[f"shape_{sp}"] - a[f"shape_{sn}"],
-                      ("shape_circle", "shape_square", "shape_triangle"))
+                      ("shape_circle", "shape_square", "shape_triangle"),
+                      {HEADS[f"shape_{sp}"]: 1.0, HEADS[f"shape_{sn}"]: -1.0})
     pairs = [(("large", "big"), ("small", "tiny"), "size", 1.0), (("left",), ("right",), "x", -1.0),
              (("right",), ("left",), "x", 1.0), (("top",), ("bottom",), "y", -1.0), (("bottom",), ("top",), "y", 1.0),
              (("light background",), ("dark background",), "bg_lightness", 1.0),
@@ -68,8 +73,28 @@ def shapes_target(dipole: Sequence[str]) -> Target | None:
              (("small", "tiny"), ("large", "big"), "size", -1.0)]
     for pos_words, neg_words, attr, sign in pairs:
         if any(w in pos for w in pos_words) and any(w in neg for w in neg_words):
-            return Target(f"{'' if sign > 0 else '−'}{attr}", lambda a, attr=attr, sign=sign: sign * a[attr], (attr,))
+            return Target(f"{'' if sign > 0 else '−'}{attr}", lambda a, attr=attr, sign=sign: sign * a[attr], (attr,),
+                          {HEADS[attr]: sign})
     return None
+
+
+def ground_truth_paths(generator: Generator, dipole: Sequence[str]) -> PathSet | None:
+    """The reference path for a Shapes dipole: the linear W direction that moves only the heads its target is made
+    of (``Target.move``; ``ShapesGenerator.head_direction``) — what a perfectly disentangled path does at the same
+    step size. None for a dipole whose target is not recognised."""
+    from .paths import LinearPaths
+
+    target = shapes_target(dipole)
+    if target is None or not target.move:
+        return None
+    move = torch.zeros(len(generator.head_mean))  # type: ignore[attr-defined]
+    for head, amount in target.move.items():
+        move[head] = amount
+    paths = LinearPaths(1, generator.w_dim)
+    with torch.no_grad():
+        paths.directions.copy_(generator.head_direction(move)[None])  # type: ignore[attr-defined]
+    return PathSet(lss=paths, dipoles=[tuple(dipole)], generator="shapes-128", space="w", layers=0, truncation=1.0,
+                   latent_shape=generator.latent_shape("w"), settings={"method": "linear"}, name="ground truth")
 
 
 def midranks(x: torch.Tensor, tol: float | torch.Tensor = 0.0) -> torch.Tensor:

@@ -26,6 +26,10 @@ SHAPES = ("circle", "square", "triangle")
 NUM_HEADS = 12  # 3 shape logits, size, x, y, rotation, 2 for hue, saturation, value, background
 # Head rows: what each whitened output drives.
 _SHAPE, _SIZE, _X, _Y, _ROT, _HUE, _SAT, _VAL, _BG = slice(0, 3), 3, 4, 5, 6, slice(7, 9), 9, 10, 11
+# The head each scalar attribute grows with (hue is the angle of heads 7 (sine) and 8 (cosine)).
+HEADS = {"shape_circle": 0, "shape_square": 1, "shape_triangle": 2, "size": 3, "x": 4, "y": 5, "rotation": 6,
+         "saturation": 9, "value": 10, "bg_lightness": 11}
+HUE_HEADS = (7, 8)
 
 
 @dataclass
@@ -194,6 +198,13 @@ class ShapesGenerator(Generator):
         f = self.resolution / size
         var = (math.pi * self.config.edge_softness / f) ** 2 / 3.0 + 1.0 / 6.0 + 1.0 / (12.0 * f * f)
         return math.sqrt(3.0 * var) / math.pi
+
+    def head_direction(self, move: torch.Tensor) -> torch.Tensor:
+        """The unit w direction along which the whitened heads move as ``move`` (12,) does, and the heads' other
+        directions not at all (minimum norm): the ground-truth path for an attribute, for reference."""
+        heads = self.head_whiten @ self.heads.weight  # (12, w_dim): whitened head outputs per unit of w
+        d = torch.linalg.pinv(heads) @ move.to(heads)
+        return d / d.norm().clamp_min(1e-12)
 
     # --- attributes -------------------------------------------------------------------------------------------------
     def _attributes_from_w(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
