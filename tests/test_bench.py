@@ -31,7 +31,10 @@ def test_bench_smoke_run_reports_ratios_and_psnr(tmp_path):
     assert [r["frames"] for r in results["traversal"]] == [5, 5, 5]
     assert all(0 < r["first_image_s"] <= r["seconds"] for r in results["traversal"])
     assert [r["streamed"] for r in results["traversal"]] == [False, False, True]
-    assert [r["way"] for r in results["shapes_training"]][:2] == ["naive", "fast"]
+    shapes = results["shapes_training"]
+    assert [r["way"] for r in shapes][:2] == ["naive, preset before", "fast, preset now"]
+    assert [(r["batch"], r["anchor_pool"]) for r in shapes][:2] == [(8, 0), (16, 256)]
+    assert all(math.isfinite(r["rho"]) and math.isfinite(r["off"]) for r in shapes)  # quality from the same run
     text = out.read_text()
     assert "**Training step**" in text and "× naive" in text and "CPU" in text and "matmul peak" in text
     assert "**Precision chosen here**" in text and "StyleGAN2 32 → fp32" in text
