@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .whitening import LatentWhitening
+
 EPS = 1e-12
 
 
@@ -64,14 +66,18 @@ class LatentSupportSets(nn.Module):
         self.log_gamma = nn.Parameter(torch.log(-math.log(beta) / (2 * radii) ** 2))  # (K,)
         self.register_buffer("alpha", torch.tensor([1.0, -1.0]).repeat(num_pairs))  # (2D,)
         self.num_paths, self.num_pairs, self.dim = num_paths, num_pairs, dim
+        self.whitening: LatentWhitening | None = None  # set: the support sets live in whitened coordinates
 
     def gradient(self, w: torch.Tensor, paths: torch.Tensor) -> torch.Tensor:
-        """Unnormalised ∇f_{k_i}(w_i). w (B, d), paths (B,) long → (B, d)."""
+        """Unnormalised ∇f_{k_i}(w_i). w (B, d), paths (B,) long → (B, d) (in whitened coordinates if whitened)."""
         return rbf_gradient(w, self.support_sets[paths], self.alpha, self.log_gamma.exp()[paths])
 
     def direction(self, w: torch.Tensor, paths: torch.Tensor) -> torch.Tensor:
-        """u^L_k(w): the unit direction of path k_i at w_i, (B, d)."""
-        return normalise(self.gradient(w, paths))
+        """u^L_k(w): the unit direction of path k_i at w_i, (B, d); whitened: the step L·u^L_k(u) a unit step in
+        whitened coordinates makes in w."""
+        if self.whitening is None:
+            return normalise(self.gradient(w, paths))
+        return self.whitening.lift(normalise(self.gradient(self.whitening.to_u(w), paths)))
 
     def forward(self, w: torch.Tensor, paths: torch.Tensor) -> torch.Tensor:
         return self.direction(w, paths)
@@ -155,9 +161,11 @@ class LinearPaths(nn.Module):
         g = torch.Generator().manual_seed(seed)
         self.directions = nn.Parameter(normalise(torch.randn(num_paths, dim, generator=g)))  # (K, d)
         self.num_paths, self.dim = num_paths, dim
+        self.whitening: LatentWhitening | None = None  # set: the directions are unit vectors in whitened coordinates
 
     def direction(self, w: torch.Tensor, paths: torch.Tensor) -> torch.Tensor:
-        return normalise(self.directions[paths]).to(w.dtype)  # (B, d)
+        d = normalise(self.directions[paths]).to(w.dtype)  # (B, d)
+        return d if self.whitening is None else self.whitening.lift(d)
 
     def forward(self, w: torch.Tensor, paths: torch.Tensor) -> torch.Tensor:
         return self.direction(w, paths)

@@ -27,6 +27,7 @@ from .generators.base import Generator
 from .generators.formats import read_weights
 from .generators.loading import _atomic_write_bytes
 from .paths import LatentSupportSets, LatentView, LinearPaths
+from .whitening import LatentWhitening
 from .pathset_meta import FORMAT_VERSION, SPACES, PathSetMeta, check_weights_header
 
 WEIGHTS_NAME = "paths.safetensors"
@@ -92,6 +93,7 @@ class PathSet:
             "num_paths": self.lss.num_paths,
             "num_pairs": self.lss.num_pairs,
             "method": self.method,
+            "whitening_block": self.lss.whitening.block if self.lss.whitening is not None else 0,
             "settings": self.settings,
             "iterations": self.iterations,
             "metrics": self.metrics,
@@ -132,12 +134,20 @@ class PathSet:
             lss: LatentSupportSets | LinearPaths = LinearPaths(meta.num_paths, view.dim)
         else:
             lss = LatentSupportSets(meta.num_paths, meta.num_pairs, view.dim, torch.ones(meta.num_paths))
+        if meta.whitening_block:  # placeholders of the right shapes; the file's values are loaded below
+            b = meta.whitening_block
+            lss.whitening = LatentWhitening(torch.zeros(b), torch.eye(b))
         expected = lss.state_dict()
         for key, tensor in expected.items():
             if key not in state or tuple(state[key].shape) != tuple(tensor.shape):
                 got = tuple(state[key].shape) if key in state else "missing"
                 raise WeightsError(f"{weights_path}: {key!r} is {got}, expected {tuple(tensor.shape)}")
         lss.load_state_dict({k: state[k] for k in expected})
+        if lss.whitening is not None:
+            try:
+                lss.whitening.check()
+            except ValueError as e:
+                raise WeightsError(f"{weights_path}: {e}") from e
         lss = lss.to(device).eval().requires_grad_(False)
         paths = cls(lss=lss, dipoles=meta.dipoles, generator=meta.generator, space=meta.space, layers=meta.layers,
                     truncation=meta.truncation, latent_shape=meta.latent_shape, settings=dict(meta.settings),

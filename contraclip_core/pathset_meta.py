@@ -45,6 +45,7 @@ class PathSetMeta:
     metrics: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     format_version: int = FORMAT_VERSION
+    whitening_block: int = 0  # > 0: the paths live in whitened coordinates, blocks of this many (whitening.py)
 
     @classmethod
     def from_json(cls, obj: Any, source: str) -> "PathSetMeta":
@@ -70,6 +71,7 @@ class PathSetMeta:
             metrics=f.mapping("metrics", default={}),
             created=f.text("created", max_chars=100, default=""),
             format_version=version,
+            whitening_block=f.number("whitening_block", 0, MAX_LATENT_SIDE, integer=True, default=0),
         )
         if meta.space not in SPACES:
             raise RecordError(f"{source}: unknown latent space {meta.space!r} in 'space' (expected one of {list(SPACES)})")
@@ -81,6 +83,9 @@ class PathSetMeta:
                               f"space ({'(layers, width)' if meta.space == 'w+' else '(width,)'})")
         if len(meta.dipoles) != meta.num_paths:
             raise RecordError(f"{source}: {len(meta.dipoles)} dipoles but 'num_paths' is {meta.num_paths}")
+        if meta.whitening_block and meta.latent_shape[-1] % meta.whitening_block:
+            raise RecordError(f"{source}: 'whitening_block' {meta.whitening_block} does not divide the latent width "
+                              f"{meta.latent_shape[-1]}")
         if meta.method == "contraclip" and meta.num_pairs < 1:
             raise RecordError(f"{source}: 'num_pairs' must be at least 1 for ContraCLIP paths, got 0")
         try:
@@ -105,9 +110,11 @@ class PathSetMeta:
     def tensor_shapes(self, dim: int | None = None) -> dict[str, tuple[int, ...]]:
         """The tensors ``paths.safetensors`` must hold for this description, with their shapes."""
         k, d2, dim = self.num_paths, 2 * self.num_pairs, self.view.dim if dim is None else dim
+        b = self.whitening_block
+        whitening = {"whitening.mean": (b,), "whitening.chol": (b, b)} if b else {}
         if self.method == "linear":
-            return {"directions": (k, dim)}
-        return {"support_sets": (k, d2, dim), "log_gamma": (k,), "alpha": (d2,)}
+            return {"directions": (k, dim)} | whitening
+        return {"support_sets": (k, d2, dim), "log_gamma": (k,), "alpha": (d2,)} | whitening
 
 
 def check_weights_header(meta: PathSetMeta, weights_path: Path) -> None:

@@ -27,6 +27,9 @@ from .generators.loading import _atomic_write_bytes
 from .losses import contrastive_loss, cosine_loss, step_decay_lr
 from .paths import CorpusSupportSets, LatentSupportSets, LatentView, LinearPaths, jung_radius
 from .pathset import PathSet
+from .whitening import LatentWhitening
+
+WHITENING_SAMPLES = 10_000  # prior samples that estimate W's mean and covariance for whitened paths
 
 
 @dataclass
@@ -57,6 +60,7 @@ class TrainConfig:
     beta_css: float = 0.5  # RBF value of one CLIP pole at the other
     radius_range: tuple[float, float] = (0.9, 1.25)  # path radii as multiples of the Jung radius
     seed: int = 0
+    whiten: bool = False  # paths live in whitened latent coordinates (whitening.py): w = μ + L u, per W row
     anchor_pool: int = 0  # N > 0: anchors drawn from N seeded codes, each rendered and embedded once (anchor_pool.py)
     checkpoint_every: int = 100  # iterations between checkpoints (when a checkpoint path is given)
 
@@ -138,6 +142,12 @@ class Trainer:
         with torch.no_grad():
             z = torch.randn(1000, g.z_dim, generator=init_rng).to(self.device, g.dtype)
             samples = self.view.flat(g.encode(z, config.space, config.truncation)).float().cpu()
+            whitening = None
+            if config.whiten:  # W's statistics, one block per row a W+ path moves (each row repeats W)
+                z = torch.randn(WHITENING_SAMPLES, g.z_dim, generator=init_rng).to(self.device, g.dtype)
+                rows = g.encode(z, "z" if config.space == "z" else "w", config.truncation).float().cpu()
+                whitening = LatentWhitening.fit(rows, block=rows.shape[1])
+                samples = whitening.to_u(samples)
         self.jung_radius = jung_radius(samples)
         if config.method == "linear":
             self.paths: LatentSupportSets | LinearPaths = LinearPaths(k, self.view.dim, seed=config.seed)
@@ -145,6 +155,7 @@ class Trainer:
             lo, hi = config.radius_range
             radii = torch.linspace(lo, hi, k) * self.jung_radius if k > 1 else torch.tensor([lo * self.jung_radius])
             self.paths = LatentSupportSets(k, config.num_pairs, self.view.dim, radii, config.beta_lss, config.seed)
+        self.paths.whitening = whitening
         self.paths.to(self.device)
         with torch.no_grad():
             pos = cached_text_embeddings(clip, [d[0] for d in config.dipoles])

@@ -47,11 +47,14 @@ VARIANTS = {
     "linear+pae": ("linear", {"objective": "pae-subspace"}),
 }
 LEVERS = {
+    "contraclip (W not whitened)": ("contraclip", {"whiten": False}),
+    "contraclip+pae (W not whitened)": ("contraclip", {"objective": "pae-subspace", "whiten": False}),
+    "linear (W not whitened)": ("linear", {"whiten": False}),
+    "linear+pae (W not whitened)": ("linear", {"objective": "pae-subspace", "whiten": False}),
     "contraclip+penalty 1": ("contraclip", {"off_target_weight": 1.0}),
     "contraclip 1200 it": ("contraclip", {"iterations": 1200}),
-    "linear+pae-dipole": ("linear", {"objective": "pae-dipole"}),
 }
-LEVER_DIPOLES = [("a triangle", "a circle"), SHIPPED[2], SHIPPED[0]]
+LEVER_DIPOLES = [("a triangle", "a circle"), SHIPPED[2], SHIPPED[0], NEW[0]]
 
 
 def slug(text: str) -> str:
