@@ -67,3 +67,39 @@ def clip_batch_contrastive_loss(e_edited: torch.Tensor, target_text: torch.Tenso
     same.fill_diagonal_(False)
     logits = logits.masked_fill(same, float("-inf"))
     return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
+
+
+def clip_rival_loss(e_edited: torch.Tensor, table: torch.Tensor, which: torch.Tensor, rivals: torch.Tensor,
+                    tau: float = 0.07) -> torch.Tensor:
+    """Zero-shot classification of the edited image among its sentence's rivals: edited image i should match its
+    sentence ``which[i]`` more than every sentence ``rivals[which[i]]`` marks (for Shapes captions: those naming the
+    same factors with other classes, so "a green square" is contrasted with "a red square", "a green circle", …, and
+    what the sentence does not name is in no logit). An optional term, not CF-CLIP's.
+
+    e_edited (B, E); table (N, E) every training sentence's embedding; which (B,) row → sentence; rivals (N, N) bool.
+    """
+    logits = F.normalize(e_edited, dim=-1) @ F.normalize(table, dim=-1).T / tau  # (B, N)
+    keep = rivals[which].clone()  # (B, N)
+    keep[torch.arange(len(which), device=which.device), which] = True
+    return F.cross_entropy(logits.masked_fill(~keep, float("-inf")), which)
+
+
+def clip_keep_loss(e_source: torch.Tensor, e_edited: torch.Tensor, prompts: list[torch.Tensor],
+                   unnamed: torch.Tensor, tau: float = 0.07) -> torch.Tensor:
+    """Keep what the sentence does not name, as CLIP sees it: for each factor f the sentence leaves unnamed, the
+    zero-shot distribution of the edited image over f's class prompts should stay the source image's,
+    KL(p_source ‖ p_edited), averaged over the (row, unnamed factor) pairs. The Shapes analogue of CF-CLIP's identity
+    loss (which keeps a face's identity); an optional term, not CF-CLIP's.
+
+    e_source, e_edited (B, E); prompts: one (K_f, E) table per factor; unnamed (B, F) bool.
+    """
+    a, b = F.normalize(e_source, dim=-1), F.normalize(e_edited, dim=-1)
+    terms = []
+    for f, table in enumerate(prompts):
+        table = F.normalize(table, dim=-1)
+        log_p = F.log_softmax(a @ table.T / tau, dim=-1)  # (B, K)
+        log_q = F.log_softmax(b @ table.T / tau, dim=-1)
+        terms.append((log_p.exp() * (log_p - log_q)).sum(-1))  # (B,)
+    kl = torch.stack(terms, dim=1)  # (B, F)
+    weight = unnamed.to(kl)
+    return (kl * weight).sum() / weight.sum().clamp_min(1.0)

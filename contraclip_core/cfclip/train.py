@@ -23,7 +23,8 @@ from ..generators.base import Generator
 from ..generators.loading import _atomic_write_bytes
 from ..trainer import Progress
 from .editset import EditSet, codes_of
-from .loss import clip_batch_contrastive_loss, clip_nce_loss, clip_similarity_loss, latent_l2
+from .loss import (clip_batch_contrastive_loss, clip_keep_loss, clip_nce_loss, clip_rival_loss, clip_similarity_loss,
+                   latent_l2)
 from .model import MapperConfig, TextConditionedMapper
 
 # The neutral description of each generator family's domain ("source class"), by the preset's corpus.
@@ -52,9 +53,13 @@ class EditTrainConfig:
     clip_lambda: float = 0.0  # weight of the optional global CLIP loss (not part of CF-CLIP)
     clip_loss: str = "cosine"  # that loss: "cosine" (1 − cos(e′, t̄), StyleCLIP's) or "contrastive" (over the batch)
     tau: float = 0.1  # InfoNCE temperature (authors' default)
+    rival_tau: float = 0.07  # temperature of the "rivals" CLIP loss
+    keep_lambda: float = 0.0  # weight of the CLIP keep loss on the factors a Shapes caption leaves unnamed
     residual_scale: float = 0.1  # λ in w′ = w + λ·Δw (authors' 0.1)
     text_input: str = "embedding"  # the mapper's text input: "embedding" (t̄) or "direction" (p₁ = n(t̄ − t̄_source))
     depth: int = 4  # layers per mapper MLP
+    text_skip: bool = False  # add a linear text → residual term beside the fused path (not in CF-CLIP)
+    skip_lr_mul: float = 0.01  # that term's equalised learning-rate multiplier
     lr_mul: float = 0.01  # equalised learning-rate multiplier
     seed: int = 0
     checkpoint_every: int = 100  # iterations between checkpoints (when a checkpoint path is given)
@@ -83,8 +88,8 @@ class EditTrainConfig:
             raise ValueError("every prompt template needs a {} where the sentence goes")
         if self.iterations < 1 or self.batch_size < 1:
             raise ValueError("iterations and batch size must be positive")
-        if self.clip_loss not in ("cosine", "contrastive"):
-            raise ValueError(f"clip_loss must be 'cosine' or 'contrastive', got {self.clip_loss!r}")
+        if self.clip_loss not in ("cosine", "contrastive", "rivals"):
+            raise ValueError(f"clip_loss must be 'cosine', 'contrastive' or 'rivals', got {self.clip_loss!r}")
         if self.text_input not in ("embedding", "direction"):
             raise ValueError(f"text_input must be 'embedding' or 'direction', got {self.text_input!r}")
         if self.space not in (None, "z", "w", "w+"):
@@ -96,6 +101,34 @@ def text_table(clip: ClipModel, sentences: list[str], templates: list[str]) -> t
     flat = [t.format(s) for s in sentences for t in templates]
     e = F.normalize(cached_text_embeddings(clip, flat).float(), dim=-1)  # (N·M, E)
     return e.view(len(sentences), len(templates), -1).mean(1)
+
+
+def rival_table(targets: list[str]) -> torch.Tensor:
+    """(N, N) bool: which training sentences each one is contrasted with by the "rivals" CLIP loss. Two Shapes
+    captions are rivals when they name the same factors with other classes; sentences outside the caption grammar
+    are rivals of every other sentence."""
+    from .vocab import parse
+
+    named = [parse(t) for t in targets]
+    out = torch.zeros(len(targets), len(targets), dtype=torch.bool)
+    for i, a in enumerate(named):
+        for j, b in enumerate(named):
+            if i != j:
+                out[i, j] = a is None or b is None or (a.keys() == b.keys() and a != b)
+    return out
+
+
+def factor_tables(clip: ClipModel, targets: list[str], templates: list[str]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """For the keep loss: each Shapes factor's class prompts embedded, [(K_f, E)], and which factors each target
+    leaves unnamed, (N, F) bool (all False for a sentence outside the caption grammar: nothing is kept)."""
+    from ..shapes_clip.captions import FACTOR_NAMES, prompts
+    from .vocab import parse
+
+    with torch.no_grad():
+        tables = [text_table(clip, prompts(f), templates) for f in FACTOR_NAMES]
+    named = [parse(t) for t in targets]
+    unnamed = torch.tensor([[n is not None and f not in n for f in FACTOR_NAMES] for n in named], dtype=torch.bool)
+    return tables, unnamed
 
 
 def render_generator(generator: Generator, size: int) -> Generator:
@@ -128,8 +161,13 @@ class EditTrainer:
                 clip, [t.format(config.source_class) for t in config.templates]).float(), dim=-1).to(self.device)
             self.directions = F.normalize(self.targets - self.sources.mean(0, keepdim=True), dim=-1)  # (N, E)
             self.text_inputs = self.directions if config.text_input == "direction" else self.targets
+        self.rivals = rival_table(config.targets).to(self.device)  # (N, N) bool
+        self.factor_prompts, self.unnamed = factor_tables(clip, config.targets, config.templates)
+        self.factor_prompts = [t.to(self.device) for t in self.factor_prompts]
+        self.unnamed = self.unnamed.to(self.device)  # (N, F) bool
         self.mapper_config = MapperConfig(dim, self.targets.shape[1], num_layers, config.depth, config.lr_mul,
-                                          config.residual_scale)
+                                          config.residual_scale, text_skip=config.text_skip,
+                                          skip_lr_mul=config.skip_lr_mul)
         self.mapper = TextConditionedMapper(self.mapper_config, seed=config.seed).to(self.device)
         self.optimizer = torch.optim.Adam(self.mapper.parameters(), lr=config.lr)
         self.rng = torch.Generator().manual_seed(config.seed + 1)
@@ -154,7 +192,12 @@ class EditTrainer:
         loss = c.nce_lambda * clip_nce_loss(e, e_edit, self.targets[which], self.directions[which], self.sources,
                                             c.tau)
         loss = loss + c.l2_lambda * latent_l2(codes, edited)
-        if c.clip_lambda > 0 and c.clip_loss == "contrastive":
+        if c.keep_lambda > 0:
+            loss = loss + c.keep_lambda * clip_keep_loss(e, e_edit, self.factor_prompts, self.unnamed[which],
+                                                         c.rival_tau)
+        if c.clip_lambda > 0 and c.clip_loss == "rivals":
+            loss = loss + c.clip_lambda * clip_rival_loss(e_edit, self.targets, which, self.rivals, c.rival_tau)
+        elif c.clip_lambda > 0 and c.clip_loss == "contrastive":
             loss = loss + c.clip_lambda * clip_batch_contrastive_loss(e_edit, self.targets[which], which)
         elif c.clip_lambda > 0:
             loss = loss + c.clip_lambda * clip_similarity_loss(e_edit, self.targets[which])
