@@ -74,14 +74,20 @@ def clip_rival_loss(e_edited: torch.Tensor, table: torch.Tensor, which: torch.Te
     """Zero-shot classification of the edited image among its sentence's rivals: edited image i should match its
     sentence ``which[i]`` more than every sentence ``rivals[which[i]]`` marks (for Shapes captions: those naming the
     same factors with other classes, so "a green square" is contrasted with "a red square", "a green circle", …, and
-    what the sentence does not name is in no logit). An optional term, not CF-CLIP's.
+    what the sentence does not name is in no logit). A row whose sentence has no rival gets 1 − cos(e′, t̄) instead.
+    An optional term, not CF-CLIP's.
 
-    e_edited (B, E); table (N, E) every training sentence's embedding; which (B,) row → sentence; rivals (N, N) bool.
+    e_edited (B, E); table (P, E) the embedded pool, its first N rows the targets; which (B,) row → target;
+    rivals (N, P) bool.
     """
-    logits = F.normalize(e_edited, dim=-1) @ F.normalize(table, dim=-1).T / tau  # (B, N)
-    keep = rivals[which].clone()  # (B, N)
+    e = F.normalize(e_edited, dim=-1)
+    logits = e @ F.normalize(table, dim=-1).T / tau  # (B, P)
+    keep = rivals[which].clone()  # (B, P)
+    has = keep.any(1)  # (B,)
     keep[torch.arange(len(which), device=which.device), which] = True
-    return F.cross_entropy(logits.masked_fill(~keep, float("-inf")), which)
+    ce = F.cross_entropy(logits.masked_fill(~keep, float("-inf")), which, reduction="none")  # (B,)
+    cosine = 1.0 - (e * F.normalize(table[which], dim=-1)).sum(-1)  # (B,)
+    return torch.where(has, ce, cosine).mean()
 
 
 def clip_keep_loss(e_source: torch.Tensor, e_edited: torch.Tensor, prompts: list[torch.Tensor],

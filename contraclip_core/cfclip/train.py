@@ -26,6 +26,7 @@ from .editset import EditSet, codes_of
 from .loss import (clip_batch_contrastive_loss, clip_keep_loss, clip_nce_loss, clip_rival_loss, clip_similarity_loss,
                    latent_l2)
 from .model import MapperConfig, TextConditionedMapper
+from .rivals import factor_tables, rival_pool
 
 # The neutral description of each generator family's domain ("source class"), by the preset's corpus.
 SOURCE_CLASSES = {"attributes": "a face", "expressions": "a face", "complex": "a face", "dogs": "a dog",
@@ -103,34 +104,6 @@ def text_table(clip: ClipModel, sentences: list[str], templates: list[str]) -> t
     return e.view(len(sentences), len(templates), -1).mean(1)
 
 
-def rival_table(targets: list[str]) -> torch.Tensor:
-    """(N, N) bool: which training sentences each one is contrasted with by the "rivals" CLIP loss. Two Shapes
-    captions are rivals when they name the same factors with other classes; sentences outside the caption grammar
-    are rivals of every other sentence."""
-    from .vocab import parse
-
-    named = [parse(t) for t in targets]
-    out = torch.zeros(len(targets), len(targets), dtype=torch.bool)
-    for i, a in enumerate(named):
-        for j, b in enumerate(named):
-            if i != j:
-                out[i, j] = a is None or b is None or (a.keys() == b.keys() and a != b)
-    return out
-
-
-def factor_tables(clip: ClipModel, targets: list[str], templates: list[str]) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """For the keep loss: each Shapes factor's class prompts embedded, [(K_f, E)], and which factors each target
-    leaves unnamed, (N, F) bool (all False for a sentence outside the caption grammar: nothing is kept)."""
-    from ..shapes_clip.captions import FACTOR_NAMES, prompts
-    from .vocab import parse
-
-    with torch.no_grad():
-        tables = [text_table(clip, prompts(f), templates) for f in FACTOR_NAMES]
-    named = [parse(t) for t in targets]
-    unnamed = torch.tensor([[n is not None and f not in n for f in FACTOR_NAMES] for n in named], dtype=torch.bool)
-    return tables, unnamed
-
-
 def render_generator(generator: Generator, size: int) -> Generator:
     """The generator to render training images with: for the Shapes world, the same weights rasterised at CLIP's
     input size (same attributes, ~4× fewer pixels than 128 px rendered then resized); otherwise ``generator``."""
@@ -161,7 +134,10 @@ class EditTrainer:
                 clip, [t.format(config.source_class) for t in config.templates]).float(), dim=-1).to(self.device)
             self.directions = F.normalize(self.targets - self.sources.mean(0, keepdim=True), dim=-1)  # (N, E)
             self.text_inputs = self.directions if config.text_input == "direction" else self.targets
-        self.rivals = rival_table(config.targets).to(self.device)  # (N, N) bool
+        pool, self.rivals = rival_pool(config.targets)  # the targets, then grammar rivals; (N, P) bool
+        with torch.no_grad():
+            self.pool = text_table(clip, pool, config.templates).to(self.device)  # (P, E), first N = targets
+        self.rivals = self.rivals.to(self.device)
         self.factor_prompts, self.unnamed = factor_tables(clip, config.targets, config.templates)
         self.factor_prompts = [t.to(self.device) for t in self.factor_prompts]
         self.unnamed = self.unnamed.to(self.device)  # (N, F) bool
@@ -196,7 +172,7 @@ class EditTrainer:
             loss = loss + c.keep_lambda * clip_keep_loss(e, e_edit, self.factor_prompts, self.unnamed[which],
                                                          c.rival_tau)
         if c.clip_lambda > 0 and c.clip_loss == "rivals":
-            loss = loss + c.clip_lambda * clip_rival_loss(e_edit, self.targets, which, self.rivals, c.rival_tau)
+            loss = loss + c.clip_lambda * clip_rival_loss(e_edit, self.pool, which, self.rivals, c.rival_tau)
         elif c.clip_lambda > 0 and c.clip_loss == "contrastive":
             loss = loss + c.clip_lambda * clip_batch_contrastive_loss(e_edit, self.targets[which], which)
         elif c.clip_lambda > 0:
