@@ -101,3 +101,34 @@ def test_text_skip_starts_as_the_identity_edit_and_conditions_on_text():
     assert not torch.allclose(mapper.residual(codes, text), mapper.residual(codes, torch.randn(1, 6)))
     plain = TextConditionedMapper(MapperConfig(8, 6, 1), seed=0)
     assert not hasattr(plain, "text_skip") or plain.config.text_skip is False
+
+
+def test_a_mapper_with_the_text_skip_round_trips_and_its_description_is_checked(tmp_path):
+    import json
+
+    from contraclip_core.cfclip.editset import META_NAME, EditSet
+    from contraclip_core.cfclip.train import EditTrainConfig, EditTrainer
+    from contraclip_core.errors import WeightsError
+
+    g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
+    config = EditTrainConfig(targets=["a red shape", "a circle"], iterations=3, batch_size=4, residual_scale=5.0,
+                             text_skip=True, clip_lambda=1.0, clip_loss="rivals", keep_lambda=3.0, nce_lambda=0.0)
+    trainer = EditTrainer(config, g, clip)
+    edit_set = trainer.train()
+    folder = edit_set.save(tmp_path / "skip")
+    loaded = EditSet.load(folder, g)
+    meta = json.loads((folder / META_NAME).read_text())
+    assert meta["mapper"]["text_skip"] is True and meta["settings"]["clip_loss"] == "rivals"
+    assert meta["settings"]["keep_lambda"] == 3.0 and meta["settings"]["nce_lambda"] == 0.0
+    w = g.encode(g.sample_z([0, 1]), "w")
+    text = loaded.text_embedding(clip, "a red shape")
+    assert torch.equal(loaded.edit(w, text), edit_set.edit(w, text))
+    assert not torch.allclose(loaded.edit(w, text), w)  # three steps already move the codes
+    for change, message in [({"text_skip": "yes"}, "text_skip must be true or false"),
+                            ({"skip_lr_mul": -1}, "skip_lr_mul must be a positive number"),
+                            ({"text_skip": False}, "does not describe this file")]:
+        bad = json.loads(json.dumps(meta))
+        bad["mapper"].update(change)
+        (folder / META_NAME).write_text(json.dumps(bad))
+        with pytest.raises(WeightsError, match=message):
+            EditSet.load(folder)
