@@ -132,3 +132,23 @@ def test_a_mapper_with_the_text_skip_round_trips_and_its_description_is_checked(
         (folder / META_NAME).write_text(json.dumps(bad))
         with pytest.raises(WeightsError, match=message):
             EditSet.load(folder)
+
+
+def test_nce_query_floor_leaves_real_moves_alone_and_softens_vanishing_ones():
+    from contraclip_core.cfclip.loss import clip_nce_loss
+
+    torch.manual_seed(2)
+    e = F.normalize(torch.randn(3, 8), dim=-1)
+    t, g = F.normalize(torch.randn(3, 8), dim=-1), F.normalize(torch.randn(3, 8), dim=-1)
+    src = F.normalize(torch.randn(4, 8), dim=-1)
+    big = F.normalize(e + 0.5 * torch.randn(3, 8), dim=-1)  # ‖Δe‖ well above the floor: the authors' loss
+    assert float(clip_nce_loss(e, big, t, g, src, 0.1, min_norm=0.1)) == pytest.approx(
+        float(clip_nce_loss(e, big, t, g, src, 0.1)), rel=1e-6)
+    tiny = (e + 1e-6 * torch.randn(3, 8)).requires_grad_(True)  # CLIP barely sees a change
+    floored = clip_nce_loss(e, tiny, t, g, src, 0.1, min_norm=0.1)
+    assert float(floored) == pytest.approx(math.log(1 + 4), abs=1e-3)  # logits ≈ 0: one positive vs 4 negatives
+    floored.backward()
+    soft = tiny.grad.norm()
+    tiny.grad = None
+    clip_nce_loss(e, tiny, t, g, src, 0.1).backward()  # the authors' n(Δe): gradient ∝ 1/‖Δe‖
+    assert float(tiny.grad.norm()) > 1e3 * float(soft)

@@ -19,6 +19,7 @@ def clip_nce_loss(
     global_direction: torch.Tensor,
     source_texts: torch.Tensor,
     tau: float = 0.1,
+    min_norm: float = 0.0,
 ) -> torch.Tensor:
     """CLIP-NCE, mean over the batch and the two positives.
 
@@ -29,8 +30,13 @@ def clip_nce_loss(
         global_direction: (B, E) p₁ of each row's sentence (already normalised).
         source_texts: (M, E) normalised source-class text embeddings, one per template.
         tau: InfoNCE temperature (0.1 in the authors' code).
+        min_norm: 0 (the authors'): q = n(e′ − e). Above 0: q = (e′ − e) / max(‖e′ − e‖, min_norm), so an image
+            CLIP sees barely change gives a short query and soft logits. The authors' q is undefined at e′ = e and
+            its gradient grows as 1/‖e′ − e‖: with a mapper that starts at the identity edit it drowns every other
+            loss (docs/EDITS.md).
     """
-    query = F.normalize(e_edited - e_source, dim=-1)  # (B, E)
+    diff = e_edited - e_source  # (B, E)
+    query = diff / diff.norm(dim=-1, keepdim=True).clamp_min(min_norm) if min_norm > 0 else F.normalize(diff, dim=-1)
     p1 = F.normalize(global_direction, dim=-1)  # (B, E)
     p2 = F.normalize(target_text - e_source, dim=-1)  # (B, E)
     negatives = F.normalize(source_texts.unsqueeze(0) - e_source.unsqueeze(1), dim=-1)  # (B, M, E)
