@@ -137,13 +137,14 @@ class EditTrainer:
                 clip, [t.format(config.source_class) for t in config.templates]).float(), dim=-1).to(self.device)
             self.directions = F.normalize(self.targets - self.sources.mean(0, keepdim=True), dim=-1)  # (N, E)
             self.text_inputs = self.directions if config.text_input == "direction" else self.targets
-        pool, self.rivals = rival_pool(config.targets)  # the targets, then grammar rivals; (N, P) bool
-        with torch.no_grad():
-            self.pool = text_table(clip, pool, config.templates).to(self.device)  # (P, E), first N = targets
-        self.rivals = self.rivals.to(self.device)
-        self.factor_prompts, self.unnamed = factor_tables(clip, config.targets, config.templates)
-        self.factor_prompts = [t.to(self.device) for t in self.factor_prompts]
-        self.unnamed = self.unnamed.to(self.device)  # (N, F) bool
+        if config.clip_lambda > 0 and config.clip_loss == "rivals":  # built only for the losses that use them
+            pool, rivals = rival_pool(config.targets)  # the targets, then grammar rivals; (N, P) bool
+            with torch.no_grad():
+                self.pool = text_table(clip, pool, config.templates).to(self.device)  # (P, E), first N = targets
+            self.rivals = rivals.to(self.device)
+        if config.keep_lambda > 0:
+            prompts, unnamed = factor_tables(clip, config.targets, config.templates)
+            self.factor_prompts, self.unnamed = [t.to(self.device) for t in prompts], unnamed.to(self.device)
         self.mapper_config = MapperConfig(dim, self.targets.shape[1], num_layers, config.depth, config.lr_mul,
                                           config.residual_scale, text_skip=config.text_skip,
                                           skip_lr_mul=config.skip_lr_mul)
