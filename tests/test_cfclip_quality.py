@@ -1,8 +1,8 @@
 """The shipped Shapes edit model on held-out sentences (exact ground truth), loaded offline by its registry name.
 
-The issue's bars (≥ 85% of named attributes reached, ≤ 0.5 std unnamed change) are NOT met by the shipped model
-(docs/EDITS.md): those two tests are strict xfails, so they fail loudly the day a model meets them. What the model
-does achieve — edits that reach the named classes clearly more often than chance — is asserted as a regression check.
+The issue's bars: ≥ 85% of the named attributes reached and ≤ 0.5 std mean change of the unnamed ones, on sentences
+never trained on, measured here on seeds 1000–1047 (neither the table's seeds in docs/EDITS.md, 0–63, nor the
+tuning seeds, 3000–3047). Also: clearly better than the unedited images (chance), and trained within the CPU budget.
 """
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from contraclip_core.cfclip.vocab import HELD_OUT, training_sentences
 from contraclip_core.clip import load_clip
 from contraclip_core.generators import from_pretrained
 
-NOT_MET = "the shipped Shapes edit model does not meet the issue's bar yet (docs/EDITS.md)"
-
 
 @pytest.fixture(scope="module")
 def result():
@@ -26,23 +24,29 @@ def result():
     return edit_set, summary(evaluate_edits(g, edit_set, clip, HELD_OUT, seeds=range(1000, 1048)))
 
 
-def test_held_out_edits_reach_named_attributes_more_often_than_chance(result):
+def test_held_out_edits_reach_named_attributes_far_more_often_than_chance(result):
     _, m = result
-    assert m["edited_reached"] >= m["unedited_reached"] + 0.08, m
+    assert m["edited_reached"] >= m["unedited_reached"] + 0.4, m
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MET)
 def test_held_out_sentences_reach_85_percent_of_named_attributes(result):
     _, m = result
     assert m["edited_reached"] >= 0.85, m
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MET)
 def test_unnamed_attributes_move_at_most_half_a_std(result):
     _, m = result
     assert m["edited_unnamed"] <= 0.5, m
 
 
+def test_every_held_out_sentence_is_reached_more_often_than_chance(result):
+    _, m = result
+    for r in m["per_sentence"]:
+        assert r["edited"]["reached"] >= r["unedited"]["reached"] + 0.2, r["sentence"]
+
+
 def test_shipped_model_trains_within_the_cpu_budget(result):
     edit_set, _ = result
     assert edit_set.metrics["train_seconds"] <= 600
+    assert edit_set.metrics["train_threads"] == 1  # measured with one torch thread
+    assert edit_set.settings["nce_lambda"] > 0  # CLIP-NCE is part of the shipped model's loss

@@ -131,6 +131,12 @@ class EditSet:
             for name in ("latent_dim", "text_dim", "num_layers", "depth"):
                 if not isinstance(getattr(mapper_cfg, name), int) or getattr(mapper_cfg, name) < 1:
                     raise ValueError(f"mapper.{name} must be a positive whole number")
+            for name in ("lr_mul", "skip_lr_mul", "residual_scale"):
+                value = getattr(mapper_cfg, name)
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+                    raise ValueError(f"mapper.{name} must be a positive number")
+            if not isinstance(mapper_cfg.text_skip, bool):
+                raise ValueError("mapper.text_skip must be true or false")
             space = str(meta["space"])
             latent_shape = tuple(int(s) for s in meta["latent_shape"])
             targets = [str(t) for t in meta["targets"]]
@@ -162,6 +168,10 @@ class EditSet:
             if key not in state or tuple(state[key].shape) != tuple(tensor.shape):
                 got = tuple(state[key].shape) if key in state else "missing"
                 raise WeightsError(f"{weights_path}: {key!r} is {got}, expected {tuple(tensor.shape)}")
+        extra = sorted(set(state) - set(expected))
+        if extra:
+            raise WeightsError(f"{weights_path}: holds weights the described mapper does not have ({extra[0]!r}, "
+                               f"{len(extra)} in all); {META_NAME} does not describe this file")
         mapper.load_state_dict({k: state[k] for k in expected})
         edit_set = cls(mapper=mapper.to(device).eval().requires_grad_(False), **values)
         if generator is not None:

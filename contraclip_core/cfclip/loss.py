@@ -19,6 +19,7 @@ def clip_nce_loss(
     global_direction: torch.Tensor,
     source_texts: torch.Tensor,
     tau: float = 0.1,
+    min_norm: float = 0.0,
 ) -> torch.Tensor:
     """CLIP-NCE, mean over the batch and the two positives.
 
@@ -29,8 +30,13 @@ def clip_nce_loss(
         global_direction: (B, E) p₁ of each row's sentence (already normalised).
         source_texts: (M, E) normalised source-class text embeddings, one per template.
         tau: InfoNCE temperature (0.1 in the authors' code).
+        min_norm: 0 (the authors'): q = n(e′ − e). Above 0: q = (e′ − e) / max(‖e′ − e‖, min_norm), so an image
+            CLIP sees barely change gives a short query and soft logits. The authors' q is undefined at e′ = e and
+            its gradient grows as 1/‖e′ − e‖: with a mapper that starts at the identity edit it drowns every other
+            loss (docs/EDITS.md).
     """
-    query = F.normalize(e_edited - e_source, dim=-1)  # (B, E)
+    diff = e_edited - e_source  # (B, E)
+    query = diff / diff.norm(dim=-1, keepdim=True).clamp_min(min_norm) if min_norm > 0 else F.normalize(diff, dim=-1)
     p1 = F.normalize(global_direction, dim=-1)  # (B, E)
     p2 = F.normalize(target_text - e_source, dim=-1)  # (B, E)
     negatives = F.normalize(source_texts.unsqueeze(0) - e_source.unsqueeze(1), dim=-1)  # (B, M, E)
@@ -67,3 +73,45 @@ def clip_batch_contrastive_loss(e_edited: torch.Tensor, target_text: torch.Tenso
     same.fill_diagonal_(False)
     logits = logits.masked_fill(same, float("-inf"))
     return F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
+
+
+def clip_rival_loss(e_edited: torch.Tensor, table: torch.Tensor, which: torch.Tensor, rivals: torch.Tensor,
+                    tau: float = 0.07) -> torch.Tensor:
+    """Zero-shot classification of the edited image among its sentence's rivals: edited image i should match its
+    sentence ``which[i]`` more than every sentence ``rivals[which[i]]`` marks (for Shapes captions: those naming the
+    same factors with other classes, so "a green square" is contrasted with "a red square", "a green circle", …, and
+    what the sentence does not name is in no logit). A row whose sentence has no rival gets 1 − cos(e′, t̄) instead.
+    An optional term, not CF-CLIP's.
+
+    e_edited (B, E); table (P, E) the embedded pool, its first N rows the targets; which (B,) row → target;
+    rivals (N, P) bool.
+    """
+    e = F.normalize(e_edited, dim=-1)
+    logits = e @ F.normalize(table, dim=-1).T / tau  # (B, P)
+    keep = rivals[which].clone()  # (B, P)
+    has = keep.any(1)  # (B,)
+    keep[torch.arange(len(which), device=which.device), which] = True
+    ce = F.cross_entropy(logits.masked_fill(~keep, float("-inf")), which, reduction="none")  # (B,)
+    cosine = 1.0 - (e * F.normalize(table[which], dim=-1)).sum(-1)  # (B,)
+    return torch.where(has, ce, cosine).mean()
+
+
+def clip_keep_loss(e_source: torch.Tensor, e_edited: torch.Tensor, prompts: list[torch.Tensor],
+                   unnamed: torch.Tensor, tau: float = 0.07) -> torch.Tensor:
+    """Keep what the sentence does not name, as CLIP sees it: for each factor f the sentence leaves unnamed, the
+    zero-shot distribution of the edited image over f's class prompts should stay the source image's,
+    KL(p_source ‖ p_edited), averaged over the (row, unnamed factor) pairs. The Shapes analogue of CF-CLIP's identity
+    loss (which keeps a face's identity); an optional term, not CF-CLIP's.
+
+    e_source, e_edited (B, E); prompts: one (K_f, E) table per factor; unnamed (B, F) bool.
+    """
+    a, b = F.normalize(e_source, dim=-1), F.normalize(e_edited, dim=-1)
+    terms = []
+    for f, table in enumerate(prompts):
+        table = F.normalize(table, dim=-1)
+        log_p = F.log_softmax(a @ table.T / tau, dim=-1)  # (B, K)
+        log_q = F.log_softmax(b @ table.T / tau, dim=-1)
+        terms.append((log_p.exp() * (log_p - log_q)).sum(-1))  # (B,)
+    kl = torch.stack(terms, dim=1)  # (B, F)
+    weight = unnamed.to(kl)
+    return (kl * weight).sum() / weight.sum().clamp_min(1.0)

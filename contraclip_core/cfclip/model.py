@@ -29,6 +29,8 @@ class MapperConfig:
     residual_scale: float = 0.1  # λ in w′ = w + λ·Δw
     coarse_end: int = 4  # layers [0, coarse_end) are coarse
     medium_end: int = 8  # [coarse_end, medium_end) medium, the rest fine
+    text_skip: bool = False  # add a linear text → residual term (zero at start) beside the fused MLP path
+    skip_lr_mul: float = 0.01  # lr multiplier of that linear term
 
     def levels(self) -> list[range]:
         """Which style inputs each level mapper owns (a single level when there are few layers)."""
@@ -83,6 +85,16 @@ class TextConditionedMapper(nn.Module):
             self.fuse = EqualLinear(2 * c.latent_dim, c.latent_dim, lr_mul=c.lr_mul)
             self.level_mappers = nn.ModuleList(mlp(c.latent_dim, c.latent_dim, c.depth, c.lr_mul)
                                                for _ in c.levels())
+            if c.text_skip:
+                # Δw_skip = A·t, one matrix per style input, zero at start; the fused path starts silent too
+                # (its last layer's weights zeroed), so training starts from the identity edit.
+                self.text_skip = nn.ModuleList(EqualLinear(c.text_dim, c.latent_dim, lr_mul=c.skip_lr_mul,
+                                                           activation=False) for _ in range(c.num_layers))
+                with torch.no_grad():
+                    for skip in self.text_skip:
+                        skip.weight.zero_()
+                    for level in self.level_mappers:
+                        level[-1].weight.zero_()
 
     def residual(self, codes: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """codes (B, L, D) and text embeddings (B, T) or (1, T) → Δw (B, L, D), before the scale λ."""
@@ -94,7 +106,10 @@ class TextConditionedMapper(nn.Module):
         fused = self.fuse(torch.cat([codes, mapped], dim=-1))  # (B, L, D)
         parts = [mapper(fused[:, level.start : level.stop]) for mapper, level in
                  zip(self.level_mappers, self.config.levels())]
-        return torch.cat(parts, dim=1)  # (B, L, D)
+        out = torch.cat(parts, dim=1)  # (B, L, D)
+        if self.config.text_skip:
+            out = out + torch.stack([skip(text) for skip in self.text_skip], dim=1)
+        return out
 
     def forward(self, codes: torch.Tensor, text: torch.Tensor, strength: float | torch.Tensor = 1.0) -> torch.Tensor:
         """The edited codes w + strength·λ·Δw, (B, L, D)."""

@@ -30,8 +30,10 @@ def edit_card(edit_set: EditSet, where: str, repo_id: str) -> str:
         f"- trained on {len(edit_set.targets)} target sentence(s), {edit_set.iterations} iterations: "
         + ", ".join(f"“{t}”" for t in shown) + (" …" if len(edit_set.targets) > len(shown) else ""),
         f"- losses: CLIP-NCE ×{s.get('nce_lambda')} (τ {s.get('tau')}), latent L2 ×{s.get('l2_lambda')}, "
-        f"{s.get('clip_loss', 'cosine')} CLIP loss ×{s.get('clip_lambda')}; λ = {s.get('residual_scale')}, "
-        f"text input {edit_set.text_input}, Adam lr {s.get('lr')}",
+        f"{s.get('clip_loss', 'cosine')} CLIP loss ×{s.get('clip_lambda')}"
+        + (f", keep loss ×{s.get('keep_lambda')}" if s.get("keep_lambda") else "")
+        + f"; λ = {s.get('residual_scale')}, text input {edit_set.text_input}, Adam lr {s.get('lr')}"
+        + ("; mapper with a linear text → residual term" if s.get("text_skip") else ""),
     ]
     if m.get("edited_reached") is not None:
         lines += ["", "## Quality (Shapes world, exact ground truth, held-out sentences)", "",
