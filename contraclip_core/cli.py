@@ -37,6 +37,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", choices=["plain", "pae", "pae-subspace", "pae-dipole"],
                    help="CLIP-space target: plain (ContraCLIP's) or a CLIP-PAE variant (docs/PATHS.md)")
     p.add_argument("--off-target-weight", type=float, help="weight of the penalty on Δe outside the dipole's subspace")
+    p.add_argument("--whiten", action=argparse.BooleanOptionalAction, default=None,
+                   help="train the paths in whitened W (default: the preset's; the Shapes quick preset does)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, …")
     _add_precision(p)
@@ -130,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     config = presets.train_config(args.generator, args.preset, dipoles=[tuple(d) for d in args.dipole],
                                   corpus=args.corpus, method=args.method, seed=args.seed)
-    for key in ("iterations", "batch_size", "loss", "lr", "objective", "off_target_weight"):
+    for key in ("iterations", "batch_size", "loss", "lr", "objective", "off_target_weight", "whiten"):
         if getattr(args, key) is not None:
             setattr(config, key, getattr(args, key))
     generator = from_pretrained(args.generator, device=args.device)

@@ -91,8 +91,25 @@ def main() -> None:
             cells.append(summary(reports) + f" ({seconds:.0f} s)")
         lines.append(f"| {dipole[0]} / {dipole[1]} | {cells[0]} | {cells[1]} |")
         print(lines[-1])
-    out.write_text("\n".join(lines) + "\n")
+    write_block(out, "\n".join(lines[2:]))  # the title stays; the rest is this script's block
     print(f"wrote {out}")
+
+
+BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
+
+
+def write_block(out: Path, block: str) -> None:
+    """Replace this script's block of ``out`` (between its markers; after the title if there are none), leaving
+    what other scripts and people wrote there as it is."""
+    text = out.read_text() if out.exists() else "# ContraCLIP on the Shapes world\n"
+    block = f"{BEGIN}\n{block.rstrip()}\n{END}"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        title, _, rest = text.partition("\n")
+        old_start = rest.find("\n## CLIP-PAE")  # the first version of this script wrote everything above it
+        text = f"{title}\n\n{block}\n" + (rest[old_start:] if old_start >= 0 else rest)
+    out.write_text(text)
 
 
 if __name__ == "__main__":
