@@ -300,7 +300,7 @@ def report(results: dict[str, Any], argv: list[str] | None) -> str:
                    ("ms_per_step", "ms/step", ".1f"), ("ratio", "× naive", ".2f"), ("peak_gb", "peak GB", ".2f")]),
         "**Shapes quick preset, one dipole (a red shape / a blue shape), end to end**, then its path on the ground "
         "truth (32 seeds, 8 steps of 0.25 each way; the quality bars: ρ ≥ 0.9, Δ ≥ 1, off-target < Δ). Naive: the "
-        "preset before (batch 8, a fresh anchor each draw), full-resolution renders resized for CLIP, the tower as "
+        "preset before (batch 8, a fresh anchor each draw, W not whitened), full-resolution renders resized for CLIP, the tower as "
         "open_clip builds it; fast: today's preset (batch 16 from a pool of 256 anchors each rendered and embedded "
         "once), the rasteriser drawing at CLIP's 64 px, BatchNorm folded and channels_last",
         table(shapes, [("way", "way", ""), ("threads", "threads", ""), ("iterations", "iterations", ""),

@@ -75,8 +75,8 @@ def train_step_rows(g, clip, clip_name: str, variants: list[tuple[str, str]], ba
     return rows
 
 
-# The Shapes quick preset as it was before issue 13's speed-ups: batch max(K, 8), a fresh anchor every draw.
-BEFORE = dict(batch_size=8, anchor_pool=0)
+# The Shapes quick preset as it was before this round: batch max(K, 8), a fresh anchor every draw, paths in W itself.
+BEFORE = dict(batch_size=8, anchor_pool=0, whiten=False)
 
 
 def shapes_training_rows(iterations: int | None, device: str, threads: list[int]) -> list[dict]:

@@ -37,6 +37,12 @@ def test_both_branches_are_used_at_this_size(tiny):
 @pytest.mark.parametrize("nnpack", [True, False])
 def test_fast_matches_the_reference_forward_and_backward(tiny, nnpack, monkeypatch):
     monkeypatch.setattr(fast_ops, "USE_NNPACK", nnpack)
+    monkeypatch.setattr(fast_ops, "WINOGRAD_MIN_CHANNELS", 0)  # this tiny model's layers all take Winograd
+    monkeypatch.setattr(fast_ops, "WINOGRAD_MIN_SIZE", 0)
+    if nnpack and fast_ops.nnpack_ok():
+        calls = []
+        real = torch._nnpack_spatial_convolution
+        monkeypatch.setattr(torch, "_nnpack_spatial_convolution", lambda *a: calls.append(1) or real(*a))
     ws = torch.randn(3, tiny.num_ws, 64, generator=torch.Generator().manual_seed(1))
     ref_in, fast_in = ws.clone().requires_grad_(True), ws.clone().requires_grad_(True)
     ref = tiny.set_impl("grouped").synthesis(ref_in, "w+")
@@ -44,6 +50,8 @@ def test_fast_matches_the_reference_forward_and_backward(tiny, nnpack, monkeypat
     assert out.shape == ref.shape == (3, 3, 32, 32) and ref.abs().max() > 1.0
     # Winograd's round-off is ~1e-5 relative per layer; the direct convolution's ~1e-7
     assert (out - ref).abs().max().item() < (1e-4 if nnpack else 1e-5)
+    if nnpack and fast_ops.nnpack_ok():
+        assert len(calls) >= (tiny.num_layers + 1) // 2  # each stride-1 3×3 conv (4 here) ran Winograd, at least once
     (grad_ref,) = torch.autograd.grad(ref.square().sum(), ref_in)
     (grad_fast,) = torch.autograd.grad(out.square().sum(), fast_in)
     assert ((grad_fast - grad_ref).abs().max() / grad_ref.abs().max()).item() < 1e-4
@@ -114,3 +122,15 @@ def test_fp16_clamps_activations_like_nvidia(tiny, monkeypatch):
             image = tiny._synthesize_ws(ws)
     reduced = [m for dtype, m in seen if dtype == torch.float16]
     assert reduced and max(reduced) <= 0.5 and torch.isfinite(image).all()
+
+
+def test_winograd_only_where_it_pays():
+    """NNPACK's Winograd runs for wide layers on large enough images (fp32, CPU); narrow or small layers run the
+    direct convolution in channels_last, which measured faster there (no layout copies, no padded tiles)."""
+    cpu = torch.device("cpu")
+    if not fast_ops.nnpack_ok():
+        pytest.skip("this torch build has no NNPACK")
+    assert fast_ops.winograd(cpu, torch.float32, 512, 64) and fast_ops.winograd(cpu, torch.float32, 256, 128)
+    assert not fast_ops.winograd(cpu, torch.float32, 128, 256)  # narrow: the copies cost more
+    assert not fast_ops.winograd(cpu, torch.float32, 512, 8)  # small: mostly padding
+    assert not fast_ops.winograd(cpu, torch.bfloat16, 512, 64)

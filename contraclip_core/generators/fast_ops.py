@@ -39,6 +39,8 @@ CL = torch.channels_last  # the layout of activations between layers (bench may 
 NUM_REDUCED_RES = 4  # highest resolutions run in the autocast dtype (StyleGAN2-ADA: num_fp16_res = 4)
 FP16_CLAMP = 256.0  # StyleGAN2-ADA's conv_clamp for its fp16 layers
 USE_NNPACK = True  # Winograd 3×3 convolutions through NNPACK on the CPU (fp32) when torch has it; bench toggles it
+WINOGRAD_MIN_CHANNELS = 256  # narrower 3×3 convolutions run direct, in channels_last (see winograd())
+WINOGRAD_MIN_SIZE = 32  # and so do those on smaller images
 _NNPACK: bool | None = None  # NNPACK initialised and available (None: not asked yet)
 
 
@@ -92,10 +94,21 @@ def nnpack_ok() -> bool:
     return USE_NNPACK and _NNPACK
 
 
+def winograd(device: torch.device, dtype: torch.dtype, channels: int, size: int) -> bool:
+    """Whether a 3×3 convolution with ``channels`` inputs on ``size``² pixels runs through NNPACK's Winograd here:
+    fp32 on the CPU, and only wide layers — below ``WINOGRAD_MIN_CHANNELS`` the NCHW ↔ channels_last copies around
+    it (one transposing pass over a large activation each way) cost more than Winograd saves — on large enough
+    images: below ``WINOGRAD_MIN_SIZE`` its 6×6 output tiles are mostly padding (17 ms for 512 channels at 4×4 px,
+    where the direct convolution takes under 1 ms). Measured with bench/bench.py, docs/PERFORMANCE.md."""
+    return (device.type == "cpu" and dtype == torch.float32 and channels >= WINOGRAD_MIN_CHANNELS
+            and size >= WINOGRAD_MIN_SIZE and nnpack_ok())
+
+
 def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: int) -> torch.Tensor:
-    """A stride-1 convolution: NNPACK's Winograd F(6×6, 3×3) on the CPU in fp32 (≈3× the throughput of the direct
-    convolution on an AVX-512 CPU; relative error ~1e-5, see tests), ``F.conv2d`` otherwise. NCHW output from NNPACK."""
-    if (x.device.type == "cpu" and x.dtype == torch.float32 and weight.shape[-2:] == (3, 3) and nnpack_ok()):
+    """A stride-1 convolution: NNPACK's Winograd F(6×6, 3×3) on the CPU in fp32 for wide layers (≈3× the throughput
+    of the direct convolution on an AVX-512 CPU; relative error ~1e-5, see tests), ``F.conv2d`` otherwise. NCHW
+    output from NNPACK."""
+    if weight.shape[-2:] == (3, 3) and winograd(x.device, x.dtype, weight.shape[1], x.shape[-1]):
         if bias is None:
             bias = torch.zeros(weight.shape[0], dtype=x.dtype)
         try:
@@ -244,7 +257,7 @@ def synthesize(g: "StyleGAN2Generator", ws: torch.Tensor, noise: list[torch.Tens
                                                       g.to_rgbs):
             dtype = dtype_at(log_res)
             # the up-sampling conv's output feeds a 3×3 conv: NCHW when that runs through NNPACK, else channels_last
-            mid = torch.contiguous_format if device.type == "cpu" and dtype == torch.float32 and nnpack_ok() else CL
+            mid = torch.contiguous_format if winograd(device, dtype, conv.conv.weight.shape[2], 2**log_res) else CL
             x = styled_conv(g, conv_up, x, ws[:, i], noise1, dtype, out_format=mid)  # (B, C, 2H, 2W)
             x = styled_conv(g, conv, x, ws[:, i + 1], noise2, dtype)
             skip = to_rgb(g, rgb, x, ws[:, i + 2], skip, dtype)  # (B, 3, 2H, 2W) fp32
