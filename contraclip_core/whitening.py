@@ -49,11 +49,9 @@ class LatentWhitening(nn.Module):
         return cls(x.mean(0).float(), torch.linalg.cholesky(cov).float())
 
     def to_u(self, w: torch.Tensor) -> torch.Tensor:
-        """Latent points (B, d) → whitened coordinates (B, d)."""
-        x = w.reshape(len(w), -1, self.block) - self.mean.to(w)
-        chol = self.chol.to(w).expand(x.shape[1], -1, -1)
-        u = torch.linalg.solve_triangular(chol, x.transpose(0, 1).transpose(1, 2), upper=False)  # (k, b, B)
-        return u.transpose(1, 2).transpose(0, 1).reshape(len(w), -1)
+        """Latent points (B, d) → whitened coordinates (B, d): L⁻¹(w − μ) for every block, as one triangular solve."""
+        rows = w.reshape(-1, self.block) - self.mean.to(w)  # (B·k, b)
+        return torch.linalg.solve_triangular(self.chol.to(w), rows.T, upper=False).T.reshape(w.shape)
 
     def lift(self, v: torch.Tensor) -> torch.Tensor:
         """A direction in u (B, d) → the step it makes in w (B, d)."""

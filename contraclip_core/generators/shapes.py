@@ -183,10 +183,8 @@ class ShapesGenerator(Generator):
         so the two agree to ~1e-3 per pixel on average and their CLIP embeddings to 1 − cos ≈ 4e-4 (tests)."""
         if size >= self.resolution:
             return self.synthesis(latent, space)
-        self.check_space(space)
-        latent = latent.to(device=self.device, dtype=self.dtype)
-        w = self._map(latent) if space == "z" else latent.reshape(len(latent), -1)  # (B, w_dim)
-        return self.render(self._attributes_from_w(w), resolution=size, edge_softness=self.edge_softness_at(size))
+        attrs = self._attributes_from_w(self._w(latent, space))
+        return self.render(attrs, resolution=size, edge_softness=self.edge_softness_at(size))
 
     def edge_softness_at(self, size: int) -> float:
         """The edge ramp (logistic scale, in output pixels) of a full-size render resized to ``size`` px.
@@ -239,10 +237,13 @@ class ShapesGenerator(Generator):
         - ``value``: foreground HSV value (brightness) in [value_min, value_max].
         - ``bg_lightness``: grey level of the background in [bg_min, bg_max] (0 = black, 1 = white).
         """
+        return self._attributes_from_w(self._w(latent, space))
+
+    def _w(self, latent: torch.Tensor, space: str) -> torch.Tensor:
+        """A Z or W code (B, 32) as w (B, w_dim), on this generator's device and dtype."""
         self.check_space(space)
         latent = latent.to(device=self.device, dtype=self.dtype)
-        w = self._map(latent) if space == "z" else latent  # (B, w_dim)
-        return self._attributes_from_w(w)
+        return self._map(latent) if space == "z" else latent
 
     # --- rasteriser -------------------------------------------------------------------------------------------------
     def render(self, attrs: dict[str, torch.Tensor], resolution: int | None = None,
