@@ -13,7 +13,7 @@ import gradio as gr
 
 from app_anchor import anchor_controls
 from app_edit import build_edit_tab
-from contraclip_core import objectives, presentation, registry
+from contraclip_core import allocator, objectives, presentation, registry
 from contraclip_core.errors import ContraCLIPError
 from contraclip_core.service import LIMITS, Service, ServiceError, vocabulary_warning
 
@@ -322,6 +322,7 @@ def main() -> None:
     parser.add_argument("--data", default=None, help="folder for jobs, trained paths and outputs "
                         "(default: $CONTRACLIP_DATA or checkpoints/local)")
     args = parser.parse_args()
+    allocator.tune()  # before the first render: see contraclip_core/allocator.py
     try:
         service = Service(args.data)
     except ContraCLIPError as e:  # e.g. the data folder is a file, read-only, or in use by another app

@@ -14,6 +14,7 @@ full-resolution renders for CLIP, one frame at a time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -30,6 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from contraclip_core import allocator  # noqa: E402
 from contraclip_core import precision as precision_mod  # noqa: E402
 from contraclip_core.generators import fast_ops  # noqa: E402
 from contraclip_core.generators.pggan import PGGANConfig, PGGANGenerator  # noqa: E402
@@ -37,9 +39,12 @@ from contraclip_core.generators.stylegan2 import StyleGAN2Config, StyleGAN2Gener
 from contraclip_core.service import LIMITS  # noqa: E402
 from training_rows import shapes_training_rows, train_step_rows, traversal_rows  # noqa: E402
 
-# (label, impl, NNPACK on): the ways StyleGAN2 synthesis can run; the first is the naive baseline
-WAYS = {"naive (grouped, NCHW)": ("grouped", False), "activations (NCHW)": ("activations", False),
-        "fast, direct convs": ("fast", False), "fast + Winograd (NNPACK)": ("fast", True)}
+# (label, impl, NNPACK on, malloc tuned): the ways StyleGAN2 synthesis can run; the first is the naive baseline.
+# Untuned ways run under glibc's own thresholds at their steady state (allocator.GLIBC_STEADY, which times the same
+# as a fresh process with glibc's defaults); "naive, malloc tuned" shows what the allocator alone is worth.
+WAYS = {"naive (grouped, NCHW)": ("grouped", False, False), "naive, malloc tuned": ("grouped", False, True),
+        "activations (NCHW)": ("activations", False, False), "fast, direct convs": ("fast", False, True),
+        "fast + Winograd (NNPACK)": ("fast", True, True)}
 
 
 # --- set-up ----------------------------------------------------------------------------------------------------------
@@ -78,12 +83,13 @@ def precision(mode: str, device: str) -> Iterator[None]:
 
 
 @contextmanager
-def way(g: StyleGAN2Generator, impl: str, nnpack: bool) -> Iterator[None]:
+def way(g: StyleGAN2Generator, impl: str, nnpack: bool, malloc_tuned: bool = True) -> Iterator[None]:
     saved = fast_ops.USE_NNPACK
     g.set_impl(impl)
     fast_ops.USE_NNPACK = nnpack
     try:
-        yield
+        with contextlib.nullcontext() if malloc_tuned else allocator.glibc_defaults():
+            yield
     finally:
         fast_ops.USE_NNPACK = saved
         g.set_impl("fast")
@@ -141,10 +147,10 @@ def bench_stylegan2(g: StyleGAN2Generator, variants: list[tuple[str, str]], batc
         w = g.encode(z, "w", 1.0)
     runs = {}
     for label, mode in variants:
-        impl, nnpack = WAYS[label]
+        impl, nnpack, tuned = WAYS[label]
 
-        def run(impl=impl, nnpack=nnpack, mode=mode) -> torch.Tensor:
-            with torch.no_grad(), way(g, impl, nnpack), precision(mode, device):
+        def run(impl=impl, nnpack=nnpack, tuned=tuned, mode=mode) -> torch.Tensor:
+            with torch.no_grad(), way(g, impl, nnpack, tuned), precision(mode, device):
                 return g.synthesis(w, "w")
         runs[label, mode] = run
     images = {key: run().float() for key, run in runs.items()}  # also the warm-up
@@ -218,6 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", help="write the report (Markdown) here; JSON beside it")
     args = parser.parse_args(argv)
     device = args.device
+    malloc = allocator.tune()  # the app's setting; the naive ways switch back to glibc's own (way())
     cuda = torch.device(device).type == "cuda"
     sizes = args.size or ([1024] if cuda else [256, 1024])
     batches = args.batch or ([8] if cuda else [1, 4])
@@ -225,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
     results: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "device": machine(device), "torch": torch.__version__, "args": vars(args),
-        "nnpack": fast_ops.nnpack_ok(), "matmul_peak_gflop_s": matmul_peak(device, args.matmul_n),
+        "nnpack": fast_ops.nnpack_ok(), "allocator": malloc, "matmul_peak_gflop_s": matmul_peak(device, args.matmul_n),
     }
     peak = results["matmul_peak_gflop_s"]
     synth, flops = [], {}
@@ -283,6 +290,8 @@ def report(results: dict[str, Any], argv: list[str] | None) -> str:
         f"fp32 matmul peak measured in this run: **{results['matmul_peak_gflop_s']:.0f} GFLOP/s** "
         f"({args['matmul_n']}² `a @ a`). "
         f"StyleGAN2 config-f GFLOP per image (FlopCounterMode, naive path): {flops}.",
+        f"**Memory allocator** (`contraclip_core/allocator.py`): {results.get('allocator', '—')}; the naive rows "
+        "run under glibc's own thresholds.",
         "**Precision chosen here** (`contraclip_core/precision.py`): " + "; ".join(
             f"{k} → {v}" for k, v in results["precision"].items()),
         "**Synthesis** (variants interleaved round by round; × naive: images/s over the first row of each "

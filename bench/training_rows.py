@@ -10,7 +10,7 @@ from typing import Iterator
 
 import torch
 
-from contraclip_core import presets
+from contraclip_core import allocator, presets
 from contraclip_core.pathset import PathSet
 from contraclip_core.paths import LatentSupportSets, LatentView
 from contraclip_core.traversal import save_gif, traverse_iter
@@ -37,7 +37,8 @@ def naive_training(generator, clip) -> Iterator[None]:
 
     generator.synthesis_for, clip.encode_images = synthesis_for, encode_images
     try:
-        yield
+        with allocator.glibc_defaults():
+            yield
     finally:
         del generator.synthesis_for, clip.encode_images
 
@@ -57,7 +58,7 @@ def train_step_rows(g, clip, clip_name: str, variants: list[tuple[str, str]], ba
         trainer = Trainer(config, g, clip)
         if torch.device(device).type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        with precision_context(mode, device):
+        with precision_context(mode, device), _malloc(impl):
             trainer.step()
             times = []
             for _ in range(iters):
@@ -123,6 +124,11 @@ def _nothing() -> Iterator[None]:
     yield
 
 
+def _malloc(impl: str):
+    """The naive way ("grouped") runs under glibc's own malloc thresholds, every other way under the app's."""
+    return allocator.glibc_defaults() if impl == "grouped" else _nothing()
+
+
 def traversal_rows(g, variants: list[tuple[str, str, int, bool]], frames: int, iters: int, device: str,
                    precision_context) -> list[dict]:
     """``frames`` moves (frames // 2 each way) from one seed, rendered and written as a GIF: seconds to the first
@@ -139,7 +145,7 @@ def traversal_rows(g, variants: list[tuple[str, str, int, bool]], frames: int, i
             for _ in range(iters):
                 sync(device)
                 start, first = time.perf_counter(), None
-                with precision_context(mode, device):
+                with precision_context(mode, device), _malloc(impl):
                     for t in traverse_iter(g, path_set, 0, [0], steps=frames // 2, step_size=0.2,
                                            batch_size=batch_size, anchors_first=streamed):
                         first = first or time.perf_counter() - start

@@ -245,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import ContraCLIPError
 
     args = build_parser().parse_args(argv)
+    if argv is None:  # a process of its own (not a caller's): tune malloc for large activations
+        from . import allocator
+
+        allocator.tune()
     handler = {"train": cmd_train, "traverse": cmd_traverse, "evaluate": cmd_evaluate, "convert": cmd_convert,
                "publish": cmd_publish}
     try:

@@ -10,7 +10,8 @@ import math
 from .app_server import ROOT
 
 
-def test_bench_smoke_run_reports_ratios_and_psnr(tmp_path):
+def test_bench_smoke_run_reports_ratios_and_psnr(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONTRACLIP_MALLOC", "default")  # malloc tuning is process-wide: not in the test process
     spec = importlib.util.spec_from_file_location("bench", ROOT / "bench" / "bench.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
@@ -19,7 +20,7 @@ def test_bench_smoke_run_reports_ratios_and_psnr(tmp_path):
                           "--clip", "shapes-clip", "--shapes-iterations", "2", "--matmul-n", "256", "--out", str(out)])
     synth = {(r["generator"], r["impl"], r["precision"]): r for r in results["synthesis"]}
     assert synth[("StyleGAN2 32", "naive (grouped, NCHW)", "fp32")]["ratio"] == 1.0
-    for way in ("activations (NCHW)", "fast, direct convs", "fast + Winograd (NNPACK)"):
+    for way in ("naive, malloc tuned", "activations (NCHW)", "fast, direct convs", "fast + Winograd (NNPACK)"):
         assert synth[("StyleGAN2 32", way, "fp32")]["psnr_db"] > 80, way  # same image, other arithmetic order
     assert 25 < synth[("StyleGAN2 32", "fast + Winograd (NNPACK)", "bf16")]["psnr_db"] < 80  # close, but bf16
     assert synth[("PGGAN 32", "-", "fp32")]["ratio"] == 1.0
@@ -37,5 +38,6 @@ def test_bench_smoke_run_reports_ratios_and_psnr(tmp_path):
     assert all(math.isfinite(r["rho"]) and math.isfinite(r["off"]) for r in shapes)  # quality from the same run
     text = out.read_text()
     assert "**Training step**" in text and "× naive" in text and "CPU" in text and "matmul peak" in text
+    assert "**Memory allocator**" in text
     assert "**Precision chosen here**" in text and "StyleGAN2 32 → fp32" in text
     assert json.loads(out.with_suffix(".json").read_text())["args"]["size"] == [32]

@@ -51,18 +51,20 @@ def compute_dtype(device: torch.device, full: torch.dtype) -> torch.dtype:
     return full
 
 
-def _cached(g: "StyleGAN2Generator", layer: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """(W·scale as (out, in, k, k) channels_last fp32, Σ_{k,k} W² as (out, in)) for a ModulatedConv2d."""
+def _cached(g: "StyleGAN2Generator", layer: torch.nn.Module,
+            memory_format: torch.memory_format = CL) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W·scale as (out, in, k, k) fp32 in ``memory_format`` — channels_last for oneDNN, contiguous for NNPACK, which
+    would otherwise transpose a 9 MB weight on every call — and Σ_{k,k} W² as (out, in)) for a ModulatedConv2d."""
     weight = layer.weight
     if weight.requires_grad and torch.is_grad_enabled():
         w = layer.scale * weight[0]
         return w, w.square().sum((2, 3))
     cache = g.__dict__.setdefault("_fast_cache", {})
-    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device)
+    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device, memory_format)
     hit = cache.get(id(layer))
     if hit is None or hit[0] != key:
         with torch.no_grad():
-            w = (layer.scale * weight[0]).contiguous(memory_format=CL)
+            w = (layer.scale * weight[0]).contiguous(memory_format=memory_format)
             hit = (key, w, w.square().sum((2, 3)))
         cache[id(layer)] = hit
     return hit[1], hit[2]
@@ -128,7 +130,9 @@ def styled_conv(g: "StyleGAN2Generator", layer: "StyledConv", x: torch.Tensor | 
     in ``out_format`` (the layout the next layer's convolution reads fastest).
     """
     conv = layer.conv
-    weight, weight_sq = _cached(g, conv)  # (out, in, k, k), (out, in)
+    first = x[0] if isinstance(x, list) else x
+    nnpack = not conv.upsample and winograd(first.device, dtype, conv.weight.shape[2], first.shape[-1])
+    weight, weight_sq = _cached(g, conv, torch.contiguous_format if nnpack else CL)  # (out, in, k, k), (out, in)
     out_channels = weight.shape[0]
     style = conv.modulation(w)  # (B, in), the model's dtype
     if dtype == torch.float16:  # NVIDIA: pre-normalise so nothing overflows; demodulation cancels the scale
