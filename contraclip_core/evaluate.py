@@ -37,6 +37,16 @@ def circular_distance(a: torch.Tensor, b: float | torch.Tensor) -> torch.Tensor:
     return torch.minimum(d, 2 * math.pi - d)
 
 
+def hue_toward(hue: torch.Tensor, toward: float, away: float) -> torch.Tensor:
+    """How far a hue is from ``away`` toward ``toward``: cos(h − toward) − cos(h − away), the difference of the hue
+    unit vector's cosine similarities to the two colours (as a CLIP dipole is a difference of similarities to two
+    sentences), i.e. its projection on u_toward − u_away. Moving the hue heads along that chord — the ground-truth
+    path — raises it at every step, from any start. A difference of circular *distances* (this module's measure
+    before 2026-12-01) is flat on a whole arc — for red/blue between red and yellow, where turning toward red brings
+    the hue as much closer to red as to blue — and so scored the ground-truth red/blue path ρ 0.944."""
+    return torch.cos(hue - toward) - torch.cos(hue - away)
+
+
 @dataclass
 class Target:
     """What a Shapes dipole should move: a scalar measure of the attributes, and the attributes it owns."""
@@ -59,8 +69,7 @@ def shapes_target(dipole: Sequence[str]) -> Target | None:
     if hp and hn and hp != hn:
         sine, cosine = HUE_HEADS
         move = {sine: math.sin(HUES[hp]) - math.sin(HUES[hn]), cosine: math.cos(HUES[hp]) - math.cos(HUES[hn])}
-        return Target(f"hue: {hp} − {hn}", lambda a: circular_distance(a["hue"], HUES[hn])
-                      - circular_distance(a["hue"], HUES[hp]), ("hue",), move)
+        return Target(f"hue: {hp} − {hn}", lambda a: hue_toward(a["hue"], HUES[hp], HUES[hn]), ("hue",), move)
     sp, sn = word(pos, SHAPE_NAMES), word(neg, SHAPE_NAMES)
     if sp and sn and sp != sn:
         return Target(f"shape: {sp} − {sn}", lambda a: a[f"shape_{sp}"] - a[f"shape_{sn}"],

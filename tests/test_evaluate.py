@@ -72,3 +72,23 @@ def test_the_ground_truth_path_moves_its_target_and_nothing_else(dipole, target)
     assert r.target.startswith(target) and r.target_change > 2.0 and r.target_rho > 0.9
     assert r.off_target_max < 1e-3, (r.off_target_worst, r.off_target_max)
     assert ground_truth_paths(generator, ("a happy shape", "a sad shape")) is None
+
+
+def test_the_hue_measure_grows_all_along_the_ground_truth_hue_direction():
+    """Red/blue: the ground-truth path moves the hue heads (sine, cosine) along u_red − u_blue; from any start the
+    measure must grow at every step — also where a difference of circular distances is flat (hues between red and
+    yellow, where turning toward red brings the hue as much closer to red as to blue)."""
+    from contraclip_core.evaluate import HUES, circular_distance, hue_toward
+
+    red, blue = HUES["red"], HUES["blue"]
+    d = torch.tensor([math.sin(red) - math.sin(blue), math.cos(red) - math.cos(blue)])
+    t = torch.linspace(-3, 3, 61)[:, None]
+    for start in (0.3, 1.0, 2.0, 3.5, 5.0, 6.0):  # hues all round the circle
+        heads = torch.tensor([math.sin(start), math.cos(start)]) + t * d  # (61, 2)
+        hue = torch.remainder(torch.atan2(heads[:, 0], heads[:, 1]), 2 * math.pi)
+        assert (hue_toward(hue, red, blue).diff() > 0).all(), start
+    arc = torch.linspace(math.pi / 3 - 0.05, 0.05, 20)  # yellow-ish → red
+    distances = circular_distance(arc, blue) - circular_distance(arc, red)
+    assert distances.diff().abs().max() < 1e-5  # the old measure cannot see a turn along this arc
+    # the sign: positive at red, negative at blue
+    assert hue_toward(torch.tensor([red, blue]), red, blue).tolist() == pytest.approx([1.5, -1.5], abs=1e-5)
