@@ -127,7 +127,12 @@ def check_weights_header(meta: PathSetMeta, weights_path: Path) -> None:
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise WeightsError(f"{weights_path.name} is not a readable safetensors file (truncated or corrupted?): {e}. "
                            "Download it again or re-run the conversion.") from e
-    for key, shape in meta.tensor_shapes().items():
+    declared = meta.tensor_shapes()
+    for key, shape in declared.items():
         if shapes.get(key) != shape:
             got = shapes[key] if key in shapes else "missing"
             raise WeightsError(f"{weights_path}: {key!r} is {got}, expected {shape} (as paths.json declares)")
+    extra = sorted(set(shapes) - set(declared))
+    if extra:  # e.g. whitening tensors with no 'whitening_block': the paths would be read in the wrong coordinates
+        raise WeightsError(f"{weights_path}: holds {', '.join(map(repr, extra))}, which paths.json does not declare "
+                           "(a 'whitening_block' or 'method' missing or changed?)")

@@ -38,9 +38,10 @@ def test_tuned_malloc_reuses_freed_activations_instead_of_faulting_them_in_again
     pages = (32 << 20) // 4096  # one 128-channel 256² activation: 8192 pages
     untuned = _faults("default")  # per image; the first one faults everything in either way
     tuned = _faults("tune")
-    assert min(untuned[1:]) > pages, untuned  # glibc's default: the largest activations are mmapped afresh each time
-    # tuned: the previous image's blocks are reused, already resident (a few stray faults while the heap settles)
-    assert sum(tuned[1:]) < sum(untuned[1:]) / 3, (tuned, untuned)
+    # glibc's default: the largest activation (33.5 MB, over glibc's 32 MiB ceiling) is mmapped afresh every image
+    assert min(untuned[2:]) > pages // 2, untuned
+    # tuned: once the heap has settled (an image or two), the previous image's blocks are reused, already resident
+    assert min(tuned[2:]) < pages // 10, tuned
 
 
 def test_the_environment_switch_leaves_glibc_as_it_is(monkeypatch):

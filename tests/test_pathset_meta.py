@@ -18,7 +18,7 @@ from contraclip_core.service import Service
 
 from .conftest import SHIPPED_SHAPES_PATHS
 
-SOURCE = SHIPPED_SHAPES_PATHS.parent / "triangle-circle"  # w space, latent (32,), 1 path, 16 pairs
+SOURCE = SHIPPED_SHAPES_PATHS.parent / "triangle-circle"  # w space, latent (32,), 1 path, 16 pairs, whitened (+1,056)
 HUGE = 10**30
 CORRUPTIONS = {
     "list": [1, 2], "text": "x", "number": 7, "null": None, "object": {"a": 1}, "nan": math.nan,
@@ -66,7 +66,7 @@ def test_every_field_of_paths_json_is_checked_before_anything_is_allocated(tmp_p
     (dict(num_pairs=60_000), r"'support_sets' is \(1, 32, 32\), expected \(1, 120000, 32\) \(as paths.json declares\)"),
     (dict(latent_shape=[60_000]), r"expected \(1, 32, 60000\)"),
     (dict(space="w+", latent_shape=[65_536, 65_536], layers=65_535), "at most 268,435,456 are read"),
-    (dict(dipoles=[["a", "b"]] * 4000, num_paths=4000, num_pairs=2000), "declares 512,008,000 numbers"),
+    (dict(dipoles=[["a", "b"]] * 4000, num_paths=4000, num_pairs=2000), "declares 512,009,056 numbers"),
     (dict(num_paths=2), "1 dipoles but 'num_paths' is 2"),
     (dict(format_version=2), "newer than this version reads"),
     (dict(dipoles=[["only one"]]), "'dipoles' item 0 must be two sentences"),

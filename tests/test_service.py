@@ -22,6 +22,14 @@ def shapes_path(service) -> str:
     return paths[0].id
 
 
+def test_paths_with_the_same_sentences_are_told_apart_by_their_set(service):
+    """The corpus set and the single-dipole set both have red/blue: the dropdown must not show two equal entries."""
+    labels = [p.label for p in service.paths("shapes-128") if p.origin == "shipped"]
+    assert len(labels) == len(set(labels)), labels
+    assert "a red shape ↔ a blue shape" in labels and "a red shape ↔ a blue shape · red-blue" in labels
+    assert "a large shape ↔ a small shape" in labels  # unique sentences keep their plain label
+
+
 def test_generators_list_marks_hub_ones_unavailable_offline(service, monkeypatch):
     from contraclip_core import hub
 
@@ -107,9 +115,10 @@ def test_train_job_runs_in_background_and_its_path_appears(service):
     assert row["status"] == "done", row
     assert row["iteration"] == 30 and row["preview"]
     new = [p for p in service.paths("shapes-128") if p.id not in before]
+    # a shipped green/magenta set exists too: the picker's origin tag tells them apart
     assert [p.label for p in new] == ["a green shape ↔ a magenta shape"] and new[0].origin == "trained here"
     r = service.traverse("shapes-128", new[0].id, "3")
-    assert r["label"] == "a green shape ↔ a magenta shape"
+    assert r["label"] == new[0].label
 
 
 def test_traversals_stay_fast_during_training_and_a_running_job_cancels(service):
