@@ -42,6 +42,16 @@ def test_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path, contraclip_
     assert marker.exists()
 
 
+@pytest.mark.parametrize("content", [bytes(range(256)) * 12, b"hello, this is not a checkpoint"])
+def test_a_damaged_pt_file_is_called_damaged_not_dangerous(tmp_path, contraclip_home, content):
+    """Random bytes or text named .pt are damage (download again), not a refused pickle (could run code)."""
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(content)
+    with pytest.raises(WeightsError, match="could not be read as a PyTorch checkpoint") as info:
+        from_pretrained(path, arch="stylegan2", config=SG2_CONFIG)
+    assert "could run code" not in str(info.value)
+
+
 def test_unknown_registry_name():
     with pytest.raises(UnknownNameError, match="unknown generator 'stylegan9-ffhq'.*shapes-128"):
         from_pretrained("stylegan9-ffhq")

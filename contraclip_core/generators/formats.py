@@ -43,12 +43,17 @@ def read_weights(path: str | Path) -> Any:
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        refusal = next((line.strip() for line in str(e).splitlines()  # torch names the refused global or class
+                        if "global" in line.lower() or "unsupported class" in line.lower()), None)
+        if refusal is None:  # bytes that are no pickle at all: damage, not a refused object
+            raise WeightsError(f"{path.name} could not be read as a PyTorch checkpoint (truncated or corrupted?): "
+                               "it is not a valid pickle. Download it again.") from e
         raise WeightsError(
             f"refused to load {path.name}: it holds pickled Python objects other than tensors, and unpickling them "
             "could run code. Only safetensors files and plain tensor checkpoints (torch.load weights_only=True) "
-            f"are loaded. Details: {str(e).splitlines()[0]}"
+            f"are loaded. Details: {refusal}"
         ) from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as e:  # KeyError: text
         raise WeightsError(
             f"{path.name} could not be read as a PyTorch checkpoint (truncated or corrupted?): "
             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}. Download it again."
