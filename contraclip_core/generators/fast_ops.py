@@ -51,21 +51,26 @@ def compute_dtype(device: torch.device, full: torch.dtype) -> torch.dtype:
     return full
 
 
+TRANSPOSED = "transposed"  # _cached's form for up-sampling layers: (in, out, k, k) contiguous, as conv_transpose2d reads
+
+
 def _cached(g: "StyleGAN2Generator", layer: torch.nn.Module,
-            memory_format: torch.memory_format = CL) -> tuple[torch.Tensor, torch.Tensor]:
-    """(W·scale as (out, in, k, k) fp32 in ``memory_format`` — channels_last for oneDNN, contiguous for NNPACK, which
-    would otherwise transpose a 9 MB weight on every call — and Σ_{k,k} W² as (out, in)) for a ModulatedConv2d."""
+            form: torch.memory_format | str = CL) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W·scale, Σ_{k,k} W² as (out, in)) for a ModulatedConv2d. W·scale is (out, in, k, k) in the memory format
+    ``form`` — channels_last for oneDNN, contiguous for NNPACK — or, for ``TRANSPOSED``, (in, out, k, k) contiguous
+    for ``conv_transpose2d``: either library would otherwise copy a 9 MB weight into its layout on every call."""
     weight = layer.weight
     if weight.requires_grad and torch.is_grad_enabled():
         w = layer.scale * weight[0]
-        return w, w.square().sum((2, 3))
+        return (w.transpose(0, 1) if form == TRANSPOSED else w), w.square().sum((2, 3))
     cache = g.__dict__.setdefault("_fast_cache", {})
-    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device, memory_format)
+    key = (weight.data_ptr(), weight._version, weight.dtype, weight.device, form)
     hit = cache.get(id(layer))
     if hit is None or hit[0] != key:
         with torch.no_grad():
-            w = (layer.scale * weight[0]).contiguous(memory_format=memory_format)
-            hit = (key, w, w.square().sum((2, 3)))
+            w = layer.scale * weight[0]
+            shaped = w.transpose(0, 1).contiguous() if form == TRANSPOSED else w.contiguous(memory_format=form)
+            hit = (key, shaped, w.square().sum((2, 3)))
         cache[id(layer)] = hit
     return hit[1], hit[2]
 
@@ -132,8 +137,9 @@ def styled_conv(g: "StyleGAN2Generator", layer: "StyledConv", x: torch.Tensor | 
     conv = layer.conv
     first = x[0] if isinstance(x, list) else x
     nnpack = not conv.upsample and winograd(first.device, dtype, conv.weight.shape[2], first.shape[-1])
-    weight, weight_sq = _cached(g, conv, torch.contiguous_format if nnpack else CL)  # (out, in, k, k), (out, in)
-    out_channels = weight.shape[0]
+    form = TRANSPOSED if conv.upsample else torch.contiguous_format if nnpack else CL
+    weight, weight_sq = _cached(g, conv, form)  # (out, in, k, k) — (in, out, k, k) if up-sampling — and (out, in)
+    out_channels = weight_sq.shape[0]
     style = conv.modulation(w)  # (B, in), the model's dtype
     if dtype == torch.float16:  # NVIDIA: pre-normalise so nothing overflows; demodulation cancels the scale
         style = style / style.abs().amax(dim=1, keepdim=True).clamp_min(1e-8)
@@ -147,12 +153,14 @@ def styled_conv(g: "StyleGAN2Generator", layer: "StyledConv", x: torch.Tensor | 
         samples = x if isinstance(x, list) else list(x.split(1))
         outs = []
         for b, xb in enumerate(samples):
-            wb = (weight * (gain[b].view(-1, 1) * style[b].view(1, -1)).view(out_channels, -1, 1, 1)).to(dtype)
+            scale = gain[b].view(-1, 1) * style[b].view(1, -1)  # (out, in)
             xb = xb.to(dtype)
             if conv.upsample:
-                y = F.conv_transpose2d(xb.contiguous(memory_format=CL), wb.transpose(0, 1), stride=2)
+                wb = (weight * scale.t().reshape(-1, out_channels, 1, 1)).to(dtype)  # (in, out, k, k)
+                y = F.conv_transpose2d(xb.contiguous(memory_format=CL), wb, stride=2)
                 y = _blur(conv.blur, y, bias.to(dtype))
             else:
+                wb = (weight * scale.view(out_channels, -1, 1, 1)).to(dtype)
                 y = conv3x3(xb, wb, bias.to(dtype), pad)
             outs.append(_epilogue(y, noise, noise_gain, clamp, out_format))
         return outs
@@ -160,7 +168,7 @@ def styled_conv(g: "StyleGAN2Generator", layer: "StyledConv", x: torch.Tensor | 
     xs = x.to(dtype) * style.to(dtype).view(*style.shape, 1, 1)  # (B, in, H, W)
     wd = weight.to(dtype)
     if conv.upsample:
-        y = F.conv_transpose2d(xs.contiguous(memory_format=CL), wd.transpose(0, 1), stride=2)
+        y = F.conv_transpose2d(xs.contiguous(memory_format=CL), wd, stride=2)  # wd: (in, out, k, k)
         y = _blur(conv.blur, y, None)
     else:
         y = conv3x3(xs, wd, None, pad)
