@@ -20,8 +20,9 @@
   fp32; in fp16 activations are clamped to ±``conv_clamp`` (256 when the config has none, as NVIDIA's fp16 layers do)
   and styles are pre-normalised so nothing overflows.
 
-Weight-only quantities (the scaled weight in channels_last, Σ_k W²) are cached per layer, keyed by the parameter's
-storage and version, so they are recomputed when weights change; nothing is cached for weights that need gradients.
+Weight-only quantities (the scaled weight in the layout its convolution reads — channels_last, NCHW for NNPACK, or
+(in, out, k, k) for a transposed convolution — and Σ_k W²) are cached per layer, keyed by the parameter's storage and
+version, so they are recomputed when weights change; nothing is cached for weights that need gradients.
 """
 from __future__ import annotations
 
