@@ -17,7 +17,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from . import registry
 from .errors import ContraCLIPError
@@ -25,6 +25,7 @@ from .pathset import META_NAME, WEIGHTS_NAME, PathSet
 
 CARD_TAGS = ["contraclip", "contraclip-studio", "gan", "latent-space", "clip", "interpretability"]
 PAPER = "https://arxiv.org/abs/2206.02104"
+T = TypeVar("T")
 
 
 def _slug(text: str) -> str:
@@ -41,6 +42,74 @@ def generator_folder(name: str) -> str:
     if preset is not None:
         return next(k for k, v in registry.GENERATORS.items() if v is preset)
     return _slug(name)
+
+
+def destinations(folders: Sequence[str | Path], load: Callable[[Path], T], where: Callable[[Path, T], str],
+                 what: str) -> list[tuple[str, Path, T]]:
+    """Load (and so validate) every folder first; (repo folder, local folder, loaded object) for each. Two that would
+    land in the same repo folder are refused before anything is written."""
+    loaded: list[tuple[str, Path, T]] = []
+    for folder in map(Path, folders):
+        obj = load(folder)
+        dest = where(folder, obj)
+        if any(dest == w for w, _, _ in loaded):
+            raise ContraCLIPError(f"two {what} would both be uploaded to {dest}: rename one (its folder)")
+        loaded.append((dest, folder, obj))
+    return loaded
+
+
+def copy_files(folder: Path, dest: Path, names: Sequence[str]) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(folder / name, dest / name)
+
+
+def stage_with_cards(folders: Sequence[str | Path], out: str | Path, load: Callable[[Path], T],
+                     where: Callable[[Path, T], str], card: Callable[[T, str], str], names: Sequence[str],
+                     what: str) -> list[str]:
+    """The staging of a file set without examples (edit models, mappers): validate all, then copy each one's
+    ``names`` to ``out/<where>/`` beside its ``README.md`` card; returns the repo folders."""
+    loaded = destinations(folders, load, where, what)
+    for dest, folder, item in loaded:
+        copy_files(folder, Path(out) / dest, names)
+        (Path(out) / dest / "README.md").write_text(card(item, dest))
+    return [w for w, _, _ in loaded]
+
+
+def hub_api(api: Any = None) -> Any:
+    """``api`` if given (tests pass a stand-in), else ``huggingface_hub.HfApi`` with the write token of the
+    environment; one sentence if there is none."""
+    if api is not None:
+        return api
+    from huggingface_hub import HfApi, get_token
+
+    token = get_token()
+    if not token:
+        raise ContraCLIPError("publishing needs a Hugging Face write token: set HF_TOKEN (or run `hf auth login`)")
+    return HfApi(token=token)
+
+
+def check_repo_id(repo_id: str) -> None:
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ContraCLIPError(f"the repo must be org/name (or user/name), got {repo_id!r}")
+
+
+def upload(api: Any, repo_id: str, stage_into: Callable[[Path], list[str]], title: str, *, message: str | None = None,
+           revision: str | None = None, private: bool = False) -> Any:
+    """Stage into a temporary folder (which validates everything first), then create the repo if missing and
+    upload the folder in one commit — ``message``, or ``<title>: <staged folders>``; returns huggingface_hub's
+    CommitInfo."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    with tempfile.TemporaryDirectory(prefix="contraclip-publish-") as tmp:
+        staged = stage_into(Path(tmp))
+        try:
+            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+            return api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=tmp, revision=revision,
+                                     commit_message=message or f"{title}: {', '.join(staged)}")
+        except (OSError, HfHubHTTPError) as e:
+            raise ContraCLIPError(f"uploading to {repo_id} failed ({type(e).__name__}: {e}); check that HF_TOKEN "
+                                  "can write there and that the Hub can be reached") from e
 
 
 def _metric_cell(evaluation: dict[str, Any] | None, k: int) -> str:
@@ -127,14 +196,9 @@ def stage(folders: Sequence[str | Path], out: str | Path, *, repo_id: str, examp
     from .traversal import save_gif, traverse
 
     out = Path(out)
-    loaded: list[tuple[str, Path, PathSet]] = []
-    for folder in folders:
-        folder = Path(folder)
-        path_set = PathSet.load(folder, device=device)
-        where = f"{generator_folder(path_set.generator)}/{_slug(path_set.name or folder.resolve().name)}"
-        if any(where == w for w, _, _ in loaded):
-            raise ContraCLIPError(f"two path sets would both be uploaded to {where}: rename one (its folder)")
-        loaded.append((where, folder, path_set))
+    loaded = destinations(folders, lambda f: PathSet.load(f, device=device),
+                          lambda f, ps: f"{generator_folder(ps.generator)}/{_slug(ps.name or f.resolve().name)}",
+                          "path sets")
     generators: dict[str, Any] = {}
     if examples:
         from .generators import from_pretrained
@@ -146,9 +210,7 @@ def stage(folders: Sequence[str | Path], out: str | Path, *, repo_id: str, examp
     sections = []
     for where, folder, path_set in loaded:
         dest = out / where
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in (META_NAME, WEIGHTS_NAME):
-            shutil.copyfile(folder / name, dest / name)
+        copy_files(folder, dest, (META_NAME, WEIGHTS_NAME))
         gifs: list[str] = []
         if examples:
             g = generators[path_set.generator]
@@ -180,24 +242,9 @@ def publish(folders: Sequence[str | Path], repo_id: str, *, revision: str | None
     ``api`` defaults to ``huggingface_hub.HfApi`` with the token from the environment; anything with the same
     ``create_repo``/``list_repo_files``/``upload_folder`` methods can stand in for it.
     """
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ContraCLIPError(f"--repo must be org/name (or user/name), got {repo_id!r}")
-    from huggingface_hub.errors import HfHubHTTPError
-
-    if api is None:
-        from huggingface_hub import HfApi, get_token
-
-        token = get_token()
-        if not token:
-            raise ContraCLIPError("publishing needs a Hugging Face write token: set HF_TOKEN (or run `hf auth login`)")
-        api = HfApi(token=token)
-    with tempfile.TemporaryDirectory(prefix="contraclip-publish-") as tmp:
-        staged = stage(folders, tmp, repo_id=repo_id, examples=examples, device=device,
-                       existing=existing_sets(api, repo_id, revision))  # validates every set before any upload
-        try:
-            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-            return api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=tmp, revision=revision,
-                                     commit_message=message or f"Add ContraCLIP path sets: {', '.join(staged)}")
-        except (OSError, HfHubHTTPError) as e:
-            raise ContraCLIPError(f"uploading to {repo_id} failed ({type(e).__name__}: {e}); check that HF_TOKEN "
-                                  "can write there and that the Hub can be reached") from e
+    check_repo_id(repo_id)
+    api = hub_api(api)
+    existing = existing_sets(api, repo_id, revision)
+    return upload(api, repo_id, lambda tmp: stage(folders, tmp, repo_id=repo_id, examples=examples, device=device,
+                                                  existing=existing),
+                  "Add ContraCLIP path sets", message=message, revision=revision, private=private)

@@ -3,13 +3,10 @@ holding ``edit.json``, ``edit.safetensors`` and ``README.md``. ``stage`` builds 
 uploads it in one commit (same token and error rules as path sets, ``contraclip_core.publish``)."""
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ContraCLIPError
-from ..publish import _slug, generator_folder
+from ..publish import _slug, check_repo_id, generator_folder, hub_api, stage_with_cards, upload
 from .editset import META_NAME, WEIGHTS_NAME, EditSet
 
 PAPER = "https://arxiv.org/abs/2207.02812"
@@ -46,38 +43,15 @@ def edit_card(edit_set: EditSet, where: str, repo_id: str) -> str:
 
 def stage(folders: Sequence[str | Path], out: str | Path, *, repo_id: str) -> list[str]:
     """Validate every edit model, then copy each to ``out/<generator>/edits/<name>/`` with its card."""
-    loaded = []
-    for folder in folders:
-        edit_set = EditSet.load(folder)
-        where = f"{generator_folder(edit_set.generator)}/edits/{_slug(Path(folder).resolve().name)}"
-        if any(where == w for w, _, _ in loaded):
-            raise ContraCLIPError(f"two edit models would both be uploaded to {where}: rename one (its folder)")
-        loaded.append((where, Path(folder), edit_set))
-    for where, folder, edit_set in loaded:
-        dest = Path(out) / where
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in (META_NAME, WEIGHTS_NAME):
-            shutil.copyfile(folder / name, dest / name)
-        (dest / "README.md").write_text(edit_card(edit_set, where, repo_id))
-    return [w for w, _, _ in loaded]
+    return stage_with_cards(folders, out, EditSet.load,
+                            lambda f, s: f"{generator_folder(s.generator)}/edits/{_slug(f.resolve().name)}",
+                            lambda item, where: edit_card(item, where, repo_id),
+                            (META_NAME, WEIGHTS_NAME), "edit models")
 
 
 def publish(folders: Sequence[str | Path], repo_id: str, *, revision: str | None = None, private: bool = False,
             api: Any = None) -> Any:
-    """Upload edit models to ``repo_id`` (created if missing) in one commit; ``api`` as in path-set publishing."""
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ContraCLIPError(f"the repo must be org/name, got {repo_id!r}")
-    if api is None:
-        from huggingface_hub import HfApi, get_token
-
-        if not get_token():
-            raise ContraCLIPError("publishing needs a Hugging Face write token: set HF_TOKEN (or run `hf auth login`)")
-        api = HfApi(token=get_token())
-    with tempfile.TemporaryDirectory(prefix="contraclip-edit-publish-") as tmp:
-        staged = stage(folders, tmp, repo_id=repo_id)
-        try:
-            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-            return api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=tmp, revision=revision,
-                                     commit_message=f"Add CF-CLIP edit models: {', '.join(staged)}")
-        except OSError as e:
-            raise ContraCLIPError(f"uploading to {repo_id} failed ({type(e).__name__}: {e})") from e
+    """Upload edit models to ``repo_id`` (created if missing) in one commit; returns huggingface_hub's CommitInfo."""
+    check_repo_id(repo_id)
+    return upload(hub_api(api), repo_id, lambda tmp: stage(folders, tmp, repo_id=repo_id), "Add CF-CLIP edit models",
+                  revision=revision, private=private)

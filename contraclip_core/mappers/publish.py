@@ -9,13 +9,10 @@ folder without the network; ``publish`` uploads it in one commit (write token fr
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import ContraCLIPError
-from ..publish import _slug, generator_folder
+from ..publish import _slug, check_repo_id, generator_folder, hub_api, stage_with_cards, upload
 from .mapperset import META_NAME, WEIGHTS_NAME, MapperSet
 
 PAPERS = {"clip2gan": "https://arxiv.org/abs/2211.15045", "csla": "https://arxiv.org/abs/2210.04506"}
@@ -45,38 +42,15 @@ def card(ms: MapperSet, where: str, repo_id: str) -> str:
 
 def stage(folders: Sequence[str | Path], out: str | Path, *, repo_id: str) -> list[str]:
     """Validate every mapper, then copy each with its card into ``out``; returns their repo folders."""
-    loaded = []
-    for folder in folders:
-        ms = MapperSet.load(folder)
-        where = f"{generator_folder(ms.generator)}/mappers/{_slug(ms.name or Path(folder).resolve().name)}"
-        if any(where == w for w, _, _ in loaded):
-            raise ContraCLIPError(f"two mappers would both be uploaded to {where}: rename one")
-        loaded.append((where, Path(folder), ms))
-    for where, folder, ms in loaded:
-        dest = Path(out) / where
-        dest.mkdir(parents=True, exist_ok=True)
-        for name in (META_NAME, WEIGHTS_NAME):
-            shutil.copyfile(folder / name, dest / name)
-        (dest / "README.md").write_text(card(ms, where, repo_id))
-    return [w for w, _, _ in loaded]
+    return stage_with_cards(folders, out, MapperSet.load,
+                            lambda f, s: f"{generator_folder(s.generator)}/mappers/{_slug(s.name or f.resolve().name)}",
+                            lambda item, where: card(item, where, repo_id),
+                            (META_NAME, WEIGHTS_NAME), "mappers")
 
 
 def publish(folders: Sequence[str | Path], repo_id: str, *, revision: str | None = None, private: bool = False,
             api: Any = None) -> Any:
     """Upload mappers to ``repo_id`` (created if missing) in one commit; returns huggingface_hub's CommitInfo."""
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ContraCLIPError(f"the repo must be org/name, got {repo_id!r}")
-    if api is None:
-        from huggingface_hub import HfApi, get_token
-
-        if not get_token():
-            raise ContraCLIPError("publishing needs a Hugging Face write token: set HF_TOKEN (or `hf auth login`)")
-        api = HfApi(token=get_token())
-    with tempfile.TemporaryDirectory(prefix="contraclip-mappers-") as tmp:
-        staged = stage(folders, tmp, repo_id=repo_id)
-        try:
-            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-            return api.upload_folder(repo_id=repo_id, repo_type="model", folder_path=tmp, revision=revision,
-                                     commit_message=f"Add mappers: {', '.join(staged)}")
-        except OSError as e:
-            raise ContraCLIPError(f"uploading to {repo_id} failed ({type(e).__name__}: {e})") from e
+    check_repo_id(repo_id)
+    return upload(hub_api(api), repo_id, lambda tmp: stage(folders, tmp, repo_id=repo_id), "Add mappers",
+                  revision=revision, private=private)
