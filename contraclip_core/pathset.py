@@ -13,7 +13,6 @@ Where path sets come from (``PathSet.from_pretrained``):
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from . import hub, registry
 from .errors import ContraCLIPError, RecordError, WeightsError
 from .generators.base import Generator
 from .generators.formats import read_weights
-from .generators.loading import _atomic_write_bytes
+from .filesets import require_pair, save_json, save_pair
 from .paths import LatentSupportSets, LatentView, LinearPaths
 from .whitening import LatentWhitening
 from .pathset_meta import FORMAT_VERSION, SPACES, PathSetMeta, check_weights_header
@@ -102,27 +101,17 @@ class PathSet:
 
     def save(self, folder: str | Path) -> Path:
         """Write both files atomically (temp file + rename); the weights first, so a folder with a JSON is whole."""
-        from safetensors.torch import save
-
-        folder = Path(folder)
-        state = {k: v.detach().cpu().float().contiguous() for k, v in self.lss.state_dict().items()}
-        _atomic_write_bytes(folder / WEIGHTS_NAME, save(state))
-        _atomic_write_bytes(folder / META_NAME, (json.dumps(self.metadata(), indent=1) + "\n").encode())
-        return folder
+        return save_pair(folder, WEIGHTS_NAME, META_NAME, self.lss.state_dict(), self.metadata())
 
     def save_metadata(self, folder: str | Path) -> Path:
         """Rewrite only the JSON (e.g. after adding metrics); the weights file is left as it is."""
-        folder = Path(folder)
-        _atomic_write_bytes(folder / META_NAME, (json.dumps(self.metadata(), indent=1) + "\n").encode())
-        return folder
+        return save_json(folder, META_NAME, self.metadata())
 
     @classmethod
     def load(cls, folder: str | Path, generator: Generator | None = None, device: str | torch.device = "cpu") -> "PathSet":
         """Read a path folder; with ``generator``, also check that the paths fit it."""
         folder = Path(folder)
-        meta_path, weights_path = folder / META_NAME, folder / WEIGHTS_NAME
-        if not meta_path.is_file() or not weights_path.is_file():
-            raise WeightsError(f"{folder} is not a path set: it needs {META_NAME} and {WEIGHTS_NAME}")
+        meta_path, weights_path = require_pair(folder, META_NAME, WEIGHTS_NAME, "a path set")
         try:
             meta = PathSetMeta.read(folder, META_NAME)
         except RecordError as e:

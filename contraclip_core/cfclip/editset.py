@@ -23,7 +23,7 @@ from .. import hub, registry
 from ..errors import ContraCLIPError, WeightsError
 from ..generators.base import Generator
 from ..generators.formats import read_weights
-from ..generators.loading import _atomic_write_bytes
+from ..filesets import require_pair, save_json, save_pair
 from ..pathset import same_generator
 from .model import MapperConfig, TextConditionedMapper
 
@@ -103,25 +103,16 @@ class EditSet:
 
     def save(self, folder: str | Path) -> Path:
         """Write both files atomically; the weights first, so a folder with a JSON is whole."""
-        from safetensors.torch import save
-
-        folder = Path(folder)
-        state = {k: v.detach().cpu().float().contiguous() for k, v in self.mapper.state_dict().items()}
-        _atomic_write_bytes(folder / WEIGHTS_NAME, save(state))
-        return self.save_metadata(folder)
+        return save_pair(folder, WEIGHTS_NAME, META_NAME, self.mapper.state_dict(), self.metadata())
 
     def save_metadata(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        _atomic_write_bytes(folder / META_NAME, (json.dumps(self.metadata(), indent=1) + "\n").encode())
-        return folder
+        return save_json(folder, META_NAME, self.metadata())
 
     @classmethod
     def load(cls, folder: str | Path, generator: Generator | None = None, device: str | torch.device = "cpu") -> "EditSet":
         """Read an edit folder, validating every field; with ``generator``, also check that it fits."""
         folder = Path(folder)
-        meta_path, weights_path = folder / META_NAME, folder / WEIGHTS_NAME
-        if not meta_path.is_file() or not weights_path.is_file():
-            raise WeightsError(f"{folder} is not an edit model: it needs {META_NAME} and {WEIGHTS_NAME}")
+        meta_path, weights_path = require_pair(folder, META_NAME, WEIGHTS_NAME, "an edit model")
         try:
             meta = json.loads(meta_path.read_text())
             if meta.get("method", METHOD) != METHOD:

@@ -98,10 +98,10 @@ def _finish(model: Generator, device: str | torch.device, dtype: torch.dtype) ->
 
 def load_folder(folder: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> Generator:
     """Load a generator saved by ``save_pretrained``."""
+    from ..filesets import require_pair  # (filesets writes with this module's atomic write)
+
     folder = Path(folder)
-    config_path, weights_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
-    if not config_path.is_file() or not weights_path.is_file():
-        raise WeightsError(f"{folder} is not a generator folder: it needs {CONFIG_NAME} and {WEIGHTS_NAME}")
+    config_path, weights_path = require_pair(folder, CONFIG_NAME, WEIGHTS_NAME, "a generator folder")
     try:
         meta = json.loads(config_path.read_text())
         arch, config = meta["arch"], meta["config"]

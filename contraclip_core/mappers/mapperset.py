@@ -21,7 +21,7 @@ from .. import hub, registry
 from ..errors import ContraCLIPError, WeightsError
 from ..generators.base import Generator
 from ..generators.formats import read_weights
-from ..generators.loading import _atomic_write_bytes
+from ..filesets import require_pair, save_json, save_pair
 from ..pathset import SPACES, same_generator
 from .model import LatentMapper, MapperConfig
 
@@ -72,26 +72,16 @@ class MapperSet:
 
     def save(self, folder: str | Path) -> Path:
         """Both files atomically, the weights first, so a folder with a JSON is whole."""
-        from safetensors.torch import save
-
-        folder = Path(folder)
-        state = {k: v.detach().cpu().float().contiguous() for k, v in self.mapper.state_dict().items()}
-        _atomic_write_bytes(folder / WEIGHTS_NAME, save(state))
-        self.save_metadata(folder)
-        return folder
+        return save_pair(folder, WEIGHTS_NAME, META_NAME, self.mapper.state_dict(), self.metadata())
 
     def save_metadata(self, folder: str | Path) -> Path:
-        folder = Path(folder)
-        _atomic_write_bytes(folder / META_NAME, (json.dumps(self.metadata(), indent=1) + "\n").encode())
-        return folder
+        return save_json(folder, META_NAME, self.metadata())
 
     @classmethod
     def load(cls, folder: str | Path, generator: Generator | None = None, device: str | torch.device = "cpu") -> "MapperSet":
         """Read a mapper folder (validating the JSON and every tensor); with ``generator``, check that it fits."""
         folder = Path(folder)
-        meta_path, weights_path = folder / META_NAME, folder / WEIGHTS_NAME
-        if not meta_path.is_file() or not weights_path.is_file():
-            raise WeightsError(f"{folder} is not a mapper: it needs {META_NAME} and {WEIGHTS_NAME}")
+        meta_path, weights_path = require_pair(folder, META_NAME, WEIGHTS_NAME, "a mapper")
         try:
             meta = json.loads(meta_path.read_text())
             objective, space = str(meta["objective"]), str(meta["space"])
