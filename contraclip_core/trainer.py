@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from . import objectives, pae, registry
+from . import objectives, pae, registry, training_loop
 from .anchor_pool import AnchorPool
 from .clip import ClipModel, cached_text_embeddings
-from .errors import WeightsError
 from .generators.base import Generator
-from .generators.formats import read_weights
-from .generators.loading import _atomic_write_bytes
 from .losses import contrastive_loss, cosine_loss, step_decay_lr
 from .paths import CorpusSupportSets, LatentSupportSets, LatentView, LinearPaths, jung_radius
 from .pathset import PathSet
+from .training_loop import Progress, read_checkpoint, save_checkpoint_file  # noqa: F401  (Progress: callers)
 from .whitening import LatentWhitening
 
 WHITENING_SAMPLES = 10_000  # prior samples that estimate W's mean and covariance for whitened paths
@@ -105,16 +102,6 @@ class TrainConfig:
             raise ValueError("iterations and batch size must be positive")
         if self.anchor_pool < 0:
             raise ValueError("the anchor pool size must be 0 (fresh anchors) or positive")
-
-
-@dataclass
-class Progress:
-    iteration: int  # iterations done
-    total: int
-    loss: float  # this iteration's loss
-    loss_avg: float  # running mean over the last ~50 iterations
-    elapsed_s: float
-    eta_s: float
 
 
 def _move_to_cpu(obj: Any) -> Any:
@@ -244,29 +231,16 @@ class Trainer:
         }
 
     def save_checkpoint(self, path: str | Path) -> None:
-        """Atomic: a crash mid-write leaves the previous checkpoint intact."""
-        import io
-
-        buffer = io.BytesIO()
-        torch.save(self.state_dict(), buffer)
-        _atomic_write_bytes(Path(path), buffer.getvalue())
+        save_checkpoint_file(self.state_dict(), path)
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Restore a checkpoint; ``WeightsError`` (one sentence) if it is damaged or is not this run's."""
-        path = Path(path)
-        state = read_weights(path)  # torch.load(weights_only=True), with a clear error for a damaged file
-        try:
-            iteration = state["iteration"]
-            if isinstance(iteration, bool) or not isinstance(iteration, int) or not 0 <= iteration <= self.config.iterations:
-                raise ValueError(f"'iteration' is {iteration!r}, not a count in [0, {self.config.iterations}]")
+        def restore(state: dict[str, Any]) -> None:
             self.paths.load_state_dict(state["paths"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.rng.set_state(state["rng"])
-            losses = [float(x) for x in state["losses"]]
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
-            raise WeightsError(f"{path.name} cannot be resumed from ({type(e).__name__}: {str(e).splitlines()[0]}); "
-                               "delete it to start this training over") from e
-        self.iteration, self.losses = iteration, losses
+
+        self.iteration, self.losses = read_checkpoint(path, self.config.iterations, restore)
 
     # --- the loop -------------------------------------------------------------------------------------------------
     def train(
@@ -278,31 +252,7 @@ class Trainer:
         """Run until ``config.iterations``. Resumes from ``checkpoint`` if it exists and saves to it every
         ``checkpoint_every`` iterations. ``callback(progress)`` returning False stops early (cancel)."""
         c = self.config
-        if checkpoint is not None and Path(checkpoint).is_file():
-            self.load_checkpoint(checkpoint)
-            self.resumed_from = self.iteration
-        bar = None
-        if progress_bar:
-            from tqdm import tqdm
-
-            bar = tqdm(total=c.iterations, initial=self.iteration, desc="training paths", unit="it")
-        start, start_iter = time.monotonic(), self.iteration
-        while self.iteration < c.iterations:
-            loss = self.step()
-            elapsed = time.monotonic() - start
-            done = self.iteration - start_iter
-            eta = elapsed / done * (c.iterations - self.iteration)
-            recent = self.losses[-50:]
-            progress = Progress(self.iteration, c.iterations, loss, sum(recent) / len(recent), elapsed, eta)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{progress.loss_avg:.4f}")
-            if checkpoint is not None and (self.iteration % c.checkpoint_every == 0 or self.iteration == c.iterations):
-                self.save_checkpoint(checkpoint)
-            if callback is not None and callback(progress) is False:
-                break
-        if bar is not None:
-            bar.close()
+        training_loop.run(self, c.iterations, c.checkpoint_every, checkpoint, callback, progress_bar, "training paths")
         return self.path_set()
 
     def path_set(self, name: str = "") -> PathSet:

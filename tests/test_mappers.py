@@ -44,6 +44,23 @@ def test_resume_continues_exactly(world, tmp_path, objective):
     assert straight.mapper.config.residual is (objective == "csla")
 
 
+def test_a_damaged_or_foreign_checkpoint_is_one_sentence_not_a_traceback(world, tmp_path):
+    """A truncated checkpoint, or one from a longer run, is refused with a WeightsError naming the file and what to
+    do (the path trainer's rule, now shared: training_loop.read_checkpoint)."""
+    from contraclip_core.errors import WeightsError
+
+    g, clip = world
+    ckpt = tmp_path / "ckpt.pt"
+    MapperTrainer(MapperTrainConfig(objective="csla", **TINY), g, clip).train(checkpoint=ckpt)
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError, match="ckpt.pt could not be read"):
+        MapperTrainer(MapperTrainConfig(objective="csla", **TINY), g, clip).train(checkpoint=ckpt)
+    ckpt.write_bytes(data)  # whole, but 4 iterations done: a 3-iteration run cannot resume from it
+    with pytest.raises(WeightsError, match=r"ckpt.pt cannot be resumed from .*'iteration' is 4.*delete it"):
+        MapperTrainer(MapperTrainConfig(objective="csla", **{**TINY, "iterations": 3}), g, clip).train(checkpoint=ckpt)
+
+
 def test_training_improves_held_out_inversion(world):
     g, clip = world
     trainer = MapperTrainer(MapperTrainConfig(objective="clip2gan", **{**TINY, "iterations": 100, "batch_size": 16,

@@ -8,8 +8,6 @@ Adam, checkpoints with the optimiser and RNG state, so a resumed run continues e
 """
 from __future__ import annotations
 
-import io
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -20,8 +18,8 @@ import torch.nn.functional as F
 from .. import registry
 from ..clip import ClipModel, cached_text_embeddings
 from ..generators.base import Generator
-from ..generators.loading import _atomic_write_bytes
-from ..trainer import Progress
+from .. import training_loop
+from ..training_loop import Progress, read_checkpoint, save_checkpoint_file
 from .editset import EditSet, codes_of
 from .loss import (clip_batch_contrastive_loss, clip_keep_loss, clip_nce_loss, clip_rival_loss, clip_similarity_loss,
                    latent_l2)
@@ -201,18 +199,16 @@ class EditTrainer:
                 "rng": self.rng.get_state(), "losses": torch.tensor(self.losses)}
 
     def save_checkpoint(self, path: str | Path) -> None:
-        """Atomic: a crash mid-write leaves the previous checkpoint intact."""
-        buffer = io.BytesIO()
-        torch.save(self.state_dict(), buffer)
-        _atomic_write_bytes(Path(path), buffer.getvalue())
+        save_checkpoint_file(self.state_dict(), path)
 
     def load_checkpoint(self, path: str | Path) -> None:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-        self.mapper.load_state_dict(state["mapper"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.iteration = int(state["iteration"])
-        self.rng.set_state(state["rng"])
-        self.losses = [float(x) for x in state["losses"]]
+        """Restore a checkpoint; ``WeightsError`` (one sentence) if it is damaged or is not this run's."""
+        def restore(state: dict[str, Any]) -> None:
+            self.mapper.load_state_dict(state["mapper"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.rng.set_state(state["rng"])
+
+        self.iteration, self.losses = read_checkpoint(path, self.config.iterations, restore)
 
     # --- the loop -------------------------------------------------------------------------------------------------
     def train(self, checkpoint: str | Path | None = None, callback: Callable[[Progress], bool | None] | None = None,
@@ -220,30 +216,8 @@ class EditTrainer:
         """Run until ``config.iterations``, resuming from ``checkpoint`` if it exists and saving to it every
         ``checkpoint_every`` iterations. ``callback(progress)`` returning False stops early (cancel)."""
         c = self.config
-        if checkpoint is not None and Path(checkpoint).is_file():
-            self.load_checkpoint(checkpoint)
-            self.resumed_from = self.iteration
-        bar = None
-        if progress_bar:
-            from tqdm import tqdm
-
-            bar = tqdm(total=c.iterations, initial=self.iteration, desc="training edit mapper", unit="it")
-        start, start_iter = time.monotonic(), self.iteration
-        while self.iteration < c.iterations:
-            loss = self.step()
-            elapsed = time.monotonic() - start
-            eta = elapsed / (self.iteration - start_iter) * (c.iterations - self.iteration)
-            recent = self.losses[-50:]
-            progress = Progress(self.iteration, c.iterations, loss, sum(recent) / len(recent), elapsed, eta)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{progress.loss_avg:.4f}")
-            if checkpoint is not None and (self.iteration % c.checkpoint_every == 0 or self.iteration == c.iterations):
-                self.save_checkpoint(checkpoint)
-            if callback is not None and callback(progress) is False:
-                break
-        if bar is not None:
-            bar.close()
+        training_loop.run(self, c.iterations, c.checkpoint_every, checkpoint, callback, progress_bar,
+                          "training edit mapper")
         return self.edit_set()
 
     def edit_set(self, name: str = "") -> EditSet:

@@ -9,9 +9,7 @@ state, so a resumed run continues exactly as an uninterrupted one.
 from __future__ import annotations
 
 import copy
-import io
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -22,9 +20,9 @@ import torch.nn.functional as F
 from .. import registry
 from ..clip import ClipModel, cached_text_embeddings
 from ..generators.base import Generator
-from ..generators.loading import _atomic_write_bytes
 from ..losses import step_decay_lr
-from ..trainer import Progress
+from .. import training_loop
+from ..training_loop import Progress, read_checkpoint, save_checkpoint_file
 from .clip2gan import Clip2GanObjective, MapperBatch
 from .csla import CslaObjective
 from .mapperset import MapperSet
@@ -186,18 +184,17 @@ class MapperTrainer:
                 "losses": torch.tensor(self.losses), "objective": self.objective.state_dict()}
 
     def save_checkpoint(self, path: str | Path) -> None:
-        buffer = io.BytesIO()
-        torch.save(self.state_dict(), buffer)
-        _atomic_write_bytes(Path(path), buffer.getvalue())
+        save_checkpoint_file(self.state_dict(), path)
 
     def load_checkpoint(self, path: str | Path) -> None:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-        self.mapper.load_state_dict(state["mapper"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.iteration = int(state["iteration"])
-        self.rng.set_state(state["rng"])
-        self.losses = [float(x) for x in state["losses"]]
-        self.objective.load_state_dict(state.get("objective", {}))
+        """Restore a checkpoint; ``WeightsError`` (one sentence) if it is damaged or is not this run's."""
+        def restore(state: dict[str, Any]) -> None:
+            self.mapper.load_state_dict(state["mapper"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.rng.set_state(state["rng"])
+            self.objective.load_state_dict(state.get("objective", {}))
+
+        self.iteration, self.losses = read_checkpoint(path, self.config.iterations, restore)
 
     # --- the loop -------------------------------------------------------------------------------------------------
     def train(self, checkpoint: str | Path | None = None, callback: Callable[[Progress], bool | None] | None = None,
@@ -205,30 +202,9 @@ class MapperTrainer:
         """Run until ``config.iterations``, resuming from ``checkpoint`` if it exists and saving to it every
         ``checkpoint_every`` iterations; ``callback(progress)`` returning False stops early."""
         c = self.config
-        if checkpoint is not None and Path(checkpoint).is_file():
-            self.load_checkpoint(checkpoint)
-            self.resumed_from = self.iteration
-        bar = None
-        if progress_bar:
-            from tqdm import tqdm
-
-            bar = tqdm(total=c.iterations, initial=self.iteration, desc=f"training a {c.objective} mapper", unit="it")
-        start, start_iter = time.monotonic(), self.iteration
-        while self.iteration < c.iterations:
-            loss = self.step()
-            elapsed = time.monotonic() - start
-            eta = elapsed / (self.iteration - start_iter) * (c.iterations - self.iteration)
-            recent = self.losses[-50:]
-            progress = Progress(self.iteration, c.iterations, loss, sum(recent) / len(recent), elapsed, eta)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix({k: f"{v:.3f}" for k, v in self.parts.items()})
-            if checkpoint is not None and (self.iteration % c.checkpoint_every == 0 or self.iteration == c.iterations):
-                self.save_checkpoint(checkpoint)
-            if callback is not None and callback(progress) is False:
-                break
-        if bar is not None:
-            bar.close()
+        training_loop.run(self, c.iterations, c.checkpoint_every, checkpoint, callback, progress_bar,
+                          f"training a {c.objective} mapper",
+                          postfix=lambda _: {k: f"{v:.3f}" for k, v in self.parts.items()})
         return self.mapper_set()
 
     @torch.no_grad()
