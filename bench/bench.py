@@ -273,9 +273,21 @@ def main(argv: list[str] | None = None) -> dict:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report(results, argv) + "\n")
+        write_report(out, report(results, argv))
         out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
     return results
+
+
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def write_report(out: Path, text: str) -> None:
+    """Write the run into ``out``: between its bench markers when the file has them (docs/PERFORMANCE.md keeps its
+    prose and findings around the run), else the whole file."""
+    old = out.read_text() if out.exists() else ""
+    if BEGIN in old and END in old:
+        text = old[: old.index(BEGIN) + len(BEGIN)] + "\n" + text.rstrip() + "\n" + old[old.index(END):]
+    out.write_text(text.rstrip("\n") + "\n")
 
 
 def report(results: dict[str, Any], argv: list[str] | None) -> str:

@@ -41,3 +41,17 @@ def test_bench_smoke_run_reports_ratios_and_psnr(tmp_path, monkeypatch):
     assert "**Memory allocator**" in text
     assert "**Precision chosen here**" in text and "StyleGAN2 32 → fp32" in text
     assert json.loads(out.with_suffix(".json").read_text())["args"]["size"] == [32]
+
+
+def test_the_report_goes_between_the_markers_of_a_curated_file(tmp_path):
+    """docs/PERFORMANCE.md has prose and findings around the run: a new run replaces only the run."""
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "bench" / "bench.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    doc = tmp_path / "PERF.md"
+    doc.write_text(f"# Title\n\nprose\n\n{bench.BEGIN}\nold run\n{bench.END}\n\nafter\n")
+    bench.write_report(doc, "new run\n| table |")
+    assert doc.read_text() == f"# Title\n\nprose\n\n{bench.BEGIN}\nnew run\n| table |\n{bench.END}\n\nafter\n"
+    plain = tmp_path / "plain.md"
+    bench.write_report(plain, "a run")
+    assert plain.read_text() == "a run\n"
