@@ -104,16 +104,6 @@ class TrainConfig:
             raise ValueError("the anchor pool size must be 0 (fresh anchors) or positive")
 
 
-def _move_to_cpu(obj: Any) -> Any:
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _move_to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_move_to_cpu(v) for v in obj)
-    return obj
-
-
 class Trainer:
     """Trains K paths for one generator and one CLIP model."""
 
@@ -223,8 +213,8 @@ class Trainer:
     # --- checkpoints ----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
-            "paths": _move_to_cpu(self.paths.state_dict()),
-            "optimizer": _move_to_cpu(self.optimizer.state_dict()),
+            "paths": self.paths.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
             "iteration": self.iteration,
             "rng": self.rng.get_state(),
             "losses": torch.tensor(self.losses),

@@ -26,10 +26,22 @@ class Progress:
     eta_s: float
 
 
+def to_cpu(obj: Any) -> Any:
+    """Every tensor in a (nested) state — model and optimiser state dicts, RNG state — detached and on the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
 def save_checkpoint_file(state: dict[str, Any], path: str | Path) -> None:
-    """Atomic: a crash mid-write leaves the previous checkpoint intact."""
+    """``state`` with its tensors on the CPU, written atomically: a crash mid-write leaves the previous checkpoint
+    intact."""
     buffer = io.BytesIO()
-    torch.save(state, buffer)
+    torch.save(to_cpu(state), buffer)
     _atomic_write_bytes(Path(path), buffer.getvalue())
 
 

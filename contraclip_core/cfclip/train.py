@@ -192,11 +192,9 @@ class EditTrainer:
 
     # --- checkpoints ----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        cpu = lambda sd: {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in sd.items()}  # noqa
-        optim = self.optimizer.state_dict()
-        optim = {"state": {k: cpu(v) for k, v in optim["state"].items()}, "param_groups": optim["param_groups"]}
-        return {"mapper": cpu(self.mapper.state_dict()), "optimizer": optim, "iteration": self.iteration,
-                "rng": self.rng.get_state(), "losses": torch.tensor(self.losses)}
+        return {"mapper": self.mapper.state_dict(),  # (saved on the CPU: training_loop)
+                "optimizer": self.optimizer.state_dict(), "iteration": self.iteration, "rng": self.rng.get_state(),
+                "losses": torch.tensor(self.losses)}
 
     def save_checkpoint(self, path: str | Path) -> None:
         save_checkpoint_file(self.state_dict(), path)

@@ -179,7 +179,7 @@ class MapperTrainer:
 
     # --- checkpoints ----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"mapper": {k: v.detach().cpu() for k, v in self.mapper.state_dict().items()},
+        return {"mapper": self.mapper.state_dict(),  # (saved on the CPU: training_loop)
                 "optimizer": self.optimizer.state_dict(), "iteration": self.iteration, "rng": self.rng.get_state(),
                 "losses": torch.tensor(self.losses), "objective": self.objective.state_dict()}
 
