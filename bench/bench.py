@@ -14,7 +14,6 @@ full-resolution renders for CLIP, one frame at a time.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import os
@@ -37,7 +36,7 @@ from contraclip_core.generators import fast_ops  # noqa: E402
 from contraclip_core.generators.pggan import PGGANConfig, PGGANGenerator  # noqa: E402
 from contraclip_core.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator  # noqa: E402
 from contraclip_core.service import LIMITS  # noqa: E402
-from training_rows import shapes_training_rows, train_step_rows, traversal_rows  # noqa: E402
+from training_rows import malloc_for, shapes_training_rows, train_step_rows, traversal_rows  # noqa: E402
 
 # (label, impl, NNPACK on, malloc tuned): the ways StyleGAN2 synthesis can run; the first is the naive baseline.
 # Untuned ways run under glibc's own thresholds at their steady state (allocator.GLIBC_STEADY, which times the same
@@ -88,7 +87,7 @@ def way(g: StyleGAN2Generator, impl: str, nnpack: bool, malloc_tuned: bool = Tru
     g.set_impl(impl)
     fast_ops.USE_NNPACK = nnpack
     try:
-        with contextlib.nullcontext() if malloc_tuned else allocator.glibc_defaults():
+        with malloc_for(naive=not malloc_tuned):
             yield
     finally:
         fast_ops.USE_NNPACK = saved
@@ -321,8 +320,8 @@ def report(results: dict[str, Any], argv: list[str] | None) -> str:
                    ("ms_per_step", "ms/step", ".1f"), ("ratio", "× naive", ".2f"), ("peak_gb", "peak GB", ".2f")]),
         "**Shapes quick preset, one dipole (a red shape / a blue shape), end to end**, then its path on the ground "
         "truth (32 seeds, 8 steps of 0.25 each way; the quality bars: ρ ≥ 0.9, Δ ≥ 1, off-target < Δ). Naive: the "
-        "preset before (batch 8, a fresh anchor each draw, W not whitened), full-resolution renders resized for CLIP, the tower as "
-        "open_clip builds it; fast: today's preset (batch 16 from a pool of 256 anchors each rendered and embedded "
+        "preset before (batch 8, a fresh anchor each draw, W not whitened), full-resolution renders resized for "
+        "CLIP, the tower as open_clip builds it; fast: today's preset (batch 16 from a pool of 256 anchors each rendered and embedded "
         "once), the rasteriser drawing at CLIP's 64 px, BatchNorm folded and channels_last",
         table(shapes, [("way", "way", ""), ("threads", "threads", ""), ("iterations", "iterations", ""),
                        ("batch", "batch", ""), ("anchor_pool", "anchor pool", ""),

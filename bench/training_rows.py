@@ -58,7 +58,7 @@ def train_step_rows(g, clip, clip_name: str, variants: list[tuple[str, str]], ba
         trainer = Trainer(config, g, clip)
         if torch.device(device).type == "cuda":
             torch.cuda.reset_peak_memory_stats()
-        with precision_context(mode, device), _malloc(impl):
+        with precision_context(mode, device), malloc_for(impl == "grouped"):
             trainer.step()
             times = []
             for _ in range(iters):
@@ -124,9 +124,9 @@ def _nothing() -> Iterator[None]:
     yield
 
 
-def _malloc(impl: str):
-    """The naive way ("grouped") runs under glibc's own malloc thresholds, every other way under the app's."""
-    return allocator.glibc_defaults() if impl == "grouped" else _nothing()
+def malloc_for(naive: bool):
+    """A naive way runs under glibc's own malloc thresholds, every other way under the app's (allocator.py)."""
+    return allocator.glibc_defaults() if naive else _nothing()
 
 
 def traversal_rows(g, variants: list[tuple[str, str, int, bool]], frames: int, iters: int, device: str,
@@ -145,7 +145,7 @@ def traversal_rows(g, variants: list[tuple[str, str, int, bool]], frames: int, i
             for _ in range(iters):
                 sync(device)
                 start, first = time.perf_counter(), None
-                with precision_context(mode, device), _malloc(impl):
+                with precision_context(mode, device), malloc_for(impl == "grouped"):
                     for t in traverse_iter(g, path_set, 0, [0], steps=frames // 2, step_size=0.2,
                                            batch_size=batch_size, anchors_first=streamed):
                         first = first or time.perf_counter() - start

@@ -82,15 +82,20 @@ def measure(variant: str, dipole: tuple[str, str], method: str, overrides: dict,
     trainer = Trainer(config, generator, clip)
     path_set = trainer.train()
     seconds = time.monotonic() - start
-    r = evaluate_shapes(generator, path_set, seeds=range(SEEDS), step_size=0.25)[0]
     path_set.name = f"{dipole[0]} / {dipole[1]} ({variant})"
     path_set.metrics["train_seconds"] = round(seconds, 1)
     path_set.save(PATH_SETS / key(variant, dipole))
     return {"variant": variant, "dipole": list(dipole), "method": method, "overrides": overrides,
             "objective_family": trainer.objective.record().get("family_of_dipole", [""])[0],
-            "target": r.target, "rho": r.target_rho, "delta": r.target_change, "off": r.off_target_max,
-            "off_attr": r.off_target_worst, "change": r.change, "seconds": round(seconds, 1),
+            **scores(generator, path_set), "seconds": round(seconds, 1),
             "load": os.getloadavg()[0], "threads": torch.get_num_threads()}
+
+
+def scores(generator, path_set) -> dict:
+    """A measurement's figures: the path's target, ρ, Δ and off-target changes on the ground truth."""
+    r = evaluate_shapes(generator, path_set, seeds=range(SEEDS), step_size=0.25)[0]
+    return {"target": r.target, "rho": r.target_rho, "delta": r.target_change, "off": r.off_target_max,
+            "off_attr": r.off_target_worst, "change": r.change}
 
 
 def run_worker(index: int, count: int, only: str = "") -> None:
@@ -128,14 +133,11 @@ def reevaluate() -> None:
                 path.unlink()
                 print(f"{path.stem}: no saved path set; dropped, to be measured again")
             continue
-        r = evaluate_shapes(generator, PathSet.load(saved, generator=generator), seeds=range(SEEDS),
-                            step_size=0.25)[0]
         old = result["rho"], result["delta"], result["off"]
-        result.update(target=r.target, rho=r.target_rho, delta=r.target_change, off=r.off_target_max,
-                      off_attr=r.off_target_worst, change=r.change)
+        result.update(scores(generator, PathSet.load(saved, generator=generator)))
         path.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"{path.stem}: ρ {old[0]:.3f} → {r.target_rho:.3f}, Δ {old[1]:.2f} → {r.target_change:.2f}, "
-              f"off {old[2]:.2f} → {r.off_target_max:.2f}", flush=True)
+        print(f"{path.stem}: ρ {old[0]:.3f} → {result['rho']:.3f}, Δ {old[1]:.2f} → {result['delta']:.2f}, "
+              f"off {old[2]:.2f} → {result['off']:.2f}", flush=True)
 
 
 def load_all() -> dict[str, dict]:
