@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 MAX_CURVE_POINTS = 120  # a loss curve is kept (and drawn) as at most this many bin means
@@ -206,3 +206,17 @@ def confirmation(action: str, row: dict[str, Any] | None) -> tuple[str, bool]:
     if active:
         return f"Job {what} is still {row.get('status')}: cancel it first, then delete it.", False
     return f"Delete job {what} and its trained path set? This cannot be undone.", True
+
+
+def distinct_labels(choices: list[Any]) -> list[Any]:
+    """Picker choices (``service.PathChoice``) where a path whose sentences an earlier entry of the same origin
+    already has — a single-dipole red/blue set after the corpus set's red/blue, two trainings of one dipole — gets
+    its set's folder name after the label, so the dropdown tells them apart; the first keeps its plain label, and the
+    picker's [origin] tag separates the rest."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for c in choices:
+        key = (c.label, c.origin)
+        out.append(replace(c, label=f"{c.label} · {c.folder.name}") if key in seen else c)
+        seen.add(key)
+    return out

@@ -5,7 +5,6 @@ Every public method takes and returns plain Python values (str, int, float, list
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import threading
@@ -26,7 +25,7 @@ from .generators.base import Generator
 from .jobs import Job, JobQueue, JobStore, PriorityGate
 from . import pathset
 from .pathset import META_NAME, PathSet
-from . import objectives
+from . import objectives, presentation
 from .live import read_loss_curve
 from .pathset_meta import PathSetMeta
 from .presentation import EXAMPLES, Example
@@ -198,7 +197,7 @@ class Service(AnchorsMixin):
             for k, (a, b) in enumerate(dipoles):
                 label = f"{a} ↔ {b}" + (f" ({', '.join(how)})" if how else "")  # e.g. "(linear, PAE)"
                 choices.append(PathChoice(f"{tag}:{folder.name}:{k}", label, origin, gen, folder, k))
-        return _disambiguate(choices)
+        return presentation.distinct_labels(choices)
 
     def examples(self) -> list[tuple[Example, str]]:
         """The one-click examples (``presentation.EXAMPLES``) whose paths are here, each with its path's label."""
@@ -386,16 +385,3 @@ class Service(AnchorsMixin):
         """Stop the training worker (a running job is re-queued for the next start) and release the data folder."""
         self.queue.stop()
         self.data.close()
-
-
-def _disambiguate(choices: list[PathChoice]) -> list[PathChoice]:
-    """A path whose sentences an earlier entry of the same origin already has (a single-dipole red/blue set after
-    the corpus set's red/blue; two trainings of one dipole) gets its set's folder name after the label, so the
-    dropdown tells them apart; the first keeps its plain label, and the picker's [origin] tag separates the rest."""
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for c in choices:
-        key = (c.label, c.origin)
-        out.append(dataclasses.replace(c, label=f"{c.label} · {c.folder.name}") if key in seen else c)
-        seen.add(key)
-    return out
