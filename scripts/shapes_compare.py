@@ -6,6 +6,7 @@ writes the tables between the compare markers of docs/PATHS.md from whatever has
     python scripts/shapes_compare.py --worker 0/2      # measure every 2nd missing entry (run 1/2 alongside)
     python scripts/shapes_compare.py --render          # write the tables into docs/PATHS.md
     python scripts/shapes_compare.py --reevaluate      # re-score from the saved path sets (runs/compare/)
+    python scripts/shapes_compare.py --ceiling         # the ground truth's ρ at several step sizes (issue 14's bar)
 """
 from __future__ import annotations
 
@@ -140,6 +141,31 @@ def reevaluate() -> None:
               f"off {old[2]:.2f} → {result['off']:.2f}", flush=True)
 
 
+def ceiling(step_sizes=(0.15, 0.2, 0.25, 0.3, 0.35, 0.4)) -> None:
+    """Print what a perfectly disentangled path (the ground-truth direction) scores on every dipole at several
+    traversal step sizes, and the seeds that pull its ρ down most: the ceiling issue 14's ρ bar is read against."""
+    import datetime
+    import platform
+
+    from contraclip_core.evaluate import ground_truth_paths
+    from contraclip_core.generators import from_pretrained
+
+    generator = from_pretrained("shapes-128")
+    print(f"# ground-truth ceiling, {datetime.date.today()}, {platform.machine()}, seeds 0…{SEEDS - 1}, 8 steps each way")
+    print("| dipole | " + " | ".join(f"η {eta}: ρ · Δ" for eta in step_sizes) + " | lowest seeds' ρ (η 0.25) |")
+    print("|---|" + "---|" * (len(step_sizes) + 1))
+    for d in DIPOLES:
+        paths = ground_truth_paths(generator, d)
+        cells = []
+        for eta in step_sizes:
+            r = evaluate_shapes(generator, paths, seeds=range(SEEDS), step_size=eta)[0]
+            cells.append(f"{r.target_rho:.3f} · {r.target_change:.2f}")
+        per_seed = sorted((evaluate_shapes(generator, paths, seeds=[s], step_size=0.25)[0].target_rho, s)
+                          for s in range(SEEDS))[:2]
+        print(f"| {d[0]} / {d[1]} | " + " | ".join(cells) + " | "
+              + ", ".join(f"seed {s}: {rho:.2f}" for rho, s in per_seed) + " |", flush=True)
+
+
 def load_all() -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(MEASUREMENTS.glob("*.json"))}
 
@@ -187,8 +213,8 @@ def render() -> str:
         "disentangled path scores at this step size. Its ρ is below 0.95 on the dipoles with a triangle: the "
         "Shapes world's shape blend is nearly binary, so from an anchor that already is one of the two shapes half "
         "the traversal is flat to float32 (tied steps lower Spearman's ρ; seed 30 of triangle/circle scores 0.41). "
-        "Other step sizes do not lift it (0.902–0.946 for η 0.15–0.4), so there the ρ bar asks for more than a "
-        "perfectly clean path does. Hue targets are measured as cos(h − first) − cos(h − second) since "
+        "Other step sizes do not lift it (0.895–0.947 for η 0.15–0.4 on the two: `shapes_compare.py --ceiling`), "
+        "so there the ρ bar asks for more than a perfectly clean path does. Hue targets are measured as cos(h − first) − cos(h − second) since "
         "2026-12-01 (`evaluate.hue_toward`; the ground truth scores ρ 1.000 on every hue dipole with it, "
         "0.90–0.94 on three of the four with the earlier difference of circular distances).", "",
         "| dipole | " + " | ".join(VARIANTS) + " | ground truth (reference) |",
@@ -233,9 +259,13 @@ def main() -> None:
     parser.add_argument("--worker", default="", help="i/n: measure every n-th missing entry, starting at i")
     parser.add_argument("--only", default="", help="measure only variants whose name contains this")
     parser.add_argument("--render", action="store_true", help="write the tables into docs/PATHS.md")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="print the ground-truth direction's ρ and Δ at several step sizes (the ρ bar's ceiling)")
     parser.add_argument("--reevaluate", action="store_true",
                         help="re-score the stored measurements from their saved path sets (before --worker/--render)")
     args = parser.parse_args()
+    if args.ceiling:
+        ceiling()
     if args.reevaluate:
         reevaluate()
     if args.worker:
