@@ -5,8 +5,8 @@ By default glibc serves every block over its mmap threshold (128 KiB, rising to 
 activations are 16–270 MB, so each one is page-faulted in again on every image: on the free CPU tier's 2 cores the
 naive path ran 1.2–1.7× faster with the thresholds raised (docs/PERFORMANCE.md). Raising both thresholds keeps freed
 blocks in the process for the next image. The price is resident memory: it stays at the peak of the largest render
-instead of falling back between renders (measured: four 1024-px images at once peak at 2.0 GB either way; after
-them the process keeps 2.0 GB tuned, 0.95 GB with glibc's defaults).
+instead of falling back between renders (`bench/malloc_check.py`, 2026-12-01: after four 1024-px images at once
+the process keeps 2.14 GB tuned, 0.98 GB with glibc's defaults; peaks 2.20 and 1.94 GB).
 
 Process-wide, so only entry points call :func:`tune` (the app, the CLI, the bench), never an import. Does nothing
 where the C library is not glibc, or when ``CONTRACLIP_MALLOC=default``.

@@ -1,0 +1,67 @@
+"""What allocator.py's malloc tuning changes, each way in a fresh process: images/s, minor page faults per image and
+resident memory after the renders — glibc's defaults, its steady-state thresholds (what the bench's naive rows run
+under) and the tuned thresholds. The figures docs/PERFORMANCE.md and allocator.py quote.
+
+    python bench/malloc_check.py [--size 1024] [--batch 4] [--impl grouped|fast] [--images 3]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = r"""
+import json, resource, sys, time
+import torch
+sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[1] + "/bench")
+from contraclip_core import allocator
+mode, size, batch, impl, images = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+if mode == "tuned":
+    allocator.tune()
+elif mode == "steady":
+    allocator.set_thresholds(*allocator.GLIBC_STEADY)
+from bench import stylegan2
+g = stylegan2(size, "cpu")
+g.set_impl(impl)
+w = g.encode(torch.randn(batch, 512, generator=torch.Generator().manual_seed(1)), "w", 1.0)
+rss = lambda: int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**30
+faults, seconds = [], []
+with torch.no_grad():
+    for _ in range(images):
+        f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+        g.synthesis(w, "w")
+        seconds.append(time.perf_counter() - t0)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+print(json.dumps({"faults": faults, "seconds": seconds, "rss_gb": rss(),
+                  "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--impl", default="fast", choices=["grouped", "activations", "fast"])
+    parser.add_argument("--images", type=int, default=3, help="renders per process (the first warms up)")
+    args = parser.parse_args()
+    print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
+          f"StyleGAN2 {args.size} px, batch {args.batch}, {args.impl} path, {args.images} renders per process")
+    print("| malloc | images/s (after the first) | minor faults per image (after the first) | RSS after | peak RSS |")
+    print("|---|---|---|---|---|")
+    for mode in ("default", "steady", "tuned"):
+        out = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), mode, str(args.size), str(args.batch),
+                              args.impl, str(args.images)], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        later = r["seconds"][1:] or r["seconds"]
+        print(f"| {mode} | {args.batch * len(later) / sum(later):.2f} | "
+              f"{', '.join(str(f) for f in r['faults'][1:])} | {r['rss_gb']:.2f} GB | {r['peak_gb']:.2f} GB |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
