@@ -36,16 +36,18 @@ from contraclip_core.generators import fast_ops  # noqa: E402
 from contraclip_core.generators.pggan import PGGANConfig, PGGANGenerator  # noqa: E402
 from contraclip_core.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator  # noqa: E402
 from contraclip_core.service import LIMITS  # noqa: E402
+from malloc_check import probe  # noqa: E402
 from training_rows import malloc_for, shapes_training_rows, train_step_rows, traversal_rows  # noqa: E402
 
-# (label, impl, NNPACK on, malloc tuned): the ways StyleGAN2 synthesis can run; the first is the naive baseline.
-# Untuned ways run under glibc's own thresholds at their steady state (allocator.GLIBC_STEADY): within 3-8 % of a
-# fresh process with glibc's defaults, except 256 px at batch 1, where the naive path runs at 0.89x of it
-# (bench/malloc_check.py) -- that cell's ratio is read against the fresh process in docs/PERFORMANCE.md.
-# "naive, malloc tuned" shows what the allocator alone is worth.
+# (label, impl, NNPACK on, malloc tuned): the ways StyleGAN2 synthesis can run in this process; the first is the
+# naive path, whose image the others are compared with. Untuned ways run under glibc's own thresholds at their steady
+# state (allocator.GLIBC_STEADY); "naive, malloc tuned" shows what the allocator alone is worth.
 WAYS = {"naive (grouped, NCHW)": ("grouped", False, False), "naive, malloc tuned": ("grouped", False, True),
         "activations (NCHW)": ("activations", False, False), "fast, direct convs": ("fast", False, True),
         "fast + Winograd (NNPACK)": ("fast", True, True)}
+# On a CPU the baseline every ratio is read against: the naive path in a process of its own, started each round with
+# glibc's real malloc defaults (what a script without this project's tuning gets), timed on its second render.
+FRESH = "naive, fresh process"
 
 
 # --- set-up ----------------------------------------------------------------------------------------------------------
@@ -140,9 +142,11 @@ def gflop_per_image(g: StyleGAN2Generator, device: str) -> float:
 
 # --- measurements ----------------------------------------------------------------------------------------------------
 def bench_stylegan2(g: StyleGAN2Generator, variants: list[tuple[str, str]], batch: int, iters: int, device: str,
-                    gflop: float, peak: float) -> list[dict]:
-    """Images/s of each (way, precision) variant, interleaved round by round (so machine load hits all alike);
-    ratio and PSNR against the first (the naive baseline); effective GFLOP/s and its share of the matmul peak."""
+                    gflop: float, peak: float, fresh: bool = False) -> list[dict]:
+    """Images/s of each (way, precision) variant, interleaved round by round (so machine load hits all alike), and
+    with ``fresh`` the naive path in a new process each round (``FRESH``): ratios against that row when it is there,
+    else against the first variant; PSNR against the first variant's image (the naive path); effective GFLOP/s and its
+    share of the matmul peak."""
     z = torch.randn(batch, g.z_dim, generator=torch.Generator().manual_seed(1)).to(device)
     with torch.no_grad():
         w = g.encode(z, "w", 1.0)
@@ -156,11 +160,18 @@ def bench_stylegan2(g: StyleGAN2Generator, variants: list[tuple[str, str]], batc
         runs[label, mode] = run
     images = {key: run().float() for key, run in runs.items()}  # also the warm-up
     times: dict[tuple[str, str], list[float]] = {key: [] for key in runs}
+    fresh_times: list[float] = []
     for _ in range(iters):
         for key, run in runs.items():
             times[key].append(timed(run, device, 1, warmup=0))
+        if fresh:
+            fresh_times.append(probe("default", "grouped", g.resolution, batch, 2)["seconds"][1])
     reference = images[variants[0]]
     rows = []
+    if fresh:
+        ips = batch / statistics.median(fresh_times)
+        rows.append({"generator": f"StyleGAN2 {g.resolution}", "impl": FRESH, "precision": "fp32", "batch": batch,
+                     "images_per_s": ips, "psnr_db": None, "gflop_s": gflop * ips, "peak_share": gflop * ips / peak})
     for (label, mode), t in times.items():
         ips = batch / statistics.median(t)
         rows.append({"generator": f"StyleGAN2 {g.resolution}", "impl": label, "precision": mode, "batch": batch,
@@ -249,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
         variants = [(label, "fp32") for label in WAYS if not (cuda and "NNPACK" in label)]
         variants += [(fastest, m) for m in modes[1:]]
         for batch in batches:
-            synth += bench_stylegan2(g, variants, batch, args.iters, device, flops[size], peak)
+            synth += bench_stylegan2(g, variants, batch, args.iters, device, flops[size], peak, fresh=not cuda)
         if not args.no_pggan:
             synth += bench_pggan(pggan(size, device), modes, batches[0], args.iters, device)
         if size != sizes[0]:
@@ -303,12 +314,14 @@ def report(results: dict[str, Any], argv: list[str] | None) -> str:
         f"fp32 matmul peak measured in this run: **{results['matmul_peak_gflop_s']:.0f} GFLOP/s** "
         f"({args['matmul_n']}² `a @ a`). "
         f"StyleGAN2 config-f GFLOP per image (FlopCounterMode, naive path): {flops}.",
-        f"**Memory allocator** (`contraclip_core/allocator.py`): {results.get('allocator', '—')}; the naive rows "
-        "run under glibc's own thresholds.",
+        f"**Memory allocator** (`contraclip_core/allocator.py`): {results.get('allocator', '—')}; the untuned "
+        f"rows run under glibc's own thresholds, and on a CPU the baseline row (\"{FRESH}\") in a new process each "
+        "round with glibc's real defaults.",
         "**Precision chosen here** (`contraclip_core/precision.py`): " + "; ".join(
             f"{k} → {v}" for k, v in results["precision"].items()),
         "**Synthesis** (variants interleaved round by round; × naive: images/s over the first row of each "
-        "generator and batch; PSNR against the naive fp32 image; GFLOP/s = GFLOP per image × images/s, "
+        "generator and batch — on a CPU the naive path in a fresh process, timed on its second render; PSNR against "
+        "the naive fp32 image rendered in this process; GFLOP/s = GFLOP per image × images/s, "
         "% peak against the matmul peak above — Winograd does fewer multiplications than it is credited with, so it "
         "can exceed 100%)",
         table(results["synthesis"], [("generator", "generator", ""), ("impl", "way", ""),

@@ -1,8 +1,10 @@
 """What allocator.py's malloc tuning changes, each way in a fresh process: images/s, minor page faults per image and
 resident memory after the renders — glibc's defaults, its steady-state thresholds (what the bench's naive rows run
-under) and the tuned thresholds. The figures docs/PERFORMANCE.md and allocator.py quote.
+under) and the tuned thresholds, for the naive and the fast path, interleaved round by round; speeds as ratios
+against the naive path in a fresh process with glibc's defaults. The figures docs/PERFORMANCE.md and allocator.py
+quote.
 
-    python bench/malloc_check.py [--size 1024] [--batch 4] [--impl grouped|fast] [--images 3]
+    python bench/malloc_check.py [--size 1024] [--batch 4] [--impl grouped fast] [--images 3] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import argparse
 import datetime
 import json
 import platform
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -42,25 +45,44 @@ print(json.dumps({"faults": faults, "seconds": seconds, "rss_gb": rss(),
 """
 
 
+def probe(mode: str, impl: str, size: int, batch: int, images: int) -> dict:
+    """One fresh process: ``images`` renders of one (malloc mode, path) of the bench's seeded StyleGAN2 and latents;
+    its seconds and faults per render, and images/s after the first render. Also the bench's fresh-process row."""
+    out = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), mode, str(size), str(batch), impl, str(images)],
+                         capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    later = r["seconds"][1:] or r["seconds"]
+    r["images_per_s"] = batch * len(later) / sum(later)
+    return r
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--impl", default="fast", choices=["grouped", "activations", "fast"])
+    parser.add_argument("--impl", nargs="+", default=["grouped", "fast"], choices=["grouped", "activations", "fast"])
     parser.add_argument("--images", type=int, default=3, help="renders per process (the first warms up)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="processes per (malloc, path), interleaved round by round so load hits all alike")
     args = parser.parse_args()
     print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
-          f"StyleGAN2 {args.size} px, batch {args.batch}, {args.impl} path, {args.images} renders per process")
-    print("| malloc | images/s (after the first) | minor faults per image (after the first) | RSS after | peak RSS |")
-    print("|---|---|---|---|---|")
-    for mode in ("default", "steady", "tuned"):
-        out = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), mode, str(args.size), str(args.batch),
-                              args.impl, str(args.images)], capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        later = r["seconds"][1:] or r["seconds"]
-        print(f"| {mode} | {args.batch * len(later) / sum(later):.2f} | "
-              f"{', '.join(str(f) for f in r['faults'][1:])} | {r['rss_gb']:.2f} GB | {r['peak_gb']:.2f} GB |",
-              flush=True)
+          f"StyleGAN2 {args.size} px, batch {args.batch}, {args.images} renders per process, {args.rounds} rounds")
+    keys = [(impl, mode) for impl in args.impl for mode in ("default", "steady", "tuned")]
+    runs: dict[tuple[str, str], list[dict]] = {key: [] for key in keys}
+    for _ in range(args.rounds):
+        for impl, mode in keys:
+            runs[impl, mode].append(probe(mode, impl, args.size, args.batch, args.images))
+    speed = {key: statistics.median(r["images_per_s"] for r in rs) for key, rs in runs.items()}
+    print("| path | malloc | images/s (median; each round) | minor faults per image (last round) | RSS after | peak RSS |")
+    print("|---|---|---|---|---|---|")
+    for (impl, mode), rs in runs.items():
+        last, each = rs[-1], ", ".join(f"{r['images_per_s']:.2f}" for r in rs)
+        print(f"| {impl} | {mode} | {speed[impl, mode]:.2f} ({each}) | "
+              f"{', '.join(str(f) for f in last['faults'][1:])} | {last['rss_gb']:.2f} GB | {last['peak_gb']:.2f} GB |")
+    if ("grouped", "default") in speed:
+        base = speed["grouped", "default"]
+        print(f"against the naive path in a fresh process with glibc's defaults ({base:.2f} img/s): " + ", ".join(
+            f"{impl} {mode} {v / base:.2f}x" for (impl, mode), v in speed.items() if (impl, mode) != ("grouped", "default")))
 
 
 if __name__ == "__main__":
