@@ -230,8 +230,8 @@ def render() -> str:
     counts = {v: sum(1 for d in DIPOLES if key(v, d) in data and passes(data[key(v, d)])) for v in VARIANTS}
     measured = {v: sum(1 for d in DIPOLES if key(v, d) in data) for v in VARIANTS}
     lines += ["", "Paths meeting the bar: " + "; ".join(f"{v} {counts[v]}/{measured[v]}" for v in VARIANTS) + ". "
-              "Lowest off/Δ ratio among the variants that reach ρ ≥ 0.95 and Δ ≥ 1.5: "
-              + "; ".join(f"{v} {wins[v]}×" for v in VARIANTS) + ".", ""]
+              "Dipoles on which a variant has the lowest off/Δ ratio of those that reach ρ ≥ 0.95 and Δ ≥ 1.5: "
+              + "; ".join(f"{v} {wins[v]}" for v in VARIANTS) + ".", ""]
     lines += ["### Other levers (same protocol)", "",
               "| dipole | " + " | ".join(LEVERS) + " |", "|---|" + "---|" * len(LEVERS)]
     for d in LEVER_DIPOLES:
