@@ -37,6 +37,16 @@ def circular_distance(a: torch.Tensor, b: float | torch.Tensor) -> torch.Tensor:
     return torch.minimum(d, 2 * math.pi - d)
 
 
+def hue_change(hue: torch.Tensor, anchor: int) -> torch.Tensor:
+    """Each traversal's hue change from its anchor column, (S, N) radians in (−π, π], signed per traversal so that +
+    is the way its hue turns at the last step (toward the first sentence): a path that turns the hue one way through
+    the anchor draws a rising line, one that turns it the same way on both sides a V. (Unsigned distances drew every
+    hue path as a V; one sign for all seeds would cancel, since from some anchors the first colour lies clockwise and
+    from others counter-clockwise.)"""
+    d = torch.remainder(hue - hue[:, anchor : anchor + 1] + math.pi, 2 * math.pi) - math.pi
+    return d * torch.where(d[:, -1:] < 0, -1.0, 1.0)
+
+
 def hue_toward(hue: torch.Tensor, toward: float, away: float) -> torch.Tensor:
     """How far a hue is from ``away`` toward ``toward``: cos(h − toward) − cos(h − away), the difference of the hue
     unit vector's cosine similarities to the two colours (as a CLIP dipole is a difference of similarities to two
@@ -183,7 +193,7 @@ def evaluate_shapes(generator: Generator, path_set: PathSet, seeds: Sequence[int
             rho[a] = float(spearman(step_index, v, ROUND_OFF_ULPS).mean())
             delta = circular_distance(v[:, -1], v[:, 0]) if a == "hue" else (v[:, -1] - v[:, 0]).abs()
             change[a] = float(delta.mean()) / max(pop[a], 1e-9)
-            centred = circular_distance(v, v[:, steps : steps + 1]) if a == "hue" else v - v[:, steps : steps + 1]
+            centred = hue_change(v, steps) if a == "hue" else v - v[:, steps : steps + 1]
             curves[a] = (centred.mean(0) / max(pop[a], 1e-9)).tolist()
         if target is not None:
             m = target.measure(attrs)  # (S, 2T+1)

@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .clip import ClipModel, cached_text_embeddings
-from .evaluate import ATTRIBUTES, circular_distance
+from .evaluate import ATTRIBUTES, hue_change
 from .generators.base import Generator
 from .traversal import Traversal
 
@@ -27,7 +27,7 @@ class Profile:
     dipole: tuple[str, str]
     similarity: dict[str, list[float]]  # sentence → mean cosine similarity of the frames to it, per step
     attributes: dict[str, list[float]] = field(default_factory=dict)  # attribute → mean change from the anchor
-    # (population std units; hue circular) per step; empty when the generator has no ground truth
+    # (population std units; hue signed by evaluate.hue_change) per step; empty when the generator has no ground truth
 
 
 @torch.no_grad()
@@ -57,7 +57,7 @@ def path_profile(traversal: Traversal, generator: Generator, clip: ClipModel, sp
             if a not in values:
                 continue
             v = values[a].float().cpu().reshape(s, n)
-            centred = circular_distance(v, v[:, anchor : anchor + 1]) if a == "hue" else v - v[:, anchor : anchor + 1]
+            centred = hue_change(v, anchor) if a == "hue" else v - v[:, anchor : anchor + 1]
             attributes[a] = (centred.mean(0) / max(population_std.get(a, 1.0), 1e-9)).tolist()
     return Profile(list(traversal.steps), tuple(traversal.dipole), similarity, attributes)
 
@@ -103,7 +103,8 @@ def plot_profile(profile: Profile, width: int = 720, panel_height: int = 210) ->
         else:
             series = [(a, v, PALETTE[i % len(PALETTE)]) for i, (a, v) in enumerate(profile.attributes.items())]
             _panel(draw, (0, y, width, y + h), profile.steps, series,
-                   "Ground-truth attributes: change from the anchor (population std) vs step", "std")
+                   "Ground-truth attributes: change from the anchor (population std; hue + the way it turns toward +T) "
+                   "vs step", "std")
         y += h
     for i, (name, color) in enumerate(legend):
         lx, ly = 8 + (i % 4) * (width // 4), y + 4 + 18 * (i // 4)

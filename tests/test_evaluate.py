@@ -92,3 +92,21 @@ def test_the_hue_measure_grows_all_along_the_ground_truth_hue_direction():
     assert distances.diff().abs().max() < 1e-5  # the old measure cannot see a turn along this arc
     # the sign: positive at red, negative at blue
     assert hue_toward(torch.tensor([red, blue]), red, blue).tolist() == pytest.approx([1.5, -1.5], abs=1e-5)
+
+
+def test_hue_change_is_signed_per_traversal_toward_its_last_step():
+    """The Explore plot's hue row: + is the way each traversal's hue turns at its last step, across 0 = 2π, so a
+    path turning the hue through its anchor draws a line, one turning it away on both sides a V."""
+    import math
+
+    import torch
+
+    from contraclip_core.evaluate import hue_change
+
+    tau = 2 * math.pi
+    through = torch.tensor([[tau - 0.2, tau - 0.1, 0.0, 0.1, 0.2],  # counter-clockwise, across 0 = 2π
+                            [2.3, 2.2, 2.1, 2.0, 1.9]])  # clockwise
+    line = torch.tensor([-0.2, -0.1, 0.0, 0.1, 0.2])
+    assert torch.allclose(hue_change(through, 2), line.expand(2, 5), atol=1e-5)
+    away = torch.tensor([[1.2, 1.1, 1.0, 1.1, 1.2]])  # away from the anchor on both sides
+    assert torch.allclose(hue_change(away, 2), torch.tensor([[0.2, 0.1, 0.0, 0.1, 0.2]]), atol=1e-5)

@@ -33,12 +33,14 @@ def test_profile_of_the_red_blue_path_shows_its_target_and_what_else_moves(servi
     red, blue = profile.similarity["a red shape"], profile.similarity["a blue shape"]
     # Positive steps go toward the first sentence: more like "a red shape", less like "a blue shape".
     assert red[-1] - red[0] > 0.05 and blue[0] - blue[-1] > 0.05
-    # Every ground-truth attribute is there, 0 at the anchor; the hue moves (hue: circular distance from the anchor),
-    # and more than the horizontal position does.
+    # Every ground-truth attribute is there, 0 at the anchor; the hue turns one way through the anchor (signed per
+    # seed, + toward the first sentence: a rising line, not the V of an unsigned distance), and further than the
+    # horizontal position moves.
     assert set(profile.attributes) >= {"hue", "size", "x", "y", "rotation", "value", "shape_circle"}
     assert all(abs(v[6]) < 1e-6 for v in profile.attributes.values())
-    hue = min(profile.attributes["hue"][0], profile.attributes["hue"][-1])
-    assert hue > 0.4 and hue > max(abs(profile.attributes["x"][0]), abs(profile.attributes["x"][-1]))
+    hue = profile.attributes["hue"]
+    assert hue[0] < -0.4 and hue[-1] > 0.4 and all(a <= b + 1e-6 for a, b in zip(hue, hue[1:]))
+    assert min(-hue[0], hue[-1]) > max(abs(profile.attributes["x"][0]), abs(profile.attributes["x"][-1]))
 
 
 def test_traverse_returns_the_profile_plot(service):
