@@ -26,6 +26,7 @@ from contraclip_core.cfclip.editset import EditSet  # noqa: E402
 from contraclip_core.cfclip.evaluate import evaluate_edits, summary  # noqa: E402
 from contraclip_core.cfclip.train import EditTrainer, edit_config  # noqa: E402
 from contraclip_core.cfclip.vocab import HELD_OUT, training_sentences  # noqa: E402
+from contraclip_core import allocator  # noqa: E402
 from contraclip_core.clip import load_clip  # noqa: E402
 from contraclip_core.generators import from_pretrained  # noqa: E402
 from contraclip_core.pathset import PathSet, shipped_sets  # noqa: E402
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/EDITS.md")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a loaded machine)")
     args = parser.parse_args()
+    allocator.tune()  # as the app and the CLI run: the training times these tables quote are the app's
     torch.set_num_threads(args.threads)
     generator, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
     if args.train:

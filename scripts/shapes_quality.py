@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contraclip_core import presets  # noqa: E402
+from contraclip_core import allocator, presets  # noqa: E402
 from contraclip_core.clip import load_clip  # noqa: E402
 from contraclip_core.evaluate import evaluate_shapes, format_table, plot_curves  # noqa: E402
 from contraclip_core.generators import from_pretrained  # noqa: E402
@@ -48,6 +48,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs/PATHS.md")
     parser.add_argument("--seeds", type=int, default=32)
     args = parser.parse_args()
+    allocator.tune()  # as the app and the CLI run: the training times these tables quote are the app's
     torch.set_num_threads(os.cpu_count() or 1)
     generator, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
     step = GENERATORS["shapes-128"].step_size
