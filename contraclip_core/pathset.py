@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -24,7 +24,7 @@ from . import hub, registry
 from .errors import ContraCLIPError, RecordError, WeightsError
 from .generators.base import Generator
 from .generators.formats import read_weights
-from .filesets import require_pair, save_json, save_pair
+from .filesets import SavedPair, from_hub, require_pair
 from .paths import LatentSupportSets, LatentView, LinearPaths
 from .whitening import LatentWhitening
 from .pathset_meta import FORMAT_VERSION, SPACES, PathSetMeta, check_weights_header
@@ -35,8 +35,11 @@ SHIPPED = hub.PROJECT_ROOT / "checkpoints"  # shipped sets: checkpoints/<generat
 
 
 @dataclass
-class PathSet:
+class PathSet(SavedPair):
     """Trained paths with their metadata."""
+
+    weights_name: ClassVar[str] = WEIGHTS_NAME
+    meta_name: ClassVar[str] = META_NAME
 
     lss: LatentSupportSets | LinearPaths  # the paths (LinearPaths: the linear baseline)
     dipoles: list[tuple[str, str]]  # (positive, negative) sentences, as given to CLIP
@@ -99,13 +102,8 @@ class PathSet:
             "created": self.created,
         }
 
-    def save(self, folder: str | Path) -> Path:
-        """Write both files atomically (temp file + rename); the weights first, so a folder with a JSON is whole."""
-        return save_pair(folder, WEIGHTS_NAME, META_NAME, self.lss.state_dict(), self.metadata())
-
-    def save_metadata(self, folder: str | Path) -> Path:
-        """Rewrite only the JSON (e.g. after adding metrics); the weights file is left as it is."""
-        return save_json(folder, META_NAME, self.metadata())
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return self.lss.state_dict()
 
     @classmethod
     def load(cls, folder: str | Path, generator: Generator | None = None, device: str | torch.device = "cpu") -> "PathSet":
@@ -202,16 +200,7 @@ def resolve(source: str | Path) -> Path:
     """A path-set source → the local folder holding its two files (downloaded from the Hub when needed)."""
     text = str(source)
     if isinstance(source, str) and text.startswith("hf://"):
-        where = hub.parse_hf_url(text)
-        folder = where.filename
-        if folder.endswith((f"/{META_NAME}", f"/{WEIGHTS_NAME}")):
-            folder = folder.rsplit("/", 1)[0]
-        root = hub.snapshot(where.repo_id, where.revision, [f"{folder}/{META_NAME}", f"{folder}/{WEIGHTS_NAME}"],
-                            what=f"the path set {text}")
-        if not (root / folder / META_NAME).is_file():
-            raise WeightsError(f"{text} is not a path set: {where.repo_id} has no {folder}/{META_NAME}"
-                               " (or it is not in the local cache)")
-        return root / folder
+        return from_hub(text, META_NAME, WEIGHTS_NAME, "path set")
     name, _, set_name = text.partition("/")
     if isinstance(source, str) and name in registry.GENERATORS and not Path(text).expanduser().exists():
         set_name = set_name or f"{registry.GENERATORS[name].corpus}-corpus"

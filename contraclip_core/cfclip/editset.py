@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +23,7 @@ from .. import hub, registry
 from ..errors import ContraCLIPError, WeightsError
 from ..generators.base import Generator
 from ..generators.formats import read_weights
-from ..filesets import require_pair, save_json, save_pair
+from ..filesets import SavedPair, from_hub, require_pair
 from ..pathset import same_generator
 from .model import MapperConfig, TextConditionedMapper
 
@@ -40,8 +40,11 @@ def codes_of(latent: torch.Tensor, space: str) -> torch.Tensor:
 
 
 @dataclass
-class EditSet:
+class EditSet(SavedPair):
     """A trained text-conditioned mapper with its metadata."""
+
+    weights_name: ClassVar[str] = WEIGHTS_NAME
+    meta_name: ClassVar[str] = META_NAME
 
     mapper: TextConditionedMapper
     generator: str  # registry name (or source) of the generator it was trained on
@@ -101,12 +104,8 @@ class EditSet:
                 "templates": list(self.templates), "mapper": asdict(self.mapper.config), "settings": self.settings,
                 "iterations": self.iterations, "metrics": self.metrics, "created": self.created}
 
-    def save(self, folder: str | Path) -> Path:
-        """Write both files atomically; the weights first, so a folder with a JSON is whole."""
-        return save_pair(folder, WEIGHTS_NAME, META_NAME, self.mapper.state_dict(), self.metadata())
-
-    def save_metadata(self, folder: str | Path) -> Path:
-        return save_json(folder, META_NAME, self.metadata())
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return self.mapper.state_dict()
 
     @classmethod
     def load(cls, folder: str | Path, generator: Generator | None = None, device: str | torch.device = "cpu") -> "EditSet":
@@ -202,16 +201,7 @@ def resolve(source: str | Path) -> Path:
     """An edit-model source → the local folder holding its two files (downloaded from the Hub when needed)."""
     text = str(source)
     if isinstance(source, str) and text.startswith("hf://"):
-        where = hub.parse_hf_url(text)
-        folder = where.filename.rstrip("/")
-        if folder.endswith((f"/{META_NAME}", f"/{WEIGHTS_NAME}")):
-            folder = folder.rsplit("/", 1)[0]
-        root = hub.snapshot(where.repo_id, where.revision, [f"{folder}/{META_NAME}", f"{folder}/{WEIGHTS_NAME}"],
-                            what=f"the edit model {text}")
-        if not (root / folder / META_NAME).is_file():
-            raise WeightsError(f"{text} is not an edit model: {where.repo_id} has no {folder}/{META_NAME}"
-                               " (or it is not in the local cache)")
-        return root / folder
+        return from_hub(text, META_NAME, WEIGHTS_NAME, "edit model")
     name, _, edit_name = text.partition("/")
     if isinstance(source, str) and name in registry.GENERATORS and not Path(text).expanduser().exists():
         for folder in shipped_edits(name):

@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -21,7 +21,7 @@ from .. import hub, registry
 from ..errors import ContraCLIPError, WeightsError
 from ..generators.base import Generator
 from ..generators.formats import read_weights
-from ..filesets import require_pair, save_json, save_pair
+from ..filesets import SavedPair, from_hub, require_pair
 from ..pathset import SPACES, same_generator
 from .model import LatentMapper, MapperConfig
 
@@ -33,8 +33,11 @@ SHIPPED = hub.PROJECT_ROOT / "checkpoints"  # shipped mappers: checkpoints/<gene
 
 
 @dataclass
-class MapperSet:
+class MapperSet(SavedPair):
     """A trained mapper with its metadata."""
+
+    weights_name: ClassVar[str] = WEIGHTS_NAME
+    meta_name: ClassVar[str] = META_NAME
 
     mapper: LatentMapper
     objective: str  # "clip2gan" or "csla"
@@ -70,12 +73,8 @@ class MapperSet:
             "settings": self.settings, "iterations": self.iterations, "metrics": self.metrics, "created": self.created,
         }
 
-    def save(self, folder: str | Path) -> Path:
-        """Both files atomically, the weights first, so a folder with a JSON is whole."""
-        return save_pair(folder, WEIGHTS_NAME, META_NAME, self.mapper.state_dict(), self.metadata())
-
-    def save_metadata(self, folder: str | Path) -> Path:
-        return save_json(folder, META_NAME, self.metadata())
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return self.mapper.state_dict()
 
     @classmethod
     def load(cls, folder: str | Path, generator: Generator | None = None, device: str | torch.device = "cpu") -> "MapperSet":
@@ -154,15 +153,7 @@ def resolve(source: str | Path) -> Path:
     """A mapper source → the local folder holding its two files (downloaded from the Hub when needed)."""
     text = str(source)
     if isinstance(source, str) and text.startswith("hf://"):
-        where = hub.parse_hf_url(text)
-        folder = where.filename
-        if folder.endswith((f"/{META_NAME}", f"/{WEIGHTS_NAME}")):
-            folder = folder.rsplit("/", 1)[0]
-        root = hub.snapshot(where.repo_id, where.revision, [f"{folder}/{META_NAME}", f"{folder}/{WEIGHTS_NAME}"],
-                            what=f"the mapper {text}")
-        if not (root / folder / META_NAME).is_file():
-            raise WeightsError(f"{text} is not a mapper: {where.repo_id} has no {folder}/{META_NAME}")
-        return root / folder
+        return from_hub(text, META_NAME, WEIGHTS_NAME, "mapper")
     name, _, mapper_name = text.partition("/")
     if isinstance(source, str) and name in registry.GENERATORS and not Path(text).expanduser().exists():
         for folder in shipped_mappers(name):
