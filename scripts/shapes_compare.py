@@ -170,8 +170,11 @@ def load_all() -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(MEASUREMENTS.glob("*.json"))}
 
 
-def passes(r: dict, ratio: float = 0.5) -> bool:
-    return r["rho"] >= 0.95 and r["delta"] >= 1.5 and r["off"] <= ratio * r["delta"]
+RHO_BAR, GT_MARGIN = 0.95, 0.03  # issue 14's ρ bar; the ground-truth-relative reading below allows this much under GT
+
+
+def passes(r: dict, ratio: float = 0.5, rho_bar: float = RHO_BAR) -> bool:
+    return r["rho"] >= rho_bar and r["delta"] >= 1.5 and r["off"] <= ratio * r["delta"]
 
 
 def cell(r: dict | None) -> str:
@@ -229,9 +232,14 @@ def render() -> str:
         lines.append(f"| {d[0]} / {d[1]} | " + " | ".join(cell(r) for r in row) + f" | {cell(reference[d])} |")
     counts = {v: sum(1 for d in DIPOLES if key(v, d) in data and passes(data[key(v, d)])) for v in VARIANTS}
     measured = {v: sum(1 for d in DIPOLES if key(v, d) in data) for v in VARIANTS}
+    relative = {v: sum(1 for d in DIPOLES if key(v, d) in data and passes(
+        data[key(v, d)], rho_bar=min(RHO_BAR, reference[d]["rho"] - GT_MARGIN))) for v in VARIANTS}
     lines += ["", "Paths meeting the bar: " + "; ".join(f"{v} {counts[v]}/{measured[v]}" for v in VARIANTS) + ". "
               "Dipoles on which a variant has the lowest off/Δ ratio of those that reach ρ ≥ 0.95 and Δ ≥ 1.5: "
-              + "; ".join(f"{v} {wins[v]}" for v in VARIANTS) + ".", ""]
+              + "; ".join(f"{v} {wins[v]}" for v in VARIANTS) + ". "
+              f"For planners, with the ρ bar read against the ground truth (ρ ≥ the smaller of {RHO_BAR} and the "
+              f"ground-truth direction's ρ − {GT_MARGIN}; Δ and off/Δ bars unchanged): "
+              + "; ".join(f"{v} {relative[v]}/{measured[v]}" for v in VARIANTS) + ".", ""]
     lines += ["### Other levers (same protocol)", "",
               "| dipole | " + " | ".join(LEVERS) + " |", "|---|" + "---|" * len(LEVERS)]
     for d in LEVER_DIPOLES:
