@@ -92,7 +92,7 @@ class PathTraining:
         checkpoint = folder / "checkpoint.pt"
         live = LiveOutputs(folder, lambda out: self.preview(generator, trainer.path_set(), out))
         if not checkpoint.is_file():
-            live.update(0, config.iterations, [])  # the preview appears before the first (slow) iteration  # the preview appears before the first (slow) iteration
+            live.update(0, config.iterations, [])  # the preview appears before the first (slow) iteration
 
         def callback(p) -> bool:
             job.resumed_from = trainer.resumed_from

@@ -62,13 +62,19 @@ def frame_at(frames: dict[str, Any] | None, step: Any) -> str | None:
         return None
 
 
+def _seconds(value: Any) -> float | None:
+    """A number of seconds, or None when ``value`` is missing, not a number, infinite or negative."""
+    try:
+        s = float(value)
+    except (TypeError, ValueError):
+        return None
+    return s if math.isfinite(s) and s >= 0 else None
+
+
 def human_eta(seconds: Any) -> str:
     """485.4 → "about 8 min"; 40 → "about 40 s"; 4900 → "about 1 h 22 min"; unknown or negative → ""."""
-    try:
-        s = float(seconds)
-    except (TypeError, ValueError):
-        return ""
-    if not math.isfinite(s) or s < 0:
+    s = _seconds(seconds)
+    if s is None:
         return ""
     if s < 10:
         return "a few seconds"
@@ -121,8 +127,24 @@ def loss_svg(points: Sequence[tuple[int, float]], width: int = 240, height: int 
             f'{y0:.3g}</span>')
 
 
+def duration(seconds: Any) -> str:
+    """How long something took: 14.2 → "14 s"; 200 → "3 min 20 s"; 3900 → "1 h 5 min"; unknown → ""."""
+    known = _seconds(seconds)
+    if known is None:
+        return ""
+    s = int(known + 0.5)
+    if s < 60:
+        return f"{s} s"
+    minutes, s = divmod(s, 60)
+    if minutes < 60:
+        return f"{minutes} min" + (f" {s} s" if s else "")
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
+
+
 def job_summary(row: dict[str, Any]) -> str:
-    """One line on where a job stands: "iteration 9 of 600 · about 8 min left · loss 0.9765"."""
+    """One line on where a job stands: "iteration 9 of 600 · about 8 min left · loss 0.9765", "done · 600
+    iterations in 14 s · loss 0.6487"."""
     status, it, total = row.get("status"), row.get("iteration") or 0, row.get("total") or 0
     loss = row.get("loss")
     loss_text = "" if loss is None else f" · loss {loss:.4f}"
@@ -132,7 +154,8 @@ def job_summary(row: dict[str, Any]) -> str:
         eta = human_eta(row.get("eta_s"))
         return f"iteration {it} of {total}" + (f" · {eta} left" if eta else " · starting…") + loss_text
     if status == "done":
-        return f"done · {total} iterations{loss_text}"
+        took = duration(row.get("seconds"))
+        return f"done · {total} iterations" + (f" in {took}" if took else "") + loss_text
     if status == "failed":
         return f"failed at iteration {it} of {total}: {row.get('error') or 'unknown error'}"
     if status == "cancelled":

@@ -341,7 +341,8 @@ class Service(AnchorsMixin):
         jobs, unreadable = self.queue.store.scan()
         return [self.job_row(j) for j in reversed(jobs)] + [
             {"id": u.id, "dipoles": "", "generator": "", "status": "unreadable", "iteration": None, "total": None,
-             "loss": None, "eta_s": None, "error": u.reason, "resumed_from": None, "preview": ""} for u in unreadable]
+             "loss": None, "eta_s": None, "error": u.reason, "resumed_from": None, "seconds": None, "preview": ""}
+            for u in unreadable]
 
     def unreadable_jobs(self) -> list[dict[str, str]]:
         """Job records that could not be read: ``{"id", "file", "reason"}`` each (files are never deleted)."""
@@ -349,11 +350,16 @@ class Service(AnchorsMixin):
 
     def job_row(self, job: Job) -> dict[str, Any]:
         preview = self.queue.store.folder(job.id) / "preview.png"
-        return {"id": job.id, "dipoles": job.label, "generator": job.request.get("generator", ""),
+        objective = objectives.LABELS.get(str(job.request.get("overrides", {}).get("objective", "plain")), "")
+        label = job.label + (f" ({objective})" if objective and objective != "plain" else "")  # as the path picker
+        # Training time: start to finish of one uninterrupted run (a resumed job's span includes the time it was down)
+        seconds = job.finished - job.started if job.status == "done" and job.started and job.finished \
+            and not job.resumed_from else None
+        return {"id": job.id, "dipoles": label, "generator": job.request.get("generator", ""),
                 "status": job.status, "iteration": job.iteration, "total": job.total,
                 "loss": None if job.loss is None or not math.isfinite(job.loss) else round(job.loss, 4),
                 "eta_s": None if job.eta_s is None else round(job.eta_s, 1), "error": job.error,
-                "resumed_from": job.resumed_from,
+                "resumed_from": job.resumed_from, "seconds": seconds,
                 "preview": str(preview) if preview.is_file() else ""}
 
     def cancel(self, job_id: str) -> dict[str, Any]:

@@ -64,6 +64,8 @@ def test_objective_choice_reaches_the_job_and_a_bad_one_is_refused(service):
     job = service.submit_training("shapes-128", "a red shape", "a green shape", iterations=5, objective="pae-subspace")
     request = service.queue.store.load(job["id"]).request
     assert request["overrides"]["objective"] == "pae-subspace" and job["warning"] == ""
+    row = next(r for r in service.jobs() if r["id"] == job["id"])
+    assert row["dipoles"] == "a red shape ↔ a green shape (PAE)"  # the job card names the objective, as the picker
     service.cancel(job["id"])
     with pytest.raises(ServiceError, match="objective must be one of"):
         service.submit_training("shapes-128", "a red shape", "a green shape", objective="magic")

@@ -55,7 +55,10 @@ def test_job_card_has_a_bar_a_human_eta_and_escapes_user_text():
     assert "iteration 9 of 20 · about 8 min left · loss 0.5000" in card
     assert "<svg" in card
     done = pr.job_card(row | {"status": "done", "iteration": 20})
-    assert 'aria-valuenow="100"' in done and "done · 20 iterations" in done
+    assert 'aria-valuenow="100"' in done and "done · 20 iterations · loss" in done  # no time known: none said
+    assert pr.job_summary(row | {"status": "done", "seconds": 14.2}) == "done · 20 iterations in 14 s · loss 0.5000"
+    assert [pr.duration(s) for s in (0.4, 59.6, 200, 3900, None, -1)] == ["0 s", "1 min", "3 min 20 s", "1 h 5 min",
+                                                                       "", ""]
     failed = pr.job_summary(row | {"status": "failed", "error": "RuntimeError: boom"})
     assert failed == "failed at iteration 9 of 20: RuntimeError: boom"
     assert pr.job_summary(row | {"status": "running", "eta_s": None}).endswith("starting… · loss 0.5000")

@@ -114,6 +114,8 @@ def test_train_job_runs_in_background_and_its_path_appears(service):
         time.sleep(0.5)
     assert row["status"] == "done", row
     assert row["iteration"] == 30 and row["preview"]
+    job_record = service.queue.store.load(job["id"])  # the card says how long it took: the record's start to finish
+    assert row["seconds"] == job_record.finished - job_record.started and 0 < row["seconds"] < 120
     new = [p for p in service.paths("shapes-128") if p.id not in before]
     # a shipped green/magenta set exists too: the picker's origin tag tells them apart
     assert [p.label for p in new] == ["a green shape ↔ a magenta shape"] and new[0].origin == "trained here"
