@@ -13,6 +13,7 @@ rows of w+) to and from that flat vector.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -29,6 +30,17 @@ def rbf_gradient(x: torch.Tensor, support: torch.Tensor, alpha: torch.Tensor, ga
     diff = x.unsqueeze(1) - support  # (B, N, d)
     weights = alpha * torch.exp(-gamma.unsqueeze(1) * diff.square().sum(-1))  # (B, N)
     return -2.0 * gamma.unsqueeze(1) * (weights.unsqueeze(-1) * diff).sum(1)  # (B, d)
+
+
+def in_fp32(direction):
+    """A path's ``direction(x, index)`` in fp32 whatever autocast is on (a T4 trains in fp16): its squared distances,
+    exponentials, norms and whitening products cost nothing next to the generator, and in fp16 they overflow
+    (squared distances between W+ codes pass 65504) or flush the 1e-12 guards to zero."""
+    @functools.wraps(direction)
+    def wrapper(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return direction(self, x.float(), index)
+    return wrapper
 
 
 def normalise(v: torch.Tensor) -> torch.Tensor:
@@ -72,6 +84,7 @@ class LatentSupportSets(nn.Module):
         """Unnormalised ∇f_{k_i}(w_i). w (B, d), paths (B,) long → (B, d) (in whitened coordinates if whitened)."""
         return rbf_gradient(w, self.support_sets[paths], self.alpha, self.log_gamma.exp()[paths])
 
+    @in_fp32
     def direction(self, w: torch.Tensor, paths: torch.Tensor) -> torch.Tensor:
         """u^L_k(w): the unit direction of path k_i at w_i, (B, d); whitened: the step L·u^L_k(u) a unit step in
         whitened coordinates makes in w."""
@@ -108,6 +121,7 @@ class CorpusSupportSets(nn.Module):
     def gradient(self, e: torch.Tensor, dipoles: torch.Tensor) -> torch.Tensor:
         return rbf_gradient(e.float(), self.support_sets[dipoles], self.alpha, self.gamma[dipoles])
 
+    @in_fp32
     def direction(self, e: torch.Tensor, dipoles: torch.Tensor) -> torch.Tensor:
         """u^T_k(e): unit direction toward t⁺_k at image embedding e_i, (B, e)."""
         return normalise(self.gradient(e, dipoles))
@@ -163,8 +177,9 @@ class LinearPaths(nn.Module):
         self.num_paths, self.dim = num_paths, dim
         self.whitening: LatentWhitening | None = None  # set: the directions are unit vectors in whitened coordinates
 
+    @in_fp32
     def direction(self, w: torch.Tensor, paths: torch.Tensor) -> torch.Tensor:
-        d = normalise(self.directions[paths]).to(w.dtype)  # (B, d)
+        d = normalise(self.directions[paths])  # (B, d)
         return d if self.whitening is None else self.whitening.lift(d)
 
     def forward(self, w: torch.Tensor, paths: torch.Tensor) -> torch.Tensor:

@@ -154,6 +154,7 @@ class Trainer:
         self.iteration = 0
         self.resumed_from = 0  # iteration of the checkpoint train() started from (0: a fresh start)
         self.losses: list[float] = []
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)  # enabled under fp16 autocast (step)
 
     # --- one step -----------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -204,11 +205,23 @@ class Trainer:
             group["lr"] = step_decay_lr(c.lr, self.iteration, c.iterations, at=c.lr_decay_at)
         loss = self.loss(*self._sample())
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        scaler = self._loss_scaler()
+        scaler.scale(loss).backward()
+        scaler.step(self.optimizer)  # skipped (and the scale lowered) when a scaled gradient overflowed
+        scaler.update()
         self.iteration += 1
         self.losses.append(loss.item())
         return self.losses[-1]
+
+    def _loss_scaler(self) -> torch.amp.GradScaler:
+        """Under fp16 autocast (what a T4 trains in) the loss is scaled before the backward pass, so gradients below
+        fp16's smallest value are not flushed to zero (torch.amp's recipe); bf16 and fp32 need no scaling (the
+        scaler is then a pass-through)."""
+        kind = self.device.type
+        fp16 = torch.is_autocast_enabled(kind) and torch.get_autocast_dtype(kind) == torch.float16
+        if self.scaler.is_enabled() != fp16:
+            self.scaler = torch.amp.GradScaler(kind, enabled=fp16)
+        return self.scaler
 
     # --- checkpoints ----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

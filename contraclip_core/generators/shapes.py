@@ -168,8 +168,11 @@ class ShapesGenerator(Generator):
         """Nothing to fix after loading our own layout."""
 
     # --- Generator protocol ----------------------------------------------------------------------------------------
+    # The Shapes world is a few small matmuls and elementwise maths: it runs in its own dtype under any autocast
+    # (in fp16 the rasteriser's 1e-12 guards flush to zero and its backward turns NaN).
     def _map(self, z: torch.Tensor) -> torch.Tensor:
-        return (self.mapping_net(z) - self.w_mean) / self.w_std  # (B, w_dim)
+        with torch.autocast(z.device.type, enabled=False):
+            return (self.mapping_net(z.to(self.dtype)) - self.w_mean) / self.w_std  # (B, w_dim)
 
     def w_avg(self) -> torch.Tensor:
         return self.w_average
@@ -206,6 +209,10 @@ class ShapesGenerator(Generator):
 
     # --- attributes -------------------------------------------------------------------------------------------------
     def _attributes_from_w(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.autocast(w.device.type, enabled=False):  # see _map
+            return self._attributes(w.to(self.dtype))
+
+    def _attributes(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
         h = (self.heads(w) - self.head_mean) @ self.head_whiten.T  # (B, 12), ≈ N(0, I) over the prior
         shape = torch.softmax(c.shape_sharpness * h[:, _SHAPE], dim=-1)  # (B, 3)
