@@ -39,7 +39,7 @@ def in_fp32(direction):
     @functools.wraps(direction)
     def wrapper(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):
-            return direction(self, x.float(), index)
+            return direction(self, x.float() if x.dtype in (torch.float16, torch.bfloat16) else x, index)
     return wrapper
 
 
