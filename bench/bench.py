@@ -167,16 +167,13 @@ def bench_stylegan2(g: StyleGAN2Generator, variants: list[tuple[str, str]], batc
         if fresh:
             fresh_times.append(probe("default", "grouped", g.resolution, batch, 2)["seconds"][1])
     reference = images[variants[0]]
-    rows = []
-    if fresh:
-        ips = batch / statistics.median(fresh_times)
-        rows.append({"generator": f"StyleGAN2 {g.resolution}", "impl": FRESH, "precision": "fp32", "batch": batch,
-                     "images_per_s": ips, "psnr_db": None, "gflop_s": gflop * ips, "peak_share": gflop * ips / peak})
-    for (label, mode), t in times.items():
-        ips = batch / statistics.median(t)
-        rows.append({"generator": f"StyleGAN2 {g.resolution}", "impl": label, "precision": mode, "batch": batch,
-                     "images_per_s": ips, "psnr_db": psnr(images[label, mode], reference),
-                     "gflop_s": gflop * ips, "peak_share": gflop * ips / peak})
+
+    def row(label: str, mode: str, seconds: list[float], psnr_db: float | None) -> dict:
+        ips = batch / statistics.median(seconds)
+        return {"generator": f"StyleGAN2 {g.resolution}", "impl": label, "precision": mode, "batch": batch,
+                "images_per_s": ips, "psnr_db": psnr_db, "gflop_s": gflop * ips, "peak_share": gflop * ips / peak}
+    rows = [row(FRESH, "fp32", fresh_times, None)] if fresh else []
+    rows += [row(label, mode, t, psnr(images[label, mode], reference)) for (label, mode), t in times.items()]
     for r in rows:
         r["ratio"] = r["images_per_s"] / rows[0]["images_per_s"]
     return rows

@@ -31,7 +31,7 @@ elif mode == "steady":
 from bench import stylegan2
 g = stylegan2(size, "cpu")
 g.set_impl(impl)
-w = g.encode(torch.randn(batch, 512, generator=torch.Generator().manual_seed(1)), "w", 1.0)
+w = g.encode(torch.randn(batch, g.z_dim, generator=torch.Generator().manual_seed(1)), "w", 1.0)  # as the bench
 rss = lambda: int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**30
 faults, seconds = [], []
 with torch.no_grad():

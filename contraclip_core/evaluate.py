@@ -47,6 +47,12 @@ def hue_change(hue: torch.Tensor, anchor: int) -> torch.Tensor:
     return d * torch.where(d[:, -1:] < 0, -1.0, 1.0)
 
 
+def change_from_anchor(attribute: str, values: torch.Tensor, anchor: int) -> torch.Tensor:
+    """Each traversal's change of ``attribute`` from its anchor column, (S, N): a plain difference, the hue's by
+    :func:`hue_change` (the path reports and the Explore plot draw these)."""
+    return hue_change(values, anchor) if attribute == "hue" else values - values[:, anchor : anchor + 1]
+
+
 def hue_toward(hue: torch.Tensor, toward: float, away: float) -> torch.Tensor:
     """How far a hue is from ``away`` toward ``toward``: cos(h − toward) − cos(h − away), the difference of the hue
     unit vector's cosine similarities to the two colours (as a CLIP dipole is a difference of similarities to two
@@ -193,8 +199,7 @@ def evaluate_shapes(generator: Generator, path_set: PathSet, seeds: Sequence[int
             rho[a] = float(spearman(step_index, v, ROUND_OFF_ULPS).mean())
             delta = circular_distance(v[:, -1], v[:, 0]) if a == "hue" else (v[:, -1] - v[:, 0]).abs()
             change[a] = float(delta.mean()) / max(pop[a], 1e-9)
-            centred = hue_change(v, steps) if a == "hue" else v - v[:, steps : steps + 1]
-            curves[a] = (centred.mean(0) / max(pop[a], 1e-9)).tolist()
+            curves[a] = (change_from_anchor(a, v, steps).mean(0) / max(pop[a], 1e-9)).tolist()
         if target is not None:
             m = target.measure(attrs)  # (S, 2T+1)
             pop_m = float(target.measure(population).std())

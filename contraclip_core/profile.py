@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from .clip import ClipModel, cached_text_embeddings
-from .evaluate import ATTRIBUTES, hue_change
+from .evaluate import ATTRIBUTES, change_from_anchor
 from .generators.base import Generator
 from .traversal import Traversal
 
@@ -27,7 +27,7 @@ class Profile:
     dipole: tuple[str, str]
     similarity: dict[str, list[float]]  # sentence → mean cosine similarity of the frames to it, per step
     attributes: dict[str, list[float]] = field(default_factory=dict)  # attribute → mean change from the anchor
-    # (population std units; hue signed by evaluate.hue_change) per step; empty when the generator has no ground truth
+    # (population std units; evaluate.change_from_anchor) per step; empty when the generator has no ground truth
 
 
 @torch.no_grad()
@@ -57,8 +57,8 @@ def path_profile(traversal: Traversal, generator: Generator, clip: ClipModel, sp
             if a not in values:
                 continue
             v = values[a].float().cpu().reshape(s, n)
-            centred = hue_change(v, anchor) if a == "hue" else v - v[:, anchor : anchor + 1]
-            attributes[a] = (centred.mean(0) / max(population_std.get(a, 1.0), 1e-9)).tolist()
+            scale = max(population_std.get(a, 1.0), 1e-9)
+            attributes[a] = (change_from_anchor(a, v, anchor).mean(0) / scale).tolist()
     return Profile(list(traversal.steps), tuple(traversal.dipole), similarity, attributes)
 
 

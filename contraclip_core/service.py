@@ -189,13 +189,12 @@ class Service(AnchorsMixin):
             except RecordError:
                 continue  # a damaged path file is skipped, not fatal (loading it says why)
             gen, dipoles = meta.generator, meta.dipoles
-            objective = objectives.LABELS.get(str(meta.settings.get("objective", "plain")), "")
-            how = [x for x in ("linear" if meta.method == "linear" else "", objective) if x and x != "plain"]
+            how = objectives.label_suffix(meta.settings.get("objective", "plain"), meta.method == "linear")
             if generator is not None and not pathset.same_generator(gen, generator):
                 continue
             tag = ORIGIN_TAGS[origin]
             for k, (a, b) in enumerate(dipoles):
-                label = f"{a} ↔ {b}" + (f" ({', '.join(how)})" if how else "")  # e.g. "(linear, PAE)"
+                label = f"{a} ↔ {b}{how}"  # e.g. "… (linear, PAE)"
                 choices.append(PathChoice(f"{tag}:{folder.name}:{k}", label, origin, gen, folder, k))
         return presentation.distinct_labels(choices)
 
@@ -350,8 +349,7 @@ class Service(AnchorsMixin):
 
     def job_row(self, job: Job) -> dict[str, Any]:
         preview = self.queue.store.folder(job.id) / "preview.png"
-        objective = objectives.LABELS.get(str(job.request.get("overrides", {}).get("objective", "plain")), "")
-        label = job.label + (f" ({objective})" if objective and objective != "plain" else "")  # as the path picker
+        label = job.label + objectives.label_suffix(job.request.get("overrides", {}).get("objective", "plain"))
         # Training time: start to finish of one uninterrupted run (a resumed job's span includes the time it was down)
         seconds = job.finished - job.started if job.status == "done" and job.started and job.finished \
             and not job.resumed_from else None

@@ -69,3 +69,13 @@ def test_objective_choice_reaches_the_job_and_a_bad_one_is_refused(service):
     service.cancel(job["id"])
     with pytest.raises(ServiceError, match="objective must be one of"):
         service.submit_training("shapes-128", "a red shape", "a green shape", objective="magic")
+
+
+def test_paths_and_jobs_name_their_method_the_same_way():
+    """The picker and the job cards add the same words after the sentences: nothing for plain ContraCLIP."""
+    from contraclip_core.objectives import label_suffix
+
+    assert label_suffix("plain") == "" and label_suffix("pae-subspace") == " (PAE)"
+    assert label_suffix("plain", linear=True) == " (linear)"
+    assert label_suffix("pae-subspace", linear=True) == " (linear, PAE)"
+    assert label_suffix("unknown") == ""
