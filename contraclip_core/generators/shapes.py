@@ -215,11 +215,15 @@ class ShapesGenerator(Generator):
     def _attributes(self, w: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
         h = (self.heads(w) - self.head_mean) @ self.head_whiten.T  # (B, 12), ≈ N(0, I) over the prior
-        shape = torch.softmax(c.shape_sharpness * h[:, _SHAPE], dim=-1)  # (B, 3)
+        logits = c.shape_sharpness * h[:, _SHAPE]  # (B, 3)
+        shape, log_shape = torch.softmax(logits, dim=-1), torch.log_softmax(logits, dim=-1)
         return {
             "shape_circle": shape[:, 0],
             "shape_square": shape[:, 1],
             "shape_triangle": shape[:, 2],
+            "log_shape_circle": log_shape[:, 0],
+            "log_shape_square": log_shape[:, 1],
+            "log_shape_triangle": log_shape[:, 2],
             "size": c.size_min + (c.size_max - c.size_min) * _normal_cdf(h[:, _SIZE]),
             "x": c.position_range * (2.0 * _normal_cdf(h[:, _X]) - 1.0),
             "y": c.position_range * (2.0 * _normal_cdf(h[:, _Y]) - 1.0),
@@ -235,6 +239,9 @@ class ShapesGenerator(Generator):
 
         - ``shape_circle``, ``shape_square``, ``shape_triangle``: softmax weights of the blended signed-distance
           fields, summing to 1; the drawn shape is the SDF blend, so the argmax names it.
+        - ``log_shape_circle``, ``log_shape_square``, ``log_shape_triangle``: their logarithms (log-softmax of the
+          same logits), exact where the weights themselves round to 0 or 1 in float32 (most images: the blend is
+          nearly binary), so a change of shape is ordered even where the weights cannot show it.
         - ``size``: radius of the circle with the same area as the (unblended) shape, in half-image units
           (the image is 2 wide), in [size_min, size_max].
         - ``x``, ``y``: centre of the shape in [-1, 1] image coordinates; x = -1 is the left edge, y = -1 the top.
