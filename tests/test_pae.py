@@ -109,7 +109,7 @@ def test_shapes_dipoles_get_their_own_family_and_the_record_lands_in_paths_json(
     path_set.save(tmp_path / "set")
     record = PathSet.load(tmp_path / "set").settings["objective_record"]
     assert record["name"] == "pae" and record["alpha"] == pae.DEFAULT_ALPHA
-    assert record["family_of_dipole"] == ["colour", "size", "shape", "position", "background"]
+    assert record["family_of_dipole"] == ["colour", "size", "shape", "horizontal", "background"]
     basis = torch.tensor(record["families"]["colour"]["basis"])
     assert basis.shape == (6, 128)  # 7 colour prompts span 6 centred directions
     assert torch.allclose(basis @ basis.t(), torch.eye(6), atol=1e-4)
