@@ -10,7 +10,8 @@ For each path: traverse from N seeded anchors, read every step's ground-truth at
 - change: mean over seeds of the attribute's change from step −T to +T, in population standard deviations
   (signed for the target measure, |·| for every other attribute; hue differences are circular).
 Spearman alone is no disentanglement measure (any tiny monotone drift has |ρ| ≈ 1), so a path passes only if the
-target moves monotonically (ρ ≥ 0.9), far (≥ 1 std) and more than every other attribute.
+target moves monotonically (ρ ≥ 0.9), far (≥ 1 std) and more than every other attribute, and is *clean* (``CLEAN``)
+if it moves in order (ρ ≥ 0.95), ≥ 1.5 std, and no other attribute more than half as far.
 """
 from __future__ import annotations
 
@@ -157,6 +158,7 @@ def spearman(steps: torch.Tensor, values: torch.Tensor, ulps: float = 0.0) -> to
     return torch.where(denom < 1e-9, torch.zeros_like(denom), (rx * ry).sum(-1) / denom.clamp_min(1e-12))
 
 
+CLEAN = (0.95, 1.5, 0.5)  # a clean path: target ρ ≥ 0.95, Δ target ≥ 1.5 std, every off-target Δ ≤ 0.5 × Δ target
 ROUND_OFF_ULPS = 16  # float32 round-off of the attribute computations: differences this small are ties
 
 
@@ -174,7 +176,19 @@ class PathReport:
 
     @property
     def passes(self) -> bool:
+        """The core bar: the target moves in order, ≥ 1 std, and more than anything else."""
         return self.target_rho >= 0.9 and self.target_change >= 1.0 and self.off_target_max < self.target_change
+
+    @property
+    def off_ratio(self) -> float:
+        """The largest off-target change as a fraction of the target's (inf for a path that goes backwards)."""
+        return self.off_target_max / self.target_change if self.target_change > 0 else float("inf")
+
+    @property
+    def clean(self) -> bool:
+        """The disentanglement bar (issue 14, ``CLEAN``): in order, far, and nothing else more than half as far."""
+        rho, delta, ratio = CLEAN
+        return self.target_rho >= rho and self.target_change >= delta and self.off_ratio <= ratio
 
 
 @torch.no_grad()
@@ -229,12 +243,13 @@ def format_table(reports: Sequence[PathReport], title: str = "") -> str:
     short = {"shape_circle": "circle", "shape_square": "square", "shape_triangle": "triangle", "size": "size",
              "x": "x", "y": "y", "rotation": "rot", "hue": "hue", "saturation": "sat", "value": "val",
              "bg_lightness": "bg"}
-    head = ["path (first / second sentence)", "target", "ρ", "Δ target", "max off-target", "pass"]
+    head = ["path (first / second sentence)", "target", "ρ", "Δ target", "max off-target", "off/Δ", "pass", "clean"]
     head += [f"Δ{short[a]}" for a in ATTRIBUTES]
     lines = ([f"**{title}**", ""] if title else []) + ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in reports:
         row = [f"{r.dipole[0]} / {r.dipole[1]}", r.target, f"{r.target_rho:.3f}", f"{r.target_change:.2f}",
-               f"{r.off_target_max:.2f} ({short[r.off_target_worst]})", "yes" if r.passes else "**no**"]
+               f"{r.off_target_max:.2f} ({short[r.off_target_worst]})", f"{r.off_ratio:.2f}",
+               "yes" if r.passes else "**no**", "yes" if r.clean else "**no**"]
         row += [f"{r.change[a]:.2f}" for a in ATTRIBUTES]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)

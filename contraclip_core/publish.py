@@ -118,7 +118,7 @@ def _metric_cell(evaluation: dict[str, Any] | None, k: int) -> str:
     r = evaluation["per_path"][k]
     if r.get("target_rho") is None:
         return "no ground-truth target"
-    mark = "✓" if r["passes"] else "✗"
+    mark = "✓✓" if r.get("clean") else ("✓" if r["passes"] else "✗")
     return (f"ρ {r['target_rho']:.2f} · Δ {r['target_change']:.2f} · off {r['off_target_max']:.2f} "
             f"({r['off_target_worst']}) {mark}")
 
@@ -150,7 +150,7 @@ def set_card(path_set: PathSet, where: str, repo_id: str, examples: Sequence[str
         lines.append(f"- **Evaluation** (Shapes world, exact ground truth, {evaluation['seeds']} seeds, "
                      f"{evaluation['steps']} steps of η = {evaluation['step_size']:g} each way): ρ = mean Spearman "
                      "ρ(step, target), Δ = target change and off = largest other change, in population std; "
-                     "✓ = ρ ≥ 0.9, Δ ≥ 1, off < Δ")
+                     "✓ = ρ ≥ 0.9, Δ ≥ 1, off < Δ; ✓✓ = clean: ρ ≥ 0.95, Δ ≥ 1.5, off ≤ 0.5 Δ")
     else:
         lines.append("- **Evaluation**: none recorded (only the Shapes world has exact ground truth)")
     lines += ["", "| # | positive steps toward | negative steps toward | metrics | example (seed 0) |",

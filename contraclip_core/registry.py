@@ -104,9 +104,8 @@ CORPORA: dict[str, list[tuple[str, str]]] = {
         ("a cute cat", "an ugly cat"),
         ("a cat with big ears", "a cat with small ears"),
     ],
-    # The Shapes world (its CLIP was trained on captions like these; template "{}"). These six, trained jointly with
-    # the quick preset, all pass the quality bar (the shipped set); "a green shape"/"a yellow shape" did not (ρ 0.89),
-    # and "a triangle"/"a circle" passes alone (shipped as its own set) but not jointly with these six.
+    # The Shapes world (its CLIP was trained on captions like these; template "{}"). Shipped trained jointly as
+    # `shapes-corpus`, and each alone as a set of its own with five more dipoles (README, "Shipped path sets").
     "shapes": [
         ("a red shape", "a blue shape"),
         ("a large shape", "a small shape"),

@@ -1,7 +1,9 @@
 """Side-by-side on the Shapes world: ContraCLIP vs the linear baseline, each with the plain and the PAE objective
-(and further levers), every dipole trained alone as the app does, same seeds, same quick preset. Each measurement is
-stored as one JSON file under docs/measurements/ (so a run can be split over processes and resumed); ``--render``
-writes the tables between the compare markers of docs/PATHS.md from whatever has been measured.
+(and further levers), every dipole trained alone as the app does, same seeds, same quick preset, each variant from
+three training seeds (one training run is one draw: the same seed lands 0.27x or 1.07x off-target depending on
+float round-off, e.g. one thread or two). Each measurement is stored as one JSON file under docs/measurements/ (so a
+run can be split over processes and resumed); ``--render`` writes the tables between the compare markers of
+docs/PATHS.md from whatever has been measured.
 
     python scripts/shapes_compare.py --worker 0/2      # measure every 2nd missing entry (run 1/2 alongside)
     python scripts/shapes_compare.py --render          # write the tables into docs/PATHS.md
@@ -24,13 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contraclip_core import allocator, presets  # noqa: E402
-from contraclip_core.evaluate import evaluate_shapes  # noqa: E402
+from contraclip_core.evaluate import CLEAN, evaluate_shapes  # noqa: E402
 
 MEASUREMENTS = ROOT / "docs" / "measurements"
 PATH_SETS = ROOT / "runs" / "compare"  # every measured path set (not committed; the passing ones can be shipped)
 DOC = ROOT / "docs" / "PATHS.md"
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
-SEEDS = 32
+SEEDS = 32  # evaluation anchors
+TRAIN_SEEDS = (0, 1, 2)  # training runs per variant and dipole (levers: the first only)
 
 SHIPPED = [("a red shape", "a blue shape"), ("a large shape", "a small shape"), ("a circle", "a square"),
            ("a shape on the left", "a shape on the right"), ("a shape at the top", "a shape at the bottom"),
@@ -63,30 +66,32 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def key(variant: str, dipole: tuple[str, str]) -> str:
-    return f"{slug(variant)}__{slug(dipole[0])}__{slug(dipole[1])}"
+def key(variant: str, dipole: tuple[str, str], seed: int = 0) -> str:
+    return f"{slug(variant)}__{slug(dipole[0])}__{slug(dipole[1])}" + (f"__seed{seed}" if seed else "")
 
 
-def jobs() -> list[tuple[str, tuple[str, str], str, dict]]:
-    out = [(v, d, *VARIANTS[v]) for d in ORDER for v in VARIANTS]
-    out += [(v, d, *LEVERS[v]) for d in LEVER_DIPOLES for v in LEVERS]
+def jobs() -> list[tuple[str, tuple[str, str], int, str, dict]]:
+    """Every measurement: each training seed over all variants and dipoles before the next seed, levers last."""
+    out = [(v, d, seed, *VARIANTS[v]) for seed in TRAIN_SEEDS for d in ORDER for v in VARIANTS]
+    out += [(v, d, TRAIN_SEEDS[0], *LEVERS[v]) for d in LEVER_DIPOLES for v in LEVERS]
     return out
 
 
-def measure(variant: str, dipole: tuple[str, str], method: str, overrides: dict, generator, clip) -> dict:
+def measure(variant: str, dipole: tuple[str, str], seed: int, method: str, overrides: dict, generator, clip) -> dict:
     from contraclip_core.trainer import Trainer
 
     config = presets.train_config("shapes-128", "quick", dipoles=[dipole], method=method)
+    config.seed = seed
     for k, v in overrides.items():
         setattr(config, k, v)
     start = time.monotonic()
     trainer = Trainer(config, generator, clip)
     path_set = trainer.train()
     seconds = time.monotonic() - start
-    path_set.name = f"{dipole[0]} / {dipole[1]} ({variant})"
+    path_set.name = f"{dipole[0]} / {dipole[1]} ({variant}, seed {seed})"
     path_set.metrics["train_seconds"] = round(seconds, 1)
-    path_set.save(PATH_SETS / key(variant, dipole))
-    return {"variant": variant, "dipole": list(dipole), "method": method, "overrides": overrides,
+    path_set.save(PATH_SETS / key(variant, dipole, seed))
+    return {"variant": variant, "dipole": list(dipole), "train_seed": seed, "method": method, "overrides": overrides,
             "objective_family": trainer.objective.record().get("family_of_dipole", [""])[0],
             **scores(generator, path_set), "seconds": round(seconds, 1),
             "load": os.getloadavg()[0], "threads": torch.get_num_threads()}
@@ -106,14 +111,14 @@ def run_worker(index: int, count: int, only: str = "") -> None:
     torch.set_num_threads(1)
     generator, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
     MEASUREMENTS.mkdir(parents=True, exist_ok=True)
-    todo = [j for j in jobs() if not (MEASUREMENTS / f"{key(j[0], j[1])}.json").exists() and only in j[0]]
-    for variant, dipole, method, overrides in todo[index::count]:
-        path = MEASUREMENTS / f"{key(variant, dipole)}.json"
+    todo = [j for j in jobs() if not (MEASUREMENTS / f"{key(*j[:3])}.json").exists() and only in j[0]]
+    for variant, dipole, seed, method, overrides in todo[index::count]:
+        path = MEASUREMENTS / f"{key(variant, dipole, seed)}.json"
         if path.exists():
             continue
-        result = measure(variant, dipole, method, overrides, generator, clip)
+        result = measure(variant, dipole, seed, method, overrides, generator, clip)
         path.write_text(json.dumps(result, indent=1) + "\n")
-        print(f"{variant:28s} {dipole[0]} / {dipole[1]}: ρ {result['rho']:.3f} Δ {result['delta']:.2f} "
+        print(f"{variant:28s} {dipole[0]} / {dipole[1]} seed {seed}: ρ {result['rho']:.3f} Δ {result['delta']:.2f} "
               f"off {result['off']:.2f} ({result['off_attr']}) ratio {result['off'] / result['delta']:.2f} "
               f"{result['seconds']:.0f} s", flush=True)
 
@@ -170,19 +175,37 @@ def load_all() -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted(MEASUREMENTS.glob("*.json"))}
 
 
-RHO_BAR, GT_MARGIN = 0.95, 0.03  # issue 14's ρ bar; the ground-truth-relative reading below allows this much under GT
+(RHO_BAR, DELTA_BAR, RATIO_BAR), STRETCH_BAR = CLEAN, 0.3  # issue 14's bar (evaluate.CLEAN) and its stretch
 
 
-def passes(r: dict, ratio: float = 0.5, rho_bar: float = RHO_BAR) -> bool:
-    return r["rho"] >= rho_bar and r["delta"] >= 1.5 and r["off"] <= ratio * r["delta"]
+def ratio(r: dict) -> float:
+    return r["off"] / r["delta"] if r["delta"] > 0 else float("inf")
 
 
-def cell(r: dict | None) -> str:
-    if r is None:
+def passes(r: dict, bar: float = RATIO_BAR) -> bool:
+    return r["rho"] >= RHO_BAR and r["delta"] >= DELTA_BAR and ratio(r) <= bar
+
+
+def runs_of(data: dict[str, dict], variant: str, dipole: tuple[str, str], seeds=TRAIN_SEEDS) -> list[dict]:
+    """The measured training runs of one variant on one dipole, in training-seed order."""
+    return [data[key(variant, dipole, s)] for s in seeds if key(variant, dipole, s) in data]
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median off/Δ ratio (of two, the worse): the figure a user training once should expect."""
+    return sorted(runs, key=ratio)[len(runs) // 2]
+
+
+def cell(runs: list[dict]) -> str:
+    if not runs:
         return "—"
-    ratio = r["off"] / r["delta"] if r["delta"] > 0 else float("inf")
-    mark = "✓✓" if passes(r, 0.3) else ("✓" if passes(r) else "✗")
-    return f"ρ {r['rho']:.2f} · Δ {r['delta']:.2f} · off {r['off']:.2f} {r['off_attr']} · **{ratio:.2f}×** {mark}"
+    m = median_run(runs)
+    mark = "✓✓" if passes(m, STRETCH_BAR) else ("✓" if passes(m) else "✗")
+    text = f"ρ {m['rho']:.2f} · Δ {m['delta']:.2f} · off {m['off']:.2f} {m['off_attr']} · **{ratio(m):.2f}×** {mark}"
+    if len(runs) > 1:
+        each = ", ".join("back" if r["delta"] <= 0 else f"{ratio(r):.2f}" for r in runs)
+        text += f" · {sum(passes(r) for r in runs)}/{len(runs)} pass ({each})"
+    return text
 
 
 def ground_truth() -> dict[tuple[str, str], dict]:
@@ -200,54 +223,59 @@ def ground_truth() -> dict[tuple[str, str], dict]:
 def render() -> str:
     data = load_all()
     reference = ground_truth()
+    seeds = ", ".join(map(str, TRAIN_SEEDS))
     lines = [
         "## Side by side: plain vs PAE objective, non-linear vs linear (each dipole trained alone)", "",
         f"Written by `scripts/shapes_compare.py --render` from docs/measurements/*.json. Each dipole trained alone as "
-        f"the app does (quick preset {presets.QUICK['shapes']}, seed 0), evaluated from seeds 0…{SEEDS - 1}, 8 steps "
-        "of η = 0.25 each way. Cell: ρ · Δ target (std) · largest off-target change (std, which attribute) · "
-        "**off/Δ ratio**; ✓ = the issue's bar (ρ ≥ 0.95, Δ ≥ 1.5, off ≤ 0.5 × Δ), ✓✓ = the stretch bar "
-        "(off ≤ 0.3 × Δ), ✗ = misses. *+PAE* is the `pae-subspace` objective: the target shift is "
-        "normalise(P_S(t) − P_S(e)), the image's component in the dipole's attribute subspace S replaced by the "
-        "sentence's (PCA of the family's prompt corpus, k ≤ 10); see the levers table for the authors' augmentation "
-        "formula. Training times were taken on a shared 2-core machine under heavy load from other jobs (load "
-        "average 5–12): they are not the preset's speed.", "",
+        f"the app does (quick preset {presets.QUICK['shapes']}), from training seeds {seeds}, each run evaluated from "
+        f"anchors 0…{SEEDS - 1}, 8 steps of η = 0.25 each way. One training run is one draw — the same seed lands "
+        "0.27× or 1.07× off-target on triangle/square depending on float round-off alone (one thread or two, a kernel "
+        "version) — so each cell is the **median run** (by off/Δ ratio: what a user training once should expect): ρ · "
+        "Δ target (std) · largest off-target change (std, which attribute) · **off/Δ ratio**; ✓ = the issue's bar "
+        f"(ρ ≥ {RHO_BAR}, Δ ≥ {DELTA_BAR}, off ≤ {RATIO_BAR} × Δ), ✓✓ = the stretch bar (off ≤ {STRETCH_BAR} × Δ), "
+        "✗ = misses; then how many of the runs meet the bar, and each run's ratio in seed order (*back*: the path "
+        "went the wrong way). *+PAE* is the `pae-subspace` objective: the target shift is normalise(P_S(t) − "
+        "P_S(e)), the image's component in the dipole's attribute subspace S replaced by the sentence's (PCA of the "
+        "family's prompt corpus, k ≤ 10); see the levers table for the authors' augmentation formula. Runs used one "
+        "thread each, two at a time on the 2-core machine: their times are not the preset's speed.", "",
         "The last column is no method: the ground-truth direction (the linear W direction that moves only the heads "
         "the target is made of, `evaluate.ground_truth_paths`), evaluated the same way — what a perfectly "
-        "disentangled path scores at this step size. Its ρ is below 0.95 on the dipoles with a triangle: the "
-        "Shapes world's shape blend is nearly binary, so from an anchor that already is one of the two shapes half "
-        "the traversal is flat to float32 (tied steps lower Spearman's ρ; seed 30 of triangle/circle scores 0.41). "
-        "Other step sizes do not lift it (0.895–0.947 for η 0.15–0.4 on the two: `shapes_compare.py --ceiling`), "
-        "so there the ρ bar asks for more than a perfectly clean path does. Hue targets are measured as cos(h − first) − cos(h − second) since "
-        "2026-12-01 (`evaluate.hue_toward`; the ground truth scores ρ 1.000 on every hue dipole with it, "
-        "0.90–0.94 on three of the four with the earlier difference of circular distances).", "",
+        "disentangled path scores at this step size. It scores ρ 1.000 on every dipole: hue targets are measured as "
+        "cos(h − first) − cos(h − second) (`evaluate.hue_toward`; a difference of circular distances was flat on "
+        "whole arcs), and shape targets are ranked on the log-odds of the two blend weights (`Target.order`; the "
+        "weights themselves round to exactly 0 and 1 on half a traversal, which held the ground truth to ρ "
+        "0.93–0.97), their Δ still measured on the drawn weights.", "",
         "| dipole | " + " | ".join(VARIANTS) + " | ground truth (reference) |",
         "|---|" + "---|" * (len(VARIANTS) + 1)]
     wins: dict[str, int] = {v: 0 for v in VARIANTS}
     for d in DIPOLES:
-        row = [data.get(key(v, d)) for v in VARIANTS]
-        done = [(r["off"] / r["delta"], v) for r, v in zip(row, VARIANTS) if r is not None and r["rho"] >= 0.95
-                and r["delta"] >= 1.5]
+        row = [runs_of(data, v, d) for v in VARIANTS]
+        done = [(ratio(median_run(r)), v) for r, v in zip(row, VARIANTS) if r and median_run(r)["rho"] >= RHO_BAR
+                and median_run(r)["delta"] >= DELTA_BAR]
         if done:
             wins[min(done)[1]] += 1
-        lines.append(f"| {d[0]} / {d[1]} | " + " | ".join(cell(r) for r in row) + f" | {cell(reference[d])} |")
-    counts = {v: sum(1 for d in DIPOLES if key(v, d) in data and passes(data[key(v, d)])) for v in VARIANTS}
-    measured = {v: sum(1 for d in DIPOLES if key(v, d) in data) for v in VARIANTS}
-    relative = {v: sum(1 for d in DIPOLES if key(v, d) in data and passes(
-        data[key(v, d)], rho_bar=min(RHO_BAR, reference[d]["rho"] - GT_MARGIN))) for v in VARIANTS}
-    lines += ["", "Paths meeting the bar: " + "; ".join(f"{v} {counts[v]}/{measured[v]}" for v in VARIANTS) + ". "
-              "Dipoles on which a variant has the lowest off/Δ ratio of those that reach ρ ≥ 0.95 and Δ ≥ 1.5: "
-              + "; ".join(f"{v} {wins[v]}" for v in VARIANTS) + ". "
-              f"For planners, with the ρ bar read against the ground truth (ρ ≥ the smaller of {RHO_BAR} and the "
-              f"ground-truth direction's ρ − {GT_MARGIN}; Δ and off/Δ bars unchanged): "
-              + "; ".join(f"{v} {relative[v]}/{measured[v]}" for v in VARIANTS) + ".", ""]
-    lines += ["### Other levers (same protocol)", "",
+        lines.append(f"| {d[0]} / {d[1]} | " + " | ".join(cell(r) for r in row) + f" | {cell([reference[d]])} |")
+    medians = {v: sum(1 for d in DIPOLES if runs_of(data, v, d) and passes(median_run(runs_of(data, v, d))))
+               for v in VARIANTS}
+    measured = {v: sum(1 for d in DIPOLES if runs_of(data, v, d)) for v in VARIANTS}
+    runs = {v: [r for d in DIPOLES for r in runs_of(data, v, d)] for v in VARIANTS}
+    lines += ["", "Dipoles whose median run meets the bar: " + "; ".join(
+                  f"{v} {medians[v]}/{measured[v]}" for v in VARIANTS) + ". Training runs meeting it: " + "; ".join(
+                  f"{v} {sum(map(passes, runs[v]))}/{len(runs[v])}" for v in VARIANTS) + ". Dipoles on which a "
+              f"variant's median run has the lowest off/Δ ratio of those that reach ρ ≥ {RHO_BAR} and Δ ≥ {DELTA_BAR}: "
+              + "; ".join(f"{v} {wins[v]}" for v in VARIANTS) + ".", ""]
+    lines += ["### Other levers (same protocol, training seed 0 only)", "",
+              "The red/blue and yellow/cyan rows are the runs of 2026-12-01 03:55 (code of then; their hue targets "
+              "are untouched by the shape ranking, so they were not run again); the shape rows were run again with "
+              "the log-odds ranking.", "",
               "| dipole | " + " | ".join(LEVERS) + " |", "|---|" + "---|" * len(LEVERS)]
     for d in LEVER_DIPOLES:
-        lines.append(f"| {d[0]} / {d[1]} | " + " | ".join(cell(data.get(key(v, d))) for v in LEVERS) + " |")
+        lines.append(f"| {d[0]} / {d[1]} | " + " | ".join(cell(runs_of(data, v, d, TRAIN_SEEDS[:1])) for v in LEVERS)
+                     + " |")
     seconds = [r["seconds"] for r in data.values() if not r["overrides"].get("iterations")]
     if seconds:
-        lines += ["", f"Training time per dipole under that load: median {sorted(seconds)[len(seconds) // 2]:.0f} s "
-                  f"(min {min(seconds):.0f}, max {max(seconds):.0f}; one thread each)."]
+        lines += ["", f"Training time per run, one thread, two runs at a time: median "
+                  f"{sorted(seconds)[len(seconds) // 2]:.0f} s (min {min(seconds):.0f}, max {max(seconds):.0f})."]
     return "\n".join(lines)
 
 

@@ -124,7 +124,8 @@ def test_a_set_that_does_not_fit_the_generator_is_refused_before_use(offline_cac
         "shapes-128/wrong-space": _consistent_set(tmp_path, "b", "shapes-128", "w+", [4, 32], layers=1),
         "shapes-128/other-generator": _consistent_set(tmp_path, "c", "stylegan2-ffhq-1024", "w", [32]),
         "shapes-128/inconsistent": _edited_copy(tmp_path, "f", latent_shape=[64]),
-        "shapes-128/bad-layers": _edited_copy(tmp_path, "d", space="w+", latent_shape=[4, 8], layers=9),
+        "shapes-128/bad-layers": _edited_copy(tmp_path, "d", space="w+", latent_shape=[4, 8], layers=9,
+                                              whitening_block=8),  # a block that fits the width: layers is what is wrong
         "shapes-128/bad-space": _edited_copy(tmp_path, "e", space="q"),
     }
     hub_path_repo(offline_cache, REPO, sets)

@@ -113,7 +113,8 @@ def test_anchor_pool_embeds_each_anchor_once_and_resumes_exactly(generator, rand
     assert trainer.pool.ready.all()
     latent, embedding = trainer.pool.draw(torch.tensor([3, 3, 0]))
     fresh_latent, fresh_embedding = trainer._anchor(trainer.pool.z[[3, 3, 0]])
-    assert torch.equal(latent, fresh_latent)
+    # the pool mapped 5 codes at once, _anchor maps 3: another GEMM blocking, so equal to float32 round-off only
+    assert torch.allclose(latent, fresh_latent, rtol=1e-6, atol=1e-6)
     assert torch.allclose(embedding, fresh_embedding, atol=1e-5)
 
     straight = Trainer(config(anchor_pool=5, batch_size=4), generator, random_clip)

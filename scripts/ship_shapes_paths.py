@@ -1,0 +1,171 @@
+"""Ship one clean path set per measured Shapes dipole, chosen from the side-by-side's training runs.
+
+Clean means ``evaluate.CLEAN`` on the reported anchors 0…31 *and* on 64 held-out anchors, so that choosing among
+runs is not fitted to the anchors the choice is reported on. A dipole whose shipped set is clean keeps it
+(re-evaluated). For any other dipole of ``scripts/shapes_compare.py`` (whose runs are saved under runs/compare/),
+ship its clean run with the lowest off/Δ ratio — of plain ContraCLIP, the product's method, if one of its runs is
+clean, else of any variant. The set goes to checkpoints/shapes/paths/<name>/ with its evaluation recorded in
+paths.json (what the model card and the tests read), and its table and curves to docs/<name>-eval/. What was kept
+or shipped is printed and written to docs/shapes-shipped.json, and the table of every shipped set (with its
+held-out figures) into README.md and docs/PATHS.md.
+
+    python scripts/ship_shapes_paths.py            # after shapes_compare.py --worker … has measured every run
+    python scripts/ship_shapes_paths.py --dry-run  # print the choice only
+    python scripts/ship_shapes_paths.py --tables   # only rewrite the table of what ships
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import shapes_compare as compare  # noqa: E402
+from contraclip_core.cli import main as cli_main  # noqa: E402
+from contraclip_core.evaluate import evaluate_shapes  # noqa: E402
+
+SHIPPED = ROOT / "checkpoints" / "shapes" / "paths"
+HELD_OUT = range(1000, 1064)  # anchors the choice is checked on, disjoint from the reported 0…31
+SUFFIX = {"contraclip": "", "contraclip+pae": "-pae", "linear": "-linear", "linear+pae": "-linear-pae"}
+NAMES = {("a triangle", "a circle"): "triangle-circle", ("a red shape", "a blue shape"): "red-blue",
+         ("a large shape", "a small shape"): "large-small", ("a circle", "a square"): "circle-square",
+         ("a shape on the left", "a shape on the right"): "left-right",
+         ("a shape at the top", "a shape at the bottom"): "top-bottom",
+         ("a shape on a light background", "a shape on a dark background"): "light-dark",
+         ("a yellow shape", "a cyan shape"): "yellow-cyan", ("a green shape", "a magenta shape"): "green-magenta",
+         ("a triangle", "a square"): "triangle-square", ("a red shape", "a green shape"): "red-green"}
+
+
+def clean_everywhere(folder: Path, generator) -> bool:
+    from contraclip_core.pathset import PathSet
+
+    path_set = PathSet.load(folder, generator)
+    return all(r.clean for anchors in (range(compare.SEEDS), HELD_OUT)
+               for r in evaluate_shapes(generator, path_set, seeds=anchors, step_size=0.25))
+
+
+def keep(dipole: tuple[str, str], generator) -> Path | None:
+    """The set this dipole already ships as, if it is clean on the reported and on the held-out anchors."""
+    for folder in (SHIPPED / (NAMES[dipole] + suffix) for suffix in SUFFIX.values()):
+        if (folder / "paths.json").exists() and clean_everywhere(folder, generator):
+            return folder
+    return None
+
+
+def evaluate_into(folder: Path) -> None:
+    """Record the set's evaluation in its paths.json and write docs/<name>-eval/ (table, metrics, curves)."""
+    cli_main(["evaluate", str(folder), "--seeds", str(compare.SEEDS), "--save-metrics",
+              "--out", str(ROOT / "docs" / f"{folder.name}-eval")])
+
+
+def choose(dipole: tuple[str, str], data: dict[str, dict], generator) -> tuple[str, int, dict] | None:
+    """(variant, training seed, measurement) of the run to ship, or None if no run of the dipole is clean."""
+    from contraclip_core.pathset import PathSet
+
+    for variants in (["contraclip"], [v for v in compare.VARIANTS if v != "contraclip"]):
+        runs = [(compare.ratio(r), v, seed, r) for v in variants for seed in compare.TRAIN_SEEDS
+                if (r := data.get(compare.key(v, dipole, seed))) and compare.passes(r)]
+        for _, variant, seed, r in sorted(runs, key=lambda x: x[:3]):
+            folder = compare.PATH_SETS / compare.key(variant, dipole, seed)
+            held_out = evaluate_shapes(generator, PathSet.load(folder, generator), seeds=HELD_OUT, step_size=0.25)[0]
+            if held_out.clean:
+                return variant, seed, r | {"held_out": {"rho": held_out.target_rho, "delta": held_out.target_change,
+                                                        "off": held_out.off_target_max}}
+            print(f"  {variant} seed {seed}: clean on anchors 0…31, not on the held-out ones "
+                  f"(ρ {held_out.target_rho:.2f}, off/Δ {held_out.off_ratio:.2f}); next")
+    return None
+
+
+BEGIN, END = "<!-- shipped:begin -->", "<!-- shipped:end -->"
+DOCS = (ROOT / "README.md", ROOT / "docs" / "PATHS.md")  # both show the table of what ships
+
+
+def table(generator) -> str:
+    """Every shipped Shapes path with the evaluation its paths.json records, and the same on held-out anchors."""
+    from contraclip_core.objectives import label_suffix
+    from contraclip_core.pathset import PathSet, shipped_sets
+
+    lines = ["| set | path (first / second sentence) | target | ρ | Δ target | largest off-target | off/Δ | clean | "
+             f"held-out anchors ({len(HELD_OUT)}): ρ · off/Δ |", "|---|---|---|---|---|---|---|---|---|"]
+    for folder in shipped_sets("shapes-128"):
+        meta = json.loads((folder / "paths.json").read_text())
+        held_out = evaluate_shapes(generator, PathSet.load(folder, generator), seeds=HELD_OUT, step_size=0.25)
+        settings, evaluation = meta["settings"], meta["metrics"]["shapes_eval"]
+        objective = label_suffix(settings.get("objective", "plain")).strip(" ()") or "plain"
+        how = ("linear" if settings.get("method") == "linear" else "ContraCLIP") + f", {objective}"
+        eval_doc = ROOT / "docs" / f"{folder.name}-eval" / "table.md"
+        name = f"[`{folder.name}`](docs/{folder.name}-eval/table.md)" if eval_doc.exists() else f"`{folder.name}`"
+        for k, row in enumerate(evaluation["per_path"]):
+            ratio = row["off_target_max"] / row["target_change"] if row["target_change"] > 0 else float("inf")
+            lines.append(f"| {name if k == 0 else ''} | {row['dipole'][0]} / {row['dipole'][1]} ({how}) | "
+                         f"{row['target']} | {row['target_rho']:.3f} | {row['target_change']:.2f} | "
+                         f"{row['off_target_max']:.2f} ({row['off_target_worst']}) | {ratio:.2f} | "
+                         f"{'✓' if row.get('clean') else '✗'} | {held_out[k].target_rho:.3f} · "
+                         f"{held_out[k].off_ratio:.2f} {'✓' if held_out[k].clean else '✗'} |")
+    return "\n".join(lines)
+
+
+def write_tables(generator) -> None:
+    block = f"{BEGIN}\n{table(generator)}\n{END}"
+    for doc in DOCS:
+        text = doc.read_text()
+        if BEGIN not in text or END not in text:
+            raise SystemExit(f"{doc} has no {BEGIN} … {END} block to write the shipped sets' table into")
+        doc.write_text(text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):])
+        print(f"wrote the shipped sets' table into {doc}")
+
+
+def main() -> None:
+    from contraclip_core.generators import from_pretrained
+    from contraclip_core.pathset import PathSet
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry-run", action="store_true", help="print the choice, ship nothing")
+    parser.add_argument("--tables", action="store_true", help="only write the shipped sets' table (README, PATHS.md)")
+    args = parser.parse_args()
+    generator, data, record = from_pretrained("shapes-128"), compare.load_all(), {}
+    if args.tables:
+        return write_tables(generator)
+    for dipole in compare.DIPOLES:
+        kept = keep(dipole, generator)
+        if kept is not None:
+            print(f"{dipole[0]} / {dipole[1]}: the shipped {kept.name} is clean on both anchor sets; kept, re-evaluated")
+            record[kept.name] = {"dipole": list(dipole), "kept": True}
+            if not args.dry_run:
+                evaluate_into(kept)
+            continue
+        chosen = choose(dipole, data, generator)
+        if chosen is None:
+            print(f"{dipole[0]} / {dipole[1]}: no clean run — nothing shipped")
+            continue
+        variant, seed, r = chosen
+        name = NAMES[dipole] + SUFFIX[variant]
+        print(f"{dipole[0]} / {dipole[1]}: {variant} seed {seed} → {name} (ρ {r['rho']:.3f}, Δ {r['delta']:.2f}, "
+              f"off/Δ {compare.ratio(r):.2f}; held out: ρ {r['held_out']['rho']:.3f}, "
+              f"off/Δ {r['held_out']['off'] / r['held_out']['delta']:.2f})")
+        record[name] = {"dipole": list(dipole), "variant": variant, "train_seed": seed,
+                        "measurement": compare.key(variant, dipole, seed), "held_out": r["held_out"]}
+        if args.dry_run:
+            continue
+        for old in (NAMES[dipole] + s for s in SUFFIX.values()):  # what this dipole shipped as before (any variant)
+            for folder in (SHIPPED / old, ROOT / "docs" / f"{old}-eval"):
+                if folder.exists():
+                    shutil.rmtree(folder)
+        target = SHIPPED / name
+        shutil.copytree(compare.PATH_SETS / compare.key(variant, dipole, seed), target)
+        path_set = PathSet.load(target, generator)
+        path_set.name = name
+        path_set.save_metadata(target)
+        evaluate_into(target)
+    if not args.dry_run:
+        (ROOT / "docs" / "shapes-shipped.json").write_text(json.dumps(record, indent=1) + "\n")
+        write_tables(generator)
+
+
+if __name__ == "__main__":
+    main()
