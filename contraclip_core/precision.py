@@ -159,6 +159,9 @@ def choose(props: DeviceProps, trials: dict[str, Trial] | None = None, override:
         return Precision(baseline, tf32, f"{candidate} not measured on {props.name} yet; {base_name} is safe")
     cand, base = trials[candidate], trials[baseline]
     speedup = cand.images_per_s / base.images_per_s if base.images_per_s > 0 else 0.0
+    if math.isinf(cand.psnr_db):  # not one pixel changed: the generator does not compute in the candidate at all
+        return Precision(baseline, tf32, f"{candidate} renders the very same image (this generator does not run in "
+                                         f"it), so any speed-up measured is timing noise; {base_name}")
     if cand.psnr_db < MIN_PSNR_DB:
         return Precision(baseline, tf32, f"{candidate} renders at {cand.psnr_db:.1f} dB PSNR against fp32, under "
                                          f"the {MIN_PSNR_DB:.0f} dB bar; {base_name}")
