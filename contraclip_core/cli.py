@@ -197,8 +197,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         if args.save_metrics:
             path_set.metrics["shapes_eval"] = {
                 "seeds": args.seeds, "steps": args.steps, "step_size": step_size,
-                "per_path": [{k: v for k, v in vars(r).items() if k != "curves"} | {"passes": r.passes, "clean": r.clean}
-                             for r in reports]}
+                "per_path": [r.record() for r in reports]}
             path_set.save_metadata(folder)
         print(format_table(reports, title=f"{label} ({folder})"))
         print()
@@ -206,8 +205,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "table.md").write_text("\n\n".join(format_table(r, title=l) for l, r in results.items()) + "\n")
-        metrics = {l: [{k: v for k, v in vars(r).items() if k != "curves"} | {"passes": r.passes, "clean": r.clean} for r in reps]
-                   for l, reps in results.items()}
+        metrics = {l: [r.record() for r in reps] for l, reps in results.items()}
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
         plot_curves(results["ContraCLIP"]).save(out / "curves.png")
         print(f"wrote {out}/table.md, metrics.json, curves.png")

@@ -162,6 +162,18 @@ CLEAN = (0.95, 1.5, 0.5)  # a clean path: target ρ ≥ 0.95, Δ target ≥ 1.5 
 ROUND_OFF_ULPS = 16  # float32 round-off of the attribute computations: differences this small are ties
 
 
+def off_ratio(off_target: float, target_change: float) -> float:
+    """The largest off-target change as a fraction of the target's (inf for a path that goes backwards)."""
+    return off_target / target_change if target_change > 0 else float("inf")
+
+
+def is_clean(rho: float, target_change: float, off_target: float, ratio_bar: float = CLEAN[2]) -> bool:
+    """The disentanglement bar (``CLEAN``; a stricter off/Δ ``ratio_bar`` for the stretch bar): in order, far, and
+    nothing else more than ``ratio_bar`` as far. Stored figures (a measurement, a paths.json record) are read by it
+    as reports are."""
+    return rho >= CLEAN[0] and target_change >= CLEAN[1] and off_ratio(off_target, target_change) <= ratio_bar
+
+
 @dataclass
 class PathReport:
     dipole: tuple[str, str]
@@ -181,14 +193,16 @@ class PathReport:
 
     @property
     def off_ratio(self) -> float:
-        """The largest off-target change as a fraction of the target's (inf for a path that goes backwards)."""
-        return self.off_target_max / self.target_change if self.target_change > 0 else float("inf")
+        return off_ratio(self.off_target_max, self.target_change)
 
     @property
     def clean(self) -> bool:
         """The disentanglement bar (issue 14, ``CLEAN``): in order, far, and nothing else more than half as far."""
-        rho, delta, ratio = CLEAN
-        return self.target_rho >= rho and self.target_change >= delta and self.off_ratio <= ratio
+        return is_clean(self.target_rho, self.target_change, self.off_target_max)
+
+    def record(self) -> dict:
+        """What a paths.json or metrics.json records of this report: every figure but the curves, and the bars."""
+        return {k: v for k, v in vars(self).items() if k != "curves"} | {"passes": self.passes, "clean": self.clean}
 
 
 @torch.no_grad()

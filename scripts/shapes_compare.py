@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from contraclip_core import allocator, presets  # noqa: E402
-from contraclip_core.evaluate import CLEAN, evaluate_shapes  # noqa: E402
+from contraclip_core.evaluate import CLEAN, evaluate_shapes, is_clean, off_ratio  # noqa: E402
 
 MEASUREMENTS = ROOT / "docs" / "measurements"
 PATH_SETS = ROOT / "runs" / "compare"  # every measured path set (not committed; the passing ones can be shipped)
@@ -179,11 +179,11 @@ def load_all() -> dict[str, dict]:
 
 
 def ratio(r: dict) -> float:
-    return r["off"] / r["delta"] if r["delta"] > 0 else float("inf")
+    return off_ratio(r["off"], r["delta"])
 
 
 def passes(r: dict, bar: float = RATIO_BAR) -> bool:
-    return r["rho"] >= RHO_BAR and r["delta"] >= DELTA_BAR and ratio(r) <= bar
+    return is_clean(r["rho"], r["delta"], r["off"], bar)
 
 
 def runs_of(data: dict[str, dict], variant: str, dipole: tuple[str, str], seeds=TRAIN_SEEDS) -> list[dict]:

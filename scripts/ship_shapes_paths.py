@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import shapes_compare as compare  # noqa: E402
 from contraclip_core.cli import main as cli_main  # noqa: E402
-from contraclip_core.evaluate import evaluate_shapes  # noqa: E402
+from contraclip_core.evaluate import evaluate_shapes, off_ratio  # noqa: E402
 
 SHIPPED = ROOT / "checkpoints" / "shapes" / "paths"
 HELD_OUT = range(1000, 1064)  # anchors the choice is checked on, disjoint from the reported 0…31
@@ -101,7 +101,7 @@ def table(generator) -> str:
         eval_doc = ROOT / "docs" / f"{folder.name}-eval" / "table.md"
         name = f"[`{folder.name}`](docs/{folder.name}-eval/table.md)" if eval_doc.exists() else f"`{folder.name}`"
         for k, row in enumerate(evaluation["per_path"]):
-            ratio = row["off_target_max"] / row["target_change"] if row["target_change"] > 0 else float("inf")
+            ratio = off_ratio(row["off_target_max"], row["target_change"])
             lines.append(f"| {name if k == 0 else ''} | {row['dipole'][0]} / {row['dipole'][1]} ({how}) | "
                          f"{row['target']} | {row['target_rho']:.3f} | {row['target_change']:.2f} | "
                          f"{row['off_target_max']:.2f} ({row['off_target_worst']}) | {ratio:.2f} | "
