@@ -114,3 +114,15 @@ def test_hue_change_is_signed_per_traversal_toward_its_last_step():
     assert torch.allclose(hue_change(through, 2), line.expand(2, 5), atol=1e-5)
     away = torch.tensor([[1.2, 1.1, 1.0, 1.1, 1.2]])  # away from the anchor on both sides
     assert torch.allclose(hue_change(away, 2), torch.tensor([[0.2, 0.1, 0.0, 0.1, 0.2]]), atol=1e-5)
+
+
+def test_the_clean_bar_is_order_distance_and_at_most_half_as_far_elsewhere():
+    """``evaluate.CLEAN`` (issue 14's bar) as reports, stored measurements and the shipped-sets table read it."""
+    from contraclip_core.evaluate import is_clean, off_ratio
+
+    assert is_clean(0.95, 1.5, 0.75) and is_clean(1.0, 2.5, 0.0)
+    assert not is_clean(0.94, 2.0, 0.1)  # out of order
+    assert not is_clean(1.0, 1.49, 0.1)  # not far enough
+    assert not is_clean(1.0, 2.0, 1.01)  # drags something else more than half as far
+    assert not is_clean(-1.0, -2.0, 0.1) and off_ratio(0.1, -2.0) == float("inf")  # backwards
+    assert is_clean(1.0, 2.0, 0.6) and not is_clean(1.0, 2.0, 0.61, ratio_bar=0.3)  # the stretch bar
