@@ -13,9 +13,13 @@ import gradio as gr
 
 from app_anchor import anchor_controls
 from app_edit import build_edit_tab
-from contraclip_core import allocator, objectives, presentation, registry
+from contraclip_core import allocator, registry
+from contraclip_core.methods.contraclip import objectives
+from contraclip_ui import presentation
 from contraclip_core.errors import ContraCLIPError
-from contraclip_core.service import LIMITS, Service, ServiceError, vocabulary_warning
+from contraclip_core.inputs import LIMITS, ServiceError
+from contraclip_core.service import Service
+from contraclip_core.vocabulary import vocabulary_warning
 
 try:  # ZeroGPU Spaces: the decorator asks for a GPU per call; elsewhere it is a no-op
     import spaces  # type: ignore[import-not-found]
@@ -62,14 +66,14 @@ def build_demo(service: Service) -> gr.Blocks:
         return out
 
     def path_choices(generator: str) -> list[tuple[str, str]]:
-        return [(f"{p.label}  [{p.origin}]", p.id) for p in service.paths(generator)]
+        return [(f"{p.label}  [{p.origin}]", p.id) for p in service.method("contraclip").paths(generator)]
 
     def on_generator(generator: str):
         row = next((r for r in service.generators() if r["name"] == generator), None)
         choices = path_choices(generator)
         note = "" if row is None or row["available"] else f"⚠️ **{generator}** is unavailable here: {row['reason']}."
         if row is not None and row["available"] and not choices:
-            _, why = service.hub_paths(generator)
+            _, why = service.method("contraclip").hub_paths(generator)
             note = "No paths for this generator yet: train one in the **Train** tab." + (
                 f" (No pre-trained paths from the Hub: {why})" if why else "")
         preset = registry.GENERATORS.get(generator)
@@ -79,10 +83,10 @@ def build_demo(service: Service) -> gr.Blocks:
 
     @gpu
     def on_traverse(generator, path_id, seeds, truncation, steps, step_size, anchor="", progress=gr.Progress()):
-        try:  # a generator handler: the strip streams in as frames render (service.traverse_stream)
+        try:  # a generator handler: the strip streams in as frames render (service.method("contraclip").traverse_stream)
             if not path_id:
                 raise ServiceError("pick a path first (or train one in the Train tab)")
-            for r in service.traverse_stream(generator, path_id, seeds, truncation, steps, step_size,
+            for r in service.method("contraclip").traverse_stream(generator, path_id, seeds, truncation, steps, step_size,
                                              anchor=anchor or None):
                 if r["stage"] == "rendering":
                     progress(r["done"] / r["total"], desc=f"rendered {r['done']} of {r['total']} frames")
@@ -117,7 +121,7 @@ def build_demo(service: Service) -> gr.Blocks:
 
     def on_train(generator, first, second, corpus, preset, iterations, lr, loss, objective="plain"):
         try:
-            job = service.submit_training(generator, first, second, corpus=corpus or None, preset=preset,
+            job = service.submit("paths", generator, first, second, corpus=corpus or None, preset=preset,
                                           iterations=iterations, lr=lr, loss=loss or None, objective=objective or None)
         except ServiceError as e:
             return f"⚠️ {e}", jobs_table()
@@ -197,14 +201,14 @@ def build_demo(service: Service) -> gr.Blocks:
             anchor = anchor_controls(service, generator)
             go = gr.Button("Traverse", variant="primary", elem_id="traverse")
             # the result components are created here (for the examples' outputs) and placed further down
-            shown = service.prerendered_example() or {}  # the first screen shows the first example, rendered
+            shown = service.method("contraclip").prerendered_example() or {}  # the first screen shows the first example, rendered
             gif = gr.Image(shown.get("gif"), show_label=False, type="filepath", elem_id="gif", render=False)
             strip_image = gr.Image(shown.get("strip"), show_label=False, type="filepath", elem_id="strip",
                                    render=False)
             gif_download = gr.DownloadButton("Download GIF", elem_id="download-gif", render=False)
             mp4_download = gr.DownloadButton("Download MP4", elem_id="download-mp4", render=False)
             status = gr.Markdown(presentation.prerendered_note(shown), elem_id="explore-status", render=False)
-            examples = service.examples()
+            examples = service.method("contraclip").examples()
             gr.Examples([e.row for e, _ in examples], [generator, path, seeds, truncation, steps, step_size],
                         [gif, strip_image, gif_download, mp4_download, status, frames, profile_file], on_traverse,
                         label="Examples: one click renders one", elem_id="examples", run_on_click=True,

@@ -1,13 +1,14 @@
 """The Explore tab's anchor source: a seed (as before), a sentence (text → latent) or an uploaded picture (image →
 latent, the reconstruction shown beside it with its similarity). Layout and wiring only; the work is in
-``Service.anchor_from_text`` / ``anchor_from_image``. ``anchor_controls`` returns the component holding the anchor
+``MapperActions.anchor_from_text`` / ``anchor_from_image``. ``anchor_controls`` returns the component holding the anchor
 id that ``/traverse`` takes (empty: the seeds).
 """
 from __future__ import annotations
 
 import gradio as gr
 
-from contraclip_core.service import Service, ServiceError
+from contraclip_core.service import Service
+from contraclip_core.inputs import ServiceError
 from contraclip_core.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_SIDE
 
 SOURCES = [("a seed", "seed"), ("a sentence", "sentence"), ("my picture", "image")]
@@ -22,7 +23,7 @@ def anchor_controls(service: Service, generator: gr.Dropdown) -> gr.Textbox:
 
     def on_text(generator_name, sentence, seed):
         try:
-            r = service.anchor_from_text(generator_name, sentence, seed)
+            r = service.method("mappers").anchor_from_text(generator_name, sentence, seed)
         except ServiceError as e:
             return None, "", f"⚠️ {e}"
         return r["image"], r["anchor"], (f"Anchor from “{r['sentence']}” ({r['mapper']} mapper). **Traverse** now "
@@ -30,7 +31,7 @@ def anchor_controls(service: Service, generator: gr.Dropdown) -> gr.Textbox:
 
     def on_image(generator_name, upload):
         try:
-            r = service.anchor_from_image(generator_name, upload)
+            r = service.method("mappers").anchor_from_image(generator_name, upload)
         except ServiceError as e:
             return None, None, "", f"⚠️ {e}"
         return r["upload"], r["image"], r["anchor"], (

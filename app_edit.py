@@ -1,4 +1,4 @@
-"""The "Edit by a sentence" tab (CF-CLIP): layout and wiring only; the work is in ``service.edits``.
+"""The "Edit by a sentence" tab (CF-CLIP): layout and wiring only; the work is in ``service.method("cfclip")``.
 
 ``build_edit_tab(service, generator_choices)`` is called inside the app's ``gr.Blocks``; its events have the
 api_names ``/edit``, ``/edit_models`` and ``/train_edit``. Training jobs share the Train tab's queue and job table.
@@ -10,14 +10,15 @@ from typing import Callable
 import gradio as gr
 
 from contraclip_core import registry
-from contraclip_core.cfclip.service import SHAPES_VOCABULARY
-from contraclip_core.service import Service, ServiceError
+from contraclip_core.methods.cfclip.service import SHAPES_VOCABULARY
+from contraclip_core.service import Service
+from contraclip_core.inputs import ServiceError
 
 
 def build_edit_tab(service: Service, generator_choices: Callable[[], list[tuple[str, str]]],
                    gpu: Callable = lambda fn: fn) -> None:
     def model_choices(generator: str) -> list[tuple[str, str]]:
-        return [(f"{m['label']}  [{m['origin']}]", m["id"]) for m in service.edits.models(generator)]
+        return [(f"{m['label']}  [{m['origin']}]", m["id"]) for m in service.method("cfclip").models(generator)]
 
     def on_generator(generator: str):
         choices = model_choices(generator)
@@ -29,7 +30,7 @@ def build_edit_tab(service: Service, generator_choices: Callable[[], list[tuple[
         try:
             if not model_id:
                 raise ServiceError("pick an edit model first (or train one below)")
-            r = service.edits.edit(generator, model_id, seeds, sentence, strength)
+            r = service.method("cfclip").edit(generator, model_id, seeds, sentence, strength)
         except ServiceError as e:
             return None, None, None, f"⚠️ {e}"
         note = (f"**{r['sentence']}** · strength {r['strength']:.2f} · seeds {', '.join(map(str, r['seeds']))} · "
@@ -38,7 +39,7 @@ def build_edit_tab(service: Service, generator_choices: Callable[[], list[tuple[
 
     def on_train(generator, sentences, vocabulary, iterations):
         try:
-            job = service.edits.submit_training(generator, sentences, vocabulary=vocabulary or "",
+            job = service.submit("edit", generator, sentences, vocabulary=vocabulary or "",
                                                 iterations=iterations)
         except ServiceError as e:
             return f"⚠️ {e}"

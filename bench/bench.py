@@ -35,7 +35,7 @@ from contraclip_core import precision as precision_mod  # noqa: E402
 from contraclip_core.generators import fast_ops  # noqa: E402
 from contraclip_core.generators.pggan import PGGANConfig, PGGANGenerator  # noqa: E402
 from contraclip_core.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator  # noqa: E402
-from contraclip_core.service import LIMITS  # noqa: E402
+from contraclip_core.inputs import LIMITS  # noqa: E402
 from malloc_check import probe  # noqa: E402
 from training_rows import malloc_for, shapes_training_rows, train_step_rows, traversal_rows  # noqa: E402
 

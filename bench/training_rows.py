@@ -10,10 +10,12 @@ from typing import Iterator
 
 import torch
 
-from contraclip_core import allocator, presets
-from contraclip_core.pathset import PathSet
-from contraclip_core.paths import LatentSupportSets, LatentView
-from contraclip_core.traversal import save_gif, traverse_iter
+from contraclip_core import allocator
+from contraclip_core.methods.contraclip import presets
+from contraclip_core.methods.contraclip.artefact import PathSet
+from contraclip_core.methods.contraclip.model import LatentSupportSets, LatentView
+from contraclip_core.media import save_gif
+from contraclip_core.methods.contraclip.traversal import traverse_iter
 
 
 def sync(device: str) -> None:
@@ -47,7 +49,7 @@ def train_step_rows(g, clip, clip_name: str, variants: list[tuple[str, str]], ba
                     precision_context) -> list[dict]:
     """ms per ContraCLIP step on StyleGAN2 (forward through G twice and CLIP, backward, Adam) and peak GPU memory,
     for each (impl, precision); the precision covers the whole step. Ratio: the first row's ms over this row's."""
-    from contraclip_core.trainer import Trainer
+    from contraclip_core.methods.contraclip.train import Trainer
 
     dipoles = presets.dipole_sentences("stylegan2-ffhq-1024", None, "attributes")[:batch]
     config = presets.train_config("stylegan2-ffhq-1024", "paper", dipoles=dipoles)
@@ -85,9 +87,9 @@ def shapes_training_rows(iterations: int | None, device: str, threads: list[int]
     truth (32 seeds): the naive way with the preset as it was (``BEFORE``) beside today's preset the fast way, at
     each thread count in ``threads``. ``iterations`` None: the preset's own."""
     from contraclip_core.clip import load_clip
-    from contraclip_core.evaluate import evaluate_shapes
+    from contraclip_core.methods.contraclip.evaluate import evaluate_shapes
     from contraclip_core.generators import from_pretrained
-    from contraclip_core.trainer import Trainer
+    from contraclip_core.methods.contraclip.train import Trainer
 
     g, clip = from_pretrained("shapes-128", device=device), load_clip("shapes-clip", device=device)
     saved_threads = torch.get_num_threads()

@@ -1,5 +1,5 @@
-"""The data folder the app owns: ``jobs/`` (training jobs), ``paths/`` (paths trained here), ``outputs/``
-(generated files) and ``.lock``.
+"""The data folder the app owns: the sub-folders its owner names (the service: ``jobs/``, ``outputs/`` and each
+method's results folder from the method registry — ``paths/``, ``edits/``, ``mappers/``) and ``.lock``.
 
 ``DataDir.open`` checks the layout and that each folder can really be written (by creating a file, since
 permission bits say nothing to root), so a file where a folder belongs, or a read-only folder, is named in one
@@ -16,7 +16,6 @@ from typing import IO
 
 from .errors import DataDirError
 
-SUBFOLDERS = ("jobs", "paths", "outputs")
 LOCK_NAME = ".lock"
 HINT = "choose another data folder with --data or CONTRACLIP_DATA"
 
@@ -79,18 +78,18 @@ class DataDir:
         self.root, self._lock, self.swept = root, lock, swept
 
     @classmethod
-    def open(cls, root: str | Path) -> "DataDir":
-        """Create the folders if needed, check they are folders and writable, take the lock, sweep stale temp
-        files. Raises ``DataDirError`` with one sentence saying what is wrong and where."""
+    def open(cls, root: str | Path, subfolders: tuple[str, ...]) -> "DataDir":
+        """Create the folder and its ``subfolders`` if needed, check they are folders and writable, take the lock,
+        sweep stale temp files in them. Raises ``DataDirError`` with one sentence saying what is wrong and where."""
         root = Path(root).expanduser().absolute()
-        for folder in (root, *(root / name for name in SUBFOLDERS)):
+        for folder in (root, *(root / name for name in subfolders)):
             _make_folder(folder, root)
-        for folder in (root, *(root / name for name in SUBFOLDERS)):
+        for folder in (root, *(root / name for name in subfolders)):
             _check_writable(folder, root)
         lock = _lock(root)
         swept = 0
-        for pattern in ("jobs/*/.*.tmp", "paths/*/.*.tmp"):  # left by a process killed mid-write (atomic writes)
-            for tmp in root.glob(pattern):
+        for name in subfolders:  # left by a process killed mid-write (atomic writes)
+            for tmp in root.glob(f"{name}/*/.*.tmp"):
                 tmp.unlink(missing_ok=True)
                 swept += 1
         return cls(root, lock, swept)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from . import registry
 from .errors import ContraCLIPError
 
 LIMITS = {
@@ -23,6 +24,13 @@ LIMITS = {
 
 class ServiceError(ContraCLIPError, ValueError):
     """Bad input or an unavailable resource; the message is for the user."""
+
+
+def check_generator(name: Any) -> str:
+    """A generator name from the catalogue (``registry.GENERATORS``), or a sentence listing the ones there are."""
+    if not isinstance(name, str) or name not in registry.GENERATORS:
+        raise ServiceError(f"unknown generator {name!r}; choose one of {sorted(registry.GENERATORS)}")
+    return name
 
 
 def check_sentence(text: Any, what: str) -> str:

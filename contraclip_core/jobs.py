@@ -20,17 +20,16 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
+from .atomic import atomic_write_bytes
 from .errors import RecordError
-from .generators.loading import _atomic_write_bytes
 from .records import Fields, read_json
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 ACTIVE = ("queued", "running")
 MAX_ITERATIONS = 10**9  # no record may claim more iterations than this
-MAX_DIPOLES = 256
-OVERRIDES = {"iterations", "lr", "loss", "objective"}  # the training settings a request may override
+RequestCheck = Callable[[Any, str], "dict[str, Any]"]  # (decoded request, where it was read) -> checked request
 
 
 @dataclass
@@ -49,18 +48,21 @@ class Job:
     result: str = ""  # folder of the trained path set when done
     cancel_requested: bool = False
     resumed_from: int = 0  # iteration of the checkpoint the last run started from (0: a fresh start)
-    kind: str = "paths"  # what the job trains: a key of REQUEST_CHECKS and of the service's job_kinds
+    kind: str = "paths"  # what the job trains: a method's job kind (methods.registry), which runs it
+    owner: str = ""  # who asked for it ("" : the local user of a single-user app)
 
     @classmethod
-    def from_json(cls, obj: Any, source: str) -> "Job":
+    def from_json(cls, obj: Any, source: str, checks: Mapping[str, RequestCheck]) -> "Job":
         """A job from its decoded ``job.json``, every field checked; ``RecordError`` names the first bad one.
-        Unknown fields are ignored (records written by a newer version stay readable)."""
+        ``checks``: each known job kind's request check. Unknown fields are ignored (records written by a newer
+        version stay readable); a record without a kind is a path-training job (the only kind before kinds)."""
         f = Fields(obj, source, "a job record (a JSON object)")
-        kind = f.text("kind", choices=tuple(REQUEST_CHECKS), default="paths")  # records before kinds: "paths"
+        kind = f.text("kind", choices=tuple(checks), default="paths")
         job = cls(
             id=f.text("id", max_chars=64, nonempty=True),
             kind=kind,
-            request=REQUEST_CHECKS[kind](f.mapping("request"), f"{source}: 'request'"),
+            owner=f.text("owner", max_chars=200, default=""),
+            request=checks[kind](f.mapping("request"), f"{source}: 'request'"),
             status=f.text("status", choices=STATUSES),
             iteration=f.number("iteration", 0, MAX_ITERATIONS, integer=True, default=0),
             total=f.number("total", 0, MAX_ITERATIONS, integer=True, default=0),
@@ -78,49 +80,6 @@ class Job:
             raise RecordError(f"{source}: 'iteration' ({job.iteration}) and 'resumed_from' ({job.resumed_from}) "
                               f"must not exceed 'total' ({job.total})")
         return job
-
-    @property
-    def label(self) -> str:
-        dipoles = self.request.get("dipoles") or []
-        return "; ".join(f"{a} ↔ {b}" for a, b in dipoles) or self.request.get("label") or self.request.get("corpus", "")
-
-
-def check_request(obj: Any, source: str) -> dict[str, Any]:
-    """A training request as stored in a job record (see ``Service.submit_training``), checked field by field."""
-    f = Fields(obj, source)
-    request = {
-        "generator": f.text("generator", max_chars=1000, nonempty=True),
-        "dipoles": [list(d) for d in f.sentence_pairs("dipoles", min_len=1, max_len=MAX_DIPOLES)],
-        "corpus": f.text("corpus", max_chars=200, default=""),
-        "preset": f.text("preset", choices=("quick", "paper")),
-        "seed": f.number("seed", 0, 2**63 - 1, integer=True, default=0),
-    }
-    o = f.sub("overrides", default={})
-    unknown = sorted(set(o.obj) - OVERRIDES)
-    if unknown:
-        raise RecordError(f"{source}: 'overrides' has unknown setting(s) {unknown}; known: {sorted(OVERRIDES)}")
-    overrides: dict[str, Any] = {}
-    if "iterations" in o.obj:
-        overrides["iterations"] = o.number("iterations", 1, MAX_ITERATIONS, integer=True)
-    if "lr" in o.obj:
-        overrides["lr"] = o.number("lr", 1e-12, 10.0)
-    if "loss" in o.obj:
-        overrides["loss"] = o.text("loss", choices=("contrastive", "cosine"))
-    if "objective" in o.obj:
-        from .objectives import OBJECTIVES
-
-        overrides["objective"] = o.text("objective", choices=tuple(OBJECTIVES))
-    request["overrides"] = overrides
-    return request
-
-
-# How the request of each job kind is checked when its record is read: kind → check(obj, source) → request.
-# A module that adds a job kind registers its check (register_job_kind) beside the service's runner for it.
-REQUEST_CHECKS: dict[str, Callable[[Any, str], dict[str, Any]]] = {"paths": check_request}
-
-
-def register_job_kind(kind: str, check: Callable[[Any, str], dict[str, Any]]) -> None:
-    REQUEST_CHECKS[kind] = check
 
 
 @dataclass
@@ -164,10 +123,12 @@ class PriorityGate:
 
 
 class JobStore:
-    """Jobs on disk, one folder each."""
+    """Jobs on disk, one folder each. ``checks``: the request check of every job kind this store may hold (a record
+    of another kind is listed as unreadable, never run)."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, checks: Mapping[str, RequestCheck]):
         self.root = Path(root)
+        self.checks = dict(checks)
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
 
@@ -178,7 +139,7 @@ class JobStore:
 
     def save(self, job: Job) -> None:
         with self._lock:
-            _atomic_write_bytes(self.folder(job.id) / "job.json", (json.dumps(asdict(job), indent=1) + "\n").encode())
+            atomic_write_bytes(self.folder(job.id) / "job.json", (json.dumps(asdict(job), indent=1) + "\n").encode())
 
     def source(self, job_id: str) -> str:
         """How a record is named in messages: ``jobs/<id>/job.json``."""
@@ -190,7 +151,7 @@ class JobStore:
         if not path.is_file():
             raise KeyError(f"no job {job_id!r}")
         source = self.source(job_id)
-        job = Job.from_json(read_json(path, source), source)
+        job = Job.from_json(read_json(path, source), source, self.checks)
         if job.id != job_id:
             raise RecordError(f"{source}: 'id' is {job.id!r}, not the folder's name {job_id!r}")
         return job

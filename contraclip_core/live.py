@@ -3,7 +3,7 @@
 The preview is drawn after the first iteration (so it appears within seconds of the start), then at most every
 ``PREVIEW_EVERY_S`` seconds and never for more than ~5 % of the job's time (a 1024² generator on a CPU takes
 seconds to draw one). The loss curve (``losses.json``) is rewritten every ``LOSSES_EVERY_S`` seconds as at most
-``presentation.MAX_CURVE_POINTS`` bin means. Both writes are atomic; reading the curve back checks every value.
+``MAX_CURVE_POINTS`` bin means. Both writes are atomic; reading the curve back checks every value.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .presentation import MAX_CURVE_POINTS, loss_points
 
+MAX_CURVE_POINTS = 120  # a loss curve is kept (and drawn) as at most this many bin means
 PREVIEW_EVERY_S = 5.0  # a running job's preview is redrawn at most this often
 PREVIEW_SHARE = 0.05  # …and drawing it takes at most this share of the job's time
 LOSSES_EVERY_S = 1.0  # how often the loss curve is written
@@ -74,3 +74,21 @@ def read_loss_curve(folder: Path) -> list[tuple[int, float]]:
         return out
     except (OSError, ValueError, KeyError, TypeError):
         return []
+
+
+
+
+def loss_points(losses: Sequence[float], max_points: int = MAX_CURVE_POINTS) -> list[tuple[int, float]]:
+    """Per-iteration losses → at most ``max_points`` (iteration, mean loss of its bin) pairs; the iteration is
+    the bin's last (1-based). Non-finite losses are left out of the means."""
+    n = len(losses)
+    if n == 0:
+        return []
+    bins = min(n, max_points)
+    out = []
+    for b in range(bins):
+        lo, hi = b * n // bins, (b + 1) * n // bins
+        values = [float(x) for x in losses[lo:hi] if math.isfinite(float(x))]
+        if values:
+            out.append((hi, sum(values) / len(values)))
+    return out

@@ -24,7 +24,7 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -224,3 +224,17 @@ def select(generator, device: str | torch.device, override: str | None = None, b
     chosen = choose(props, trials, override)
     log.info("precision on %s: %s", props.name, chosen.describe())
     return chosen
+
+
+def add_precision_argument(parser: Any) -> None:
+    """``--precision`` for a CLI command that renders or trains (an ``argparse`` parser)."""
+    parser.add_argument("--precision", choices=["auto", *MODES], default=None,
+                        help="arithmetic for the generator and CLIP (default: $CONTRACLIP_PRECISION, else auto: chosen "
+                             "and measured per device, see contraclip_core/precision.py)")
+
+
+def run_precision(generator, args: Any) -> Precision:
+    """The precision of a CLI run (``--precision``, else ``$CONTRACLIP_PRECISION``, else chosen), printed."""
+    mode = select(generator, args.device, args.precision)
+    print(f"precision: {mode.describe()}")
+    return mode

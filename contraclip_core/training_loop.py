@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 import torch
 
+from .atomic import atomic_write_bytes
 from .errors import WeightsError
 from .generators.formats import read_weights
-from .generators.loading import _atomic_write_bytes
 
 
 @dataclass
@@ -42,7 +42,7 @@ def save_checkpoint_file(state: dict[str, Any], path: str | Path) -> None:
     intact."""
     buffer = io.BytesIO()
     torch.save(to_cpu(state), buffer)
-    _atomic_write_bytes(Path(path), buffer.getvalue())
+    atomic_write_bytes(Path(path), buffer.getvalue())
 
 
 def read_checkpoint(path: str | Path, total: int, restore: Callable[[dict[str, Any]], None]) -> tuple[int, list[float]]:
@@ -94,3 +94,8 @@ def run(trainer: Any, total: int, checkpoint_every: int, checkpoint: str | Path 
     finally:
         if bar is not None:
             bar.close()
+
+
+def step_decay_lr(base_lr: float, iteration: int, total: int, at: float = 0.9, factor: float = 0.1) -> float:
+    """Adam's learning rate: ``base_lr`` until ``at``·total iterations, then ×``factor``."""
+    return base_lr * (factor if iteration >= int(at * total) else 1.0)

@@ -22,14 +22,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contraclip_core.cfclip.editset import EditSet  # noqa: E402
-from contraclip_core.cfclip.evaluate import evaluate_edits, summary  # noqa: E402
-from contraclip_core.cfclip.train import EditTrainer, edit_config  # noqa: E402
-from contraclip_core.cfclip.vocab import HELD_OUT, training_sentences  # noqa: E402
+from contraclip_core.methods.cfclip.artefact import EditSet  # noqa: E402
+from contraclip_core.methods.cfclip.evaluate import evaluate_edits, summary  # noqa: E402
+from contraclip_core.methods.cfclip.train import EditTrainer, edit_config  # noqa: E402
+from contraclip_core.methods.cfclip.vocab import HELD_OUT, training_sentences  # noqa: E402
 from contraclip_core import allocator  # noqa: E402
 from contraclip_core.clip import load_clip  # noqa: E402
 from contraclip_core.generators import from_pretrained  # noqa: E402
-from contraclip_core.pathset import PathSet, shipped_sets  # noqa: E402
+from contraclip_core.methods.contraclip.artefact import PathSet  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "shapes" / "edits" / "shapes-captions"
 
@@ -78,7 +78,7 @@ def main() -> None:
         edit_set.metrics["held_out"] = list(HELD_OUT)
         edit_set.save(SHIPPED)
     edit_set = EditSet.load(SHIPPED, generator)
-    path_sets = [PathSet.load(f) for f in shipped_sets("shapes-128")]
+    path_sets = [PathSet.load(f) for f in PathSet.shipped("shapes-128")]
     start = time.monotonic()
     reports = evaluate_edits(generator, edit_set, clip, HELD_OUT, range(args.seeds), path_sets, log=print)
     eval_s = time.monotonic() - start

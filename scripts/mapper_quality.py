@@ -23,10 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from contraclip_core import allocator  # noqa: E402
 from contraclip_core.clip import load_clip  # noqa: E402
 from contraclip_core.generators import from_pretrained  # noqa: E402
-from contraclip_core.mappers import evaluate as ev  # noqa: E402
-from contraclip_core.mappers.mapperset import SHIPPED, MapperSet  # noqa: E402
-from contraclip_core.mappers.train import OBJECTIVES, MapperTrainConfig, MapperTrainer  # noqa: E402
-from contraclip_core.pathset import PathSet  # noqa: E402
+from contraclip_core.methods.mappers import evaluate as ev  # noqa: E402
+from contraclip_core.artefact import SHIPPED_ROOT as SHIPPED  # noqa: E402
+from contraclip_core.methods.mappers.artefact import MapperSet  # noqa: E402
+from contraclip_core.methods.mappers.train import OBJECTIVES, MapperTrainConfig, MapperTrainer  # noqa: E402
+from contraclip_core.methods.contraclip.artefact import PathSet  # noqa: E402
 
 SHIP_DIR = SHIPPED / "shapes" / "mappers"
 NOISES = (0.0, 1.0, 2.0)  # text-embedding noise at inference: accuracy vs diversity of what a caption leaves out

@@ -13,15 +13,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contraclip_core.presentation import EXAMPLES  # noqa: E402
-from contraclip_core.service import PRERENDERED, Service  # noqa: E402
+from contraclip_core.examples import EXAMPLES  # noqa: E402
+from contraclip_core.methods.contraclip.service import PRERENDERED  # noqa: E402
+from contraclip_core.service import Service  # noqa: E402
 
 
 def main() -> None:
     example = EXAMPLES[0]
     with tempfile.TemporaryDirectory() as data:
         service = Service(data, device="cpu", start_worker=False)
-        r = service.traverse(*example.row)
+        r = service.method("contraclip").traverse(*example.row)
         PRERENDERED.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(r["gif"], PRERENDERED / "example.gif")
         shutil.copyfile(r["strip"], PRERENDERED / "example.png")

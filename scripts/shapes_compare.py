@@ -25,8 +25,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from contraclip_core import allocator, presets  # noqa: E402
-from contraclip_core.evaluate import CLEAN, evaluate_shapes, is_clean, off_ratio  # noqa: E402
+from contraclip_core import allocator
+from contraclip_core.methods.contraclip import presets  # noqa: E402
+from contraclip_core.methods.contraclip.evaluate import CLEAN, evaluate_shapes, is_clean, off_ratio  # noqa: E402
 
 MEASUREMENTS = ROOT / "docs" / "measurements"
 PATH_SETS = ROOT / "runs" / "compare"  # every measured path set (not committed; the passing ones can be shipped)
@@ -78,7 +79,7 @@ def jobs() -> list[tuple[str, tuple[str, str], int, str, dict]]:
 
 
 def measure(variant: str, dipole: tuple[str, str], seed: int, method: str, overrides: dict, generator, clip) -> dict:
-    from contraclip_core.trainer import Trainer
+    from contraclip_core.methods.contraclip.train import Trainer
 
     config = presets.train_config("shapes-128", "quick", dipoles=[dipole], method=method)
     config.seed = seed
@@ -128,7 +129,7 @@ def reevaluate() -> None:
     measure): same training, new figures. A measurement without a saved path set is dropped if its figures would
     change (a hue target), so the next worker run trains it again."""
     from contraclip_core.generators import from_pretrained
-    from contraclip_core.pathset import PathSet
+    from contraclip_core.methods.contraclip.artefact import PathSet
 
     generator = from_pretrained("shapes-128")
     for path in sorted(MEASUREMENTS.glob("*.json")):
@@ -152,7 +153,7 @@ def ceiling(step_sizes=(0.15, 0.2, 0.25, 0.3, 0.35, 0.4)) -> None:
     import datetime
     import platform
 
-    from contraclip_core.evaluate import ground_truth_paths
+    from contraclip_core.methods.contraclip.evaluate import ground_truth_paths
     from contraclip_core.generators import from_pretrained
 
     generator = from_pretrained("shapes-128")
@@ -210,7 +211,7 @@ def cell(runs: list[dict]) -> str:
 
 def ground_truth() -> dict[tuple[str, str], dict]:
     """Each dipole's reference: the ground-truth direction (only its target's heads move), evaluated the same way."""
-    from contraclip_core.evaluate import ground_truth_paths
+    from contraclip_core.methods.contraclip.evaluate import ground_truth_paths
     from contraclip_core.generators import from_pretrained
 
     generator, out = from_pretrained("shapes-128"), {}

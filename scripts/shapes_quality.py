@@ -18,12 +18,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contraclip_core import allocator, presets  # noqa: E402
+from contraclip_core import allocator
+from contraclip_core.methods.contraclip import presets  # noqa: E402
 from contraclip_core.clip import load_clip  # noqa: E402
-from contraclip_core.evaluate import evaluate_shapes, format_table, plot_curves  # noqa: E402
+from contraclip_core.methods.contraclip.evaluate import evaluate_shapes, format_table, plot_curves  # noqa: E402
 from contraclip_core.generators import from_pretrained  # noqa: E402
 from contraclip_core.registry import GENERATORS  # noqa: E402
-from contraclip_core.trainer import Trainer  # noqa: E402
+from contraclip_core.methods.contraclip.train import Trainer  # noqa: E402
 
 DIPOLES = [("a red shape", "a blue shape"), ("a large shape", "a small shape"), ("a circle", "a square"),
            ("a shape on the left", "a shape on the right")]

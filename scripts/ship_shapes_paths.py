@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import shapes_compare as compare  # noqa: E402
 from contraclip_core.cli import main as cli_main  # noqa: E402
-from contraclip_core.evaluate import evaluate_shapes, off_ratio  # noqa: E402
+from contraclip_core.methods.contraclip.evaluate import evaluate_shapes, off_ratio  # noqa: E402
 
 SHIPPED = ROOT / "checkpoints" / "shapes" / "paths"
 HELD_OUT = range(1000, 1064)  # anchors the choice is checked on, disjoint from the reported 0…31
@@ -42,7 +42,7 @@ NAMES = {("a triangle", "a circle"): "triangle-circle", ("a red shape", "a blue 
 
 
 def clean_everywhere(folder: Path, generator) -> bool:
-    from contraclip_core.pathset import PathSet
+    from contraclip_core.methods.contraclip.artefact import PathSet
 
     path_set = PathSet.load(folder, generator)
     return all(r.clean for anchors in (range(compare.SEEDS), HELD_OUT)
@@ -65,7 +65,7 @@ def evaluate_into(folder: Path) -> None:
 
 def choose(dipole: tuple[str, str], data: dict[str, dict], generator) -> tuple[str, int, dict] | None:
     """(variant, training seed, measurement) of the run to ship, or None if no run of the dipole is clean."""
-    from contraclip_core.pathset import PathSet
+    from contraclip_core.methods.contraclip.artefact import PathSet
 
     for variants in (["contraclip"], [v for v in compare.VARIANTS if v != "contraclip"]):
         runs = [(compare.ratio(r), v, seed, r) for v in variants for seed in compare.TRAIN_SEEDS
@@ -87,12 +87,12 @@ DOCS = (ROOT / "README.md", ROOT / "docs" / "PATHS.md")  # both show the table o
 
 def table(generator) -> str:
     """Every shipped Shapes path with the evaluation its paths.json records, and the same on held-out anchors."""
-    from contraclip_core.objectives import label_suffix
-    from contraclip_core.pathset import PathSet, shipped_sets
+    from contraclip_core.methods.contraclip.objectives import label_suffix
+    from contraclip_core.methods.contraclip.artefact import PathSet
 
     lines = ["| set | path (first / second sentence) | target | ρ | Δ target | largest off-target | off/Δ | clean | "
              f"held-out anchors ({len(HELD_OUT)}): ρ · off/Δ |", "|---|---|---|---|---|---|---|---|---|"]
-    for folder in shipped_sets("shapes-128"):
+    for folder in PathSet.shipped("shapes-128"):
         meta = json.loads((folder / "paths.json").read_text())
         held_out = evaluate_shapes(generator, PathSet.load(folder, generator), seeds=HELD_OUT, step_size=0.25)
         settings, evaluation = meta["settings"], meta["metrics"]["shapes_eval"]
@@ -122,7 +122,7 @@ def write_tables(generator) -> None:
 
 def main() -> None:
     from contraclip_core.generators import from_pretrained
-    from contraclip_core.pathset import PathSet
+    from contraclip_core.methods.contraclip.artefact import PathSet
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="print the choice, ship nothing")

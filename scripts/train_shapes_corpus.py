@@ -21,11 +21,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contraclip_core import allocator, presets, registry  # noqa: E402
+from contraclip_core import allocator, registry
+from contraclip_core.methods.contraclip import presets  # noqa: E402
 from contraclip_core.clip import load_clip  # noqa: E402
-from contraclip_core.evaluate import evaluate_shapes  # noqa: E402
+from contraclip_core.methods.contraclip.evaluate import evaluate_shapes  # noqa: E402
 from contraclip_core.generators import from_pretrained  # noqa: E402
-from contraclip_core.trainer import Trainer  # noqa: E402
+from contraclip_core.methods.contraclip.train import Trainer  # noqa: E402
 
 HELD_OUT = range(1000, 1064)
 

@@ -24,7 +24,7 @@ presets.train_config = every_iteration
 from contraclip_core.service import Service
 s = Service(sys.argv[1], device="cpu")
 if len(sys.argv) > 2:
-    s.submit_training("shapes-128", sys.argv[2], sys.argv[3], iterations=int(sys.argv[4]))
+    s.submit("paths", "shapes-128", sys.argv[2], sys.argv[3], iterations=int(sys.argv[4]))
 print("up", flush=True)
 time.sleep(600)
 """
@@ -57,7 +57,7 @@ for line in sys.stdin:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         s = Service(args[0], device="cpu")
         if len(args) > 1:
-            s.submit_training("shapes-128", args[1], args[2], iterations=int(args[3]))
+            s.submit("paths", "shapes-128", args[1], args[2], iterations=int(args[3]))
         print(f"up {os.getpid()}", flush=True)
         time.sleep(600)
         os._exit(0)

@@ -9,7 +9,7 @@ import time
 
 from gradio_client import Client
 
-from contraclip_core.pathset import PathSet
+from contraclip_core.methods.contraclip.artefact import PathSet
 
 from .app_server import start_app, stop_app
 

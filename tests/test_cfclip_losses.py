@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from contraclip_core.cfclip.loss import clip_keep_loss, clip_rival_loss
-from contraclip_core.cfclip.model import MapperConfig, TextConditionedMapper
-from contraclip_core.cfclip.rivals import factor_tables, rival_pool
+from contraclip_core.methods.cfclip.losses import clip_keep_loss, clip_rival_loss
+from contraclip_core.methods.cfclip.model import MapperConfig, TextConditionedMapper
+from contraclip_core.methods.cfclip.rivals import factor_tables, rival_pool
 from contraclip_core.clip import load_clip
 from contraclip_core.generators import from_pretrained
 from contraclip_core.shapes_clip.captions import FACTOR_NAMES
@@ -106,8 +106,8 @@ def test_text_skip_starts_as_the_identity_edit_and_conditions_on_text():
 def test_a_mapper_with_the_text_skip_round_trips_and_its_description_is_checked(tmp_path):
     import json
 
-    from contraclip_core.cfclip.editset import META_NAME, EditSet
-    from contraclip_core.cfclip.train import EditTrainConfig, EditTrainer
+    from contraclip_core.methods.cfclip.artefact import META_NAME, EditSet
+    from contraclip_core.methods.cfclip.train import EditTrainConfig, EditTrainer
     from contraclip_core.errors import WeightsError
 
     g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
@@ -135,7 +135,7 @@ def test_a_mapper_with_the_text_skip_round_trips_and_its_description_is_checked(
 
 
 def test_nce_query_floor_leaves_real_moves_alone_and_softens_vanishing_ones():
-    from contraclip_core.cfclip.loss import clip_nce_loss
+    from contraclip_core.methods.cfclip.losses import clip_nce_loss
 
     torch.manual_seed(2)
     e = F.normalize(torch.randn(3, 8), dim=-1)

@@ -11,15 +11,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from contraclip_core.cfclip.editset import META_NAME, WEIGHTS_NAME, EditSet
-from contraclip_core.cfclip.loss import clip_nce_loss
-from contraclip_core.cfclip.model import MapperConfig, TextConditionedMapper
-from contraclip_core.cfclip.train import EditTrainConfig, EditTrainer
 from contraclip_core.clip import load_clip
 from contraclip_core.errors import WeightsError
 from contraclip_core.generators import from_pretrained
+from contraclip_core.inputs import ServiceError
 from contraclip_core.jobs import Job, JobStore
-from contraclip_core.service import Service, ServiceError
+from contraclip_core.methods.cfclip.artefact import META_NAME, WEIGHTS_NAME, EditSet
+from contraclip_core.methods.cfclip.losses import clip_nce_loss
+from contraclip_core.methods.cfclip.model import MapperConfig, TextConditionedMapper
+from contraclip_core.methods.cfclip.train import EditTrainConfig, EditTrainer
+from contraclip_core.methods.registry import REQUEST_CHECKS
+from contraclip_core.service import Service
 
 from .conftest import populate_hf_cache
 
@@ -154,16 +156,16 @@ def test_refusals_are_sentences(world, trained, tmp_path):
 @pytest.fixture()
 def service(tmp_path, trained):
     s = Service(tmp_path / "data", device="cpu", start_worker=False)
-    shutil.copytree(trained, s.edits.edits_dir / "tiny")
+    shutil.copytree(trained, s.method("cfclip").results / "tiny")
     yield s
     s.close()
 
 
 def test_service_edit_makes_before_after_and_gif(service):
-    models = service.edits.models("shapes-128")
+    models = service.method("cfclip").models("shapes-128")
     local = next(m for m in models if m["id"] == "local:tiny")
     assert local["origin"] == "trained here"
-    r = service.edits.edit("shapes-128", "local:tiny", "0, 1", "a green square", 0.5, frames=4)
+    r = service.method("cfclip").edit("shapes-128", "local:tiny", "0, 1", "a green square", 0.5, frames=4)
     from PIL import Image
 
     pair = Image.open(r["before_after"])
@@ -175,39 +177,39 @@ def test_service_edit_makes_before_after_and_gif(service):
 
 def test_service_refuses_bad_input_with_a_sentence(service, tmp_path):
     with pytest.raises(ServiceError, match="the target sentence is empty"):
-        service.edits.edit("shapes-128", "local:tiny", "0", "   ")
+        service.method("cfclip").edit("shapes-128", "local:tiny", "0", "   ")
     with pytest.raises(ServiceError, match="strength must be"):
-        service.edits.edit("shapes-128", "local:tiny", "0", "a red shape", 2.0)
+        service.method("cfclip").edit("shapes-128", "local:tiny", "0", "a red shape", 2.0)
     with pytest.raises(ServiceError, match="unknown edit model"):
-        service.edits.edit("shapes-128", "local:nope", "0", "a red shape")
+        service.method("cfclip").edit("shapes-128", "local:nope", "0", "a red shape")
     with pytest.raises(ServiceError, match="target sentence is empty"):
-        service.edits.submit_training("shapes-128", " ; \n ")
+        service.submit("edit", "shapes-128", " ; \n ")
     # an edit model of another generator: not listed for this one, and refused with a sentence if asked for
-    foreign = service.edits.edits_dir / "foreign"
-    shutil.copytree(service.edits.edits_dir / "tiny", foreign)
+    foreign = service.method("cfclip").results / "foreign"
+    shutil.copytree(service.method("cfclip").results / "tiny", foreign)
     meta = json.loads((foreign / META_NAME).read_text())
     meta["generator"] = "stylegan2-ffhq-1024"
     (foreign / META_NAME).write_text(json.dumps(meta))
-    assert all(m["id"] != "local:foreign" for m in service.edits.models("shapes-128"))
+    assert all(m["id"] != "local:foreign" for m in service.method("cfclip").models("shapes-128"))
     with pytest.raises(ServiceError, match="not on 'shapes-128'"):
-        service.edits.edit("shapes-128", "local:foreign", "0", "a red shape")
-    assert service.edits.edit("shapes-128", "local:tiny", "0", "a red shape", frames=2)["gif"]  # still serving
+        service.method("cfclip").edit("shapes-128", "local:foreign", "0", "a red shape")
+    assert service.method("cfclip").edit("shapes-128", "local:tiny", "0", "a red shape", frames=2)["gif"]  # still serving
 
 
 def test_edit_training_is_a_background_job_kind(service):
-    row = service.edits.submit_training("shapes-128", "a red shape\na circle", iterations=3)
+    row = service.submit("edit", "shapes-128", "a red shape\na circle", iterations=3)
     job = service.queue.store.load(row["id"])
     assert job.kind == "edit" and job.request["targets"] == TARGETS
     service.queue._run_one(job)  # what the worker thread does
     job = service.queue.store.load(row["id"])
     assert job.status == "done", job.error
     assert (Path(job.result) / META_NAME).is_file()
-    assert any(m["id"] == f"local:{job.id}" for m in service.edits.models("shapes-128"))
+    assert any(m["id"] == f"local:{job.id}" for m in service.method("cfclip").models("shapes-128"))
     assert (service.queue.store.folder(job.id) / "checkpoint.pt").is_file()
 
 
 def test_job_records_without_a_kind_are_path_jobs(tmp_path):
-    store = JobStore(tmp_path)
+    store = JobStore(tmp_path, REQUEST_CHECKS)
     store.save(Job(id="abc123", request={"generator": "shapes-128", "dipoles": [["a", "b"]], "preset": "quick"}))
     data = json.loads((tmp_path / "abc123" / "job.json").read_text())
     del data["kind"]
@@ -216,7 +218,7 @@ def test_job_records_without_a_kind_are_path_jobs(tmp_path):
 
 
 def test_publish_stages_a_model_card_and_uploads_in_one_commit(trained, tmp_path, monkeypatch):
-    from contraclip_core.cfclip import publish
+    from contraclip_core.methods.cfclip import publish
 
     class FakeApi:
         def __init__(self):
@@ -244,14 +246,14 @@ def test_publish_stages_a_model_card_and_uploads_in_one_commit(trained, tmp_path
 
 
 def test_command_line_edits_and_stages_a_publish(trained, tmp_path, capsys):
-    from contraclip_core.cfclip.__main__ import main
+    from contraclip_core.cli import main
 
-    assert main(["edit", str(trained), "--sentence", "a green square", "--seeds", "0", "1", "--frames", "3",
+    assert main(["cfclip", "edit", str(trained), "--sentence", "a green square", "--seeds", "0", "1", "--frames", "3",
                  "--out", str(tmp_path / "media")]) == 0
     from PIL import Image
 
     assert Image.open(tmp_path / "media" / "edit.gif").n_frames == 7
-    assert main(["publish", str(trained), "--repo", "me/edits", "--dry-run", str(tmp_path / "staged")]) == 0
+    assert main(["cfclip", "publish", str(trained), "--repo", "me/edits", "--dry-run", str(tmp_path / "staged")]) == 0
     assert (tmp_path / "staged" / "shapes-128" / "edits" / "tiny" / "README.md").is_file()
     assert main(["train", "--sentence", "  ", "--out", str(tmp_path / "x")]) == 2
     assert "give a target sentence" in capsys.readouterr().err

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from contraclip_core.cfclip.editset import EditSet
-from contraclip_core.cfclip.evaluate import evaluate_edits, summary
-from contraclip_core.cfclip.vocab import HELD_OUT, training_sentences
+from contraclip_core.methods.cfclip.artefact import EditSet
+from contraclip_core.methods.cfclip.evaluate import evaluate_edits, summary
+from contraclip_core.methods.cfclip.vocab import HELD_OUT, training_sentences
 from contraclip_core.clip import load_clip
 from contraclip_core.generators import from_pretrained
 

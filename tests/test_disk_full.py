@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from contraclip_core import presets
 from contraclip_core.generators import loading
 from contraclip_core.jobs import JobStore
+from contraclip_core.methods.contraclip import presets
+from contraclip_core.methods.registry import REQUEST_CHECKS
 from contraclip_core.service import Service
 
 PAGE = 4096
@@ -85,7 +86,7 @@ def checkpoint_iteration(path) -> int | None:
 def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, disk):
     service = Service(tmp_path, device="cpu")
     try:
-        job = service.submit_training("shapes-128", "a red shape", "a blue shape", iterations=40)
+        job = service.submit("paths", "shapes-128", "a red shape", "a blue shape", iterations=40)
         folder = tmp_path / "jobs" / job["id"]
         wait_for(lambda: (checkpoint_iteration(folder / "checkpoint.pt") or 0) >= 2)
         disk["full"] = True
@@ -101,7 +102,7 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp
         assert row["iteration"] >= kept
 
         disk["full"] = False  # space again: the worker is alive and trains the next job
-        second = service.submit_training("shapes-128", "a circle", "a square", iterations=2)
+        second = service.submit("paths", "shapes-128", "a circle", "a square", iterations=2)
         done = wait_for(lambda: (r := next(r for r in service.jobs() if r["id"] == second["id"]))["status"]
                         not in ("queued", "running") and r)
         assert done["status"] == "done", done
@@ -125,7 +126,7 @@ def test_a_really_full_disk_a_small_tmpfs(tmp_path):
     try:
         assert proc.stdout.readline().strip() == "up"
         data = Path(f"/proc/{proc.pid}/root") / mnt.relative_to("/") / "data"  # the tmpfs, as the process sees it
-        store = JobStore(data / "jobs")
+        store = JobStore(data / "jobs", REQUEST_CHECKS)
         job = store.all()[0]
         checkpoint = data / "jobs" / job.id / "checkpoint.pt"
         before = wait_for(lambda: checkpoint_iteration(checkpoint))

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from contraclip_core.evaluate import midranks, spearman
+from contraclip_core.groundtruth import midranks, spearman
 
 STEPS5 = torch.arange(5, dtype=torch.float32)
 
@@ -68,7 +68,7 @@ def test_the_ground_truth_path_moves_its_target_and_nothing_else(dipole, target)
     float round-off, and the target moves far and in order at every step from every anchor (ρ 1: the ceiling a
     trained path is compared with — on the triangle dipoles the blend weights round to 0 and 1 on half the
     traversal, ρ 0.93 when ranked on them; their log-odds keep the order)."""
-    from contraclip_core.evaluate import evaluate_shapes, ground_truth_paths
+    from contraclip_core.methods.contraclip.evaluate import evaluate_shapes, ground_truth_paths
     from contraclip_core.generators import from_pretrained
 
     generator = from_pretrained("shapes-128")
@@ -82,7 +82,7 @@ def test_the_hue_measure_grows_all_along_the_ground_truth_hue_direction():
     """Red/blue: the ground-truth path moves the hue heads (sine, cosine) along u_red − u_blue; from any start the
     measure must grow at every step — also where a difference of circular distances is flat (hues between red and
     yellow, where turning toward red brings the hue as much closer to red as to blue)."""
-    from contraclip_core.evaluate import HUES, circular_distance, hue_toward
+    from contraclip_core.groundtruth import HUES, circular_distance, hue_toward
 
     red, blue = HUES["red"], HUES["blue"]
     d = torch.tensor([math.sin(red) - math.sin(blue), math.cos(red) - math.cos(blue)])
@@ -105,7 +105,7 @@ def test_hue_change_is_signed_per_traversal_toward_its_last_step():
 
     import torch
 
-    from contraclip_core.evaluate import hue_change
+    from contraclip_core.groundtruth import hue_change
 
     tau = 2 * math.pi
     through = torch.tensor([[tau - 0.2, tau - 0.1, 0.0, 0.1, 0.2],  # counter-clockwise, across 0 = 2π
@@ -118,7 +118,7 @@ def test_hue_change_is_signed_per_traversal_toward_its_last_step():
 
 def test_the_clean_bar_is_order_distance_and_at_most_half_as_far_elsewhere():
     """``evaluate.CLEAN`` (issue 14's bar) as reports, stored measurements and the shipped-sets table read it."""
-    from contraclip_core.evaluate import is_clean, off_ratio
+    from contraclip_core.methods.contraclip.evaluate import is_clean, off_ratio
 
     assert is_clean(0.95, 1.5, 0.75) and is_clean(1.0, 2.5, 0.0)
     assert not is_clean(0.94, 2.0, 0.1)  # out of order

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from contraclip_core.errors import RecordError
-from contraclip_core.jobs import REQUEST_CHECKS, Job
+from contraclip_core.jobs import Job
+from contraclip_core.methods.registry import KINDS, REQUEST_CHECKS
 from contraclip_core.service import Service
 
 
@@ -14,9 +15,9 @@ def test_each_kind_of_queued_job_reads_back_after_a_restart(tmp_path):
     service = Service(tmp_path, device="cpu", start_worker=False)
     try:
         ids = {
-            "paths": service.submit_training("shapes-128", "a red shape", "a blue shape", iterations=5)["id"],
-            "mapper": service.submit_mapper_training("shapes-128", "csla", iterations=5)["id"],
-            "edit": service.edits.submit_training("shapes-128", "a green square", iterations=5)["id"],
+            "paths": service.submit("paths", "shapes-128", "a red shape", "a blue shape", iterations=5)["id"],
+            "mapper": service.submit("mapper", "shapes-128", "csla", iterations=5)["id"],
+            "edit": service.submit("edit", "shapes-128", "a green square", iterations=5)["id"],
         }
     finally:
         service.close()
@@ -25,7 +26,7 @@ def test_each_kind_of_queued_job_reads_back_after_a_restart(tmp_path):
         rows = {row["id"]: row for row in again.jobs()}
         assert all(rows[i]["status"] == "queued" for i in ids.values()), rows
         assert {kind: again.queue.store.load(i).kind for kind, i in ids.items()} == {k: k for k in ids}
-        assert set(again.job_kinds) == set(REQUEST_CHECKS)  # every readable kind can also be run
+        assert set(again.by_kind) == set(KINDS) == set(again.queue.store.checks)  # every readable kind runs
     finally:
         again.close()
 
@@ -40,4 +41,4 @@ def test_a_bad_request_of_any_kind_is_named(kind, request_):
     record = json.loads(json.dumps({"id": "x1", "kind": kind, "request": request_, "status": "queued",
                                     "created": 1.0}))
     with pytest.raises(RecordError, match="job.json"):
-        Job.from_json(record, "jobs/x1/job.json")
+        Job.from_json(record, "jobs/x1/job.json", REQUEST_CHECKS)

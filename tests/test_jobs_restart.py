@@ -17,7 +17,7 @@ WORKER = """
 import sys, time
 from contraclip_core.service import Service
 s = Service(sys.argv[1], device="cpu")
-job = s.submit_training("shapes-128", "a red shape", "a blue shape", iterations=160)
+job = s.submit("paths", "shapes-128", "a red shape", "a blue shape", iterations=160)
 print(job["id"], flush=True)
 time.sleep(600)
 """
@@ -50,6 +50,6 @@ def test_sigkill_mid_training_then_restart_resumes(tmp_path):
         assert row["status"] == "done", row
         assert row["resumed_from"] == 100  # the last checkpoint (every 100 iterations), not a fresh start
         assert row["iteration"] == 160
-        assert any(p.label == "a red shape ↔ a blue shape" for p in service.paths("shapes-128"))
+        assert any(p.label == "a red shape ↔ a blue shape" for p in service.method("contraclip").paths("shapes-128"))
     finally:
         service.close()

@@ -20,7 +20,8 @@ import pytest
 import torch
 
 from contraclip_core.jobs import JobStore
-from contraclip_core.pathset import PathSet
+from contraclip_core.methods.contraclip.artefact import PathSet
+from contraclip_core.methods.registry import REQUEST_CHECKS
 
 from .service_driver import ROOT, Zygote
 
@@ -33,16 +34,16 @@ SENTENCES = [("a red shape", "a blue shape"), ("a circle", "a square"), ("a larg
 
 def progress(data: Path) -> int:
     """Iterations recorded over all jobs (a record is saved at every checkpoint here)."""
-    return sum(j.iteration for j in JobStore(data / "jobs").all())
+    return sum(j.iteration for j in JobStore(data / "jobs", REQUEST_CHECKS).all())
 
 
 def active(data: Path) -> bool:
-    return any(j.status in ("queued", "running") for j in JobStore(data / "jobs").all())
+    return any(j.status in ("queued", "running") for j in JobStore(data / "jobs", REQUEST_CHECKS).all())
 
 
 def check_invariants(data: Path, trained: dict[str, str]) -> dict[str, str]:
     """Every record reads, every checkpoint loads, every finished path set loads; none finished earlier is lost."""
-    jobs, unreadable = JobStore(data / "jobs").scan()
+    jobs, unreadable = JobStore(data / "jobs", REQUEST_CHECKS).scan()
     assert not unreadable, unreadable
     for job in jobs:
         checkpoint = data / "jobs" / job.id / "checkpoint.pt"
@@ -98,7 +99,7 @@ def test_kill_9_at_random_moments_in_a_loop(tmp_path):
                     time.sleep(0.05)
                 time.sleep(rng.uniform(0.0, 1.0))
         zygote.kill(pid)
-        killed_with_a_job_running += any(j.status == "running" for j in JobStore(tmp_path / "jobs").all())
+        killed_with_a_job_running += any(j.status == "running" for j in JobStore(tmp_path / "jobs", REQUEST_CHECKS).all())
         trained = check_invariants(tmp_path, trained)
     loop_s = time.monotonic() - start
 
@@ -113,7 +114,7 @@ def test_kill_9_at_random_moments_in_a_loop(tmp_path):
         zygote.kill(pid)
         zygote.close()
     trained = check_invariants(tmp_path, trained)
-    jobs = JobStore(tmp_path / "jobs").all()
+    jobs = JobStore(tmp_path / "jobs", REQUEST_CHECKS).all()
     assert confirmed <= len(jobs) <= submitted == ROUNDS // SUBMIT_EVERY  # a kill may land before a submission
     for job in jobs:
         assert job.status == "done" or (job.status == "failed" and job.error), job

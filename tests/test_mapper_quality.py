@@ -7,9 +7,9 @@ import torch
 
 from contraclip_core.clip import load_shapes_clip
 from contraclip_core.generators import from_pretrained
-from contraclip_core.mappers import evaluate as ev
-from contraclip_core.mappers.mapperset import MapperSet
-from contraclip_core.pathset import PathSet
+from contraclip_core.methods.mappers import evaluate as ev
+from contraclip_core.methods.mappers.artefact import MapperSet
+from contraclip_core.methods.contraclip.artefact import PathSet
 
 
 @pytest.fixture(scope="module")

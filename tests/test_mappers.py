@@ -14,9 +14,9 @@ from PIL import Image
 from contraclip_core.clip import load_shapes_clip
 from contraclip_core.errors import WeightsError
 from contraclip_core.generators import from_pretrained
-from contraclip_core.mappers.mapperset import MapperSet
-from contraclip_core.mappers.train import MapperTrainConfig, MapperTrainer
-from contraclip_core.mappers.uses import edit, image_to_latent, text_to_latent
+from contraclip_core.methods.mappers.artefact import MapperSet
+from contraclip_core.methods.mappers.train import MapperTrainConfig, MapperTrainer
+from contraclip_core.methods.mappers.uses import edit, image_to_latent, text_to_latent
 from contraclip_core.uploads import MAX_UPLOAD_BYTES, UploadError, read_image
 from tests.conftest import populate_hf_cache
 
@@ -133,13 +133,13 @@ def _copy(tiny, tmp_path):
 
 def test_refuses_another_generators_mapper(world, tiny):
     g, _ = world
-    with pytest.raises(WeightsError, match="not for 'stylegan2-ffhq-1024'"):
+    with pytest.raises(WeightsError, match="not on 'stylegan2-ffhq-1024'"):
         MapperSet.from_pretrained(str(tiny), g, generator_name="stylegan2-ffhq-1024")
 
 
 @pytest.mark.parametrize("damage, message", [
     (lambda m: m.update(latent_shape=[18, 512]), "does not match latent_dim"),
-    (lambda m: m.update(objective="pickle"), "unknown objective"),
+    (lambda m: m.update(objective="pickle"), "'objective' must be one of"),
     (lambda m: m.pop("network"), "not a valid mapper description"),
     (lambda m: m["network"].update(hidden=64), "expected"),
 ])
@@ -193,7 +193,7 @@ def test_upload_reader(tmp_path):
 
 def test_publish_stages_a_folder_that_loads_back_from_the_hub(world, tiny, tmp_path, monkeypatch):
     from contraclip_core import hub
-    from contraclip_core.mappers.publish import publish, stage
+    from contraclip_core.methods.mappers.publish import publish, stage
 
     staged = stage([tiny], tmp_path / "up", repo_id="me/mappers")
     assert staged == ["shapes-128/mappers/tiny"]
@@ -244,7 +244,7 @@ def test_a_stylegan2_goes_through_the_same_code_in_w_plus(world, tmp_path):
     assert codes.shape == (2, *shape)
     edited = edit(ms, clip, w, "a photo of a smiling face.", "a photo of a face.", [1.0])[:, 0]  # (2, L, w_dim)
     per_layer = (edited - w).norm(dim=-1)  # (2, L)
-    from contraclip_core.mappers.uses import text_direction
+    from contraclip_core.methods.mappers.uses import text_direction
 
     n = text_direction(ms, clip, "a photo of a smiling face.", "a photo of a face.").reshape(shape).norm(dim=-1)
     expected = n * (n / n.max())  # each layer's share of the unit change, weighted by its size relative to the largest

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from contraclip_core import pae
+from contraclip_core.methods.contraclip import pae
 
 
 def _random(n, e, seed=0):
@@ -93,11 +93,11 @@ def test_choose_family_picks_the_subspace_holding_the_dipole_difference():
 
 
 def test_shapes_dipoles_get_their_own_family_and_the_record_lands_in_paths_json(tmp_path):
-    from contraclip_core import presets
+    from contraclip_core.methods.contraclip import presets
     from contraclip_core.clip import load_clip
     from contraclip_core.generators import from_pretrained
-    from contraclip_core.pathset import PathSet
-    from contraclip_core.trainer import Trainer
+    from contraclip_core.methods.contraclip.artefact import PathSet
+    from contraclip_core.methods.contraclip.train import Trainer
 
     g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
     dipoles = [("a red shape", "a blue shape"), ("a large shape", "a small shape"), ("a circle", "a square"),
@@ -117,7 +117,7 @@ def test_shapes_dipoles_get_their_own_family_and_the_record_lands_in_paths_json(
 
 
 def test_unknown_objective_is_refused_with_a_sentence():
-    from contraclip_core.trainer import TrainConfig
+    from contraclip_core.methods.contraclip.train import TrainConfig
 
     with pytest.raises(ValueError, match="objective must be one of"):
         TrainConfig(dipoles=[("a", "b")], objective="magic").validate()
@@ -134,7 +134,7 @@ def test_dipole_shift_keeps_only_the_difference_inside_the_subspace():
 
 
 def test_cli_objective_choices_are_the_trainer_objectives():
-    from contraclip_core import objectives
+    from contraclip_core.methods.contraclip import objectives
     from contraclip_core.cli import build_parser
 
     parser = build_parser()

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contraclip_core.service import Service, ServiceError, vocabulary_warning
+from contraclip_core.service import Service
+from contraclip_core.inputs import ServiceError
+from contraclip_core.vocabulary import vocabulary_warning
 
 
 @pytest.fixture(scope="module")
@@ -17,18 +19,18 @@ def service(tmp_path_factory):
 
 
 def _path(service, first: str) -> str:
-    return next(p.id for p in service.paths("shapes-128")
+    return next(p.id for p in service.method("contraclip").paths("shapes-128")
                 if p.label.startswith(first) and p.origin == "shipped" and p.folder.name == "shapes-corpus")
 
 
 def test_profile_of_the_red_blue_path_shows_its_target_and_what_else_moves(service):
-    from contraclip_core.pathset import PathSet
-    from contraclip_core.traversal import traverse
+    from contraclip_core.methods.contraclip.artefact import PathSet
+    from contraclip_core.methods.contraclip.traversal import traverse
 
-    choice = service._path("shapes-128", _path(service, "a red shape"))
+    choice = service.method("contraclip").path("shapes-128", _path(service, "a red shape"))
     path_set = PathSet.load(choice.folder)
     t = traverse(service.generator("shapes-128"), path_set, choice.index, [0, 1, 2, 3], steps=6, step_size=0.25)
-    profile = service.profile("shapes-128", path_set, t)
+    profile = service.method("contraclip").profile("shapes-128", path_set, t)
     assert profile.steps == list(range(-6, 7))
     red, blue = profile.similarity["a red shape"], profile.similarity["a blue shape"]
     # Positive steps go toward the first sentence: more like "a red shape", less like "a blue shape".
@@ -44,7 +46,7 @@ def test_profile_of_the_red_blue_path_shows_its_target_and_what_else_moves(servi
 
 
 def test_traverse_returns_the_profile_plot(service):
-    r = service.traverse("shapes-128", _path(service, "a circle"), "0, 1", steps=4)
+    r = service.method("contraclip").traverse("shapes-128", _path(service, "a circle"), "0, 1", steps=4)
     image = np.asarray(Image.open(r["profile"]).convert("RGB"))
     assert image.shape[0] > 300 and image.shape[1] >= 700  # two panels (CLIP, attributes) and a legend
     assert (image < 200).any(axis=-1).mean() > 0.01  # lines and labels were drawn
@@ -55,25 +57,25 @@ def test_unknown_shapes_words_are_named_before_training_and_training_is_still_al
     assert "'purple', 'star'" in text and "magenta" in text and "still train" in text
     assert vocabulary_warning("shapes-128", "a red circle on the left", "a large grey square") == ""
     assert vocabulary_warning("stylegan2-ffhq-1024", "a purple star", "a face") == ""  # a full CLIP knows words
-    job = service.submit_training("shapes-128", "a pink shape", "a blue shape", iterations=5)
+    job = service.submit("paths", "shapes-128", "a pink shape", "a blue shape", iterations=5)
     assert "'pink'" in job["warning"] and job["status"] == "queued"
     service.cancel(job["id"])
 
 
 def test_objective_choice_reaches_the_job_and_a_bad_one_is_refused(service):
-    job = service.submit_training("shapes-128", "a red shape", "a green shape", iterations=5, objective="pae-subspace")
+    job = service.submit("paths", "shapes-128", "a red shape", "a green shape", iterations=5, objective="pae-subspace")
     request = service.queue.store.load(job["id"]).request
     assert request["overrides"]["objective"] == "pae-subspace" and job["warning"] == ""
     row = next(r for r in service.jobs() if r["id"] == job["id"])
     assert row["dipoles"] == "a red shape ↔ a green shape (PAE)"  # the job card names the objective, as the picker
     service.cancel(job["id"])
     with pytest.raises(ServiceError, match="objective must be one of"):
-        service.submit_training("shapes-128", "a red shape", "a green shape", objective="magic")
+        service.submit("paths", "shapes-128", "a red shape", "a green shape", objective="magic")
 
 
 def test_paths_and_jobs_name_their_method_the_same_way():
     """The picker and the job cards add the same words after the sentences: nothing for plain ContraCLIP."""
-    from contraclip_core.objectives import label_suffix
+    from contraclip_core.methods.contraclip.objectives import label_suffix
 
     assert label_suffix("plain") == "" and label_suffix("pae-subspace") == " (PAE)"
     assert label_suffix("plain", linear=True) == " (linear)"

@@ -6,8 +6,9 @@ import math
 import pytest
 import torch
 
-from contraclip_core.losses import contrastive_loss, cosine_loss, step_decay_lr
-from contraclip_core.paths import CorpusSupportSets, LatentSupportSets, LatentView, LinearPaths, jung_radius
+from contraclip_core.methods.contraclip.losses import contrastive_loss, cosine_loss
+from contraclip_core.training_loop import step_decay_lr
+from contraclip_core.methods.contraclip.model import (CorpusSupportSets, LatentSupportSets, LatentView, LinearPaths, jung_radius)
 
 
 def test_latent_support_sets_initialisation():

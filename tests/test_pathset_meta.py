@@ -13,7 +13,7 @@ import time
 import pytest
 
 from contraclip_core.errors import WeightsError
-from contraclip_core.pathset import PathSet
+from contraclip_core.methods.contraclip.artefact import PathSet
 from contraclip_core.service import Service
 
 from .conftest import SHIPPED_SHAPES_PATHS
@@ -93,10 +93,10 @@ def test_the_service_skips_damaged_descriptions_when_listing(tmp_path):
     service = Service(tmp_path, device="cpu", start_worker=False)
     try:
         good = json.loads((SOURCE / "paths.json").read_text())
-        write_set(service.paths_dir / "ok", good)
-        write_set(service.paths_dir / "bad", good | {"dipoles": "a red shape"})
-        write_set(service.paths_dir / "huge", good | {"num_pairs": 10**12})
-        local = {c.folder.name for c in service.paths("shapes-128") if c.origin == "trained here"}
+        write_set(service.method("contraclip").results / "ok", good)
+        write_set(service.method("contraclip").results / "bad", good | {"dipoles": "a red shape"})
+        write_set(service.method("contraclip").results / "huge", good | {"num_pairs": 10**12})
+        local = {c.folder.name for c in service.method("contraclip").paths("shapes-128") if c.origin == "trained here"}
         assert local == {"ok"}
     finally:
         service.close()

@@ -14,8 +14,8 @@ from contraclip_core import registry
 from contraclip_core.cli import main as cli_main
 from contraclip_core.errors import ContraCLIPError, HubUnavailableError, WeightsError
 from contraclip_core.generators import from_pretrained
-from contraclip_core.pathset import PathSet, hub_sets, resolve, shipped_sets
-from contraclip_core.publish import publish
+from contraclip_core.methods.contraclip.artefact import PathSet, hub_sets
+from contraclip_core.methods.contraclip.publish import publish
 from contraclip_core.service import Service
 
 from .conftest import SHIPPED_SHAPES_PATHS, hub_path_repo, populate_hf_cache
@@ -49,7 +49,7 @@ def _edited_copy(tmp_path: Path, folder_name: str, **changes) -> Path:
 def _consistent_set(tmp_path: Path, name: str, generator: str, space: str, latent_shape: list[int],
                     layers: int = 0) -> Path:
     """A well-formed path set (weights match its JSON) for the given generator and space."""
-    from contraclip_core.paths import LatentSupportSets, LatentView
+    from contraclip_core.methods.contraclip.model import LatentSupportSets, LatentView
 
     dim = LatentView(space, tuple(latent_shape), layers).dim
     path_set = PathSet(lss=LatentSupportSets(1, 2, dim, torch.ones(1)), dipoles=[("a circle", "a square")],
@@ -79,9 +79,9 @@ def test_registry_names_find_the_shipped_set(offline_cache):
     g = from_pretrained("shapes-128")
     by_name = PathSet.from_pretrained("shapes-128/shapes-corpus", g, generator_name="shapes-128")
     default = PathSet.from_pretrained("shapes", g)  # the generator alone: its <corpus>-corpus set
-    assert resolve("shapes-128/shapes-corpus") == SHIPPED_SHAPES_PATHS
+    assert PathSet.resolve("shapes-128/shapes-corpus") == SHIPPED_SHAPES_PATHS
     assert _same_weights(by_name, default) and len(by_name.dipoles) >= 4
-    assert SHIPPED_SHAPES_PATHS in shipped_sets("shapes-128") and shipped_sets("stylegan2-ffhq-1024") == []
+    assert SHIPPED_SHAPES_PATHS in PathSet.shipped("shapes-128") and PathSet.shipped("stylegan2-ffhq-1024") == []
 
 
 def test_the_shipped_set_records_its_evaluation():
@@ -194,15 +194,15 @@ def test_publish_uploads_sets_with_a_model_card_and_gifs_and_the_app_lists_them(
     monkeypatch.setenv(registry.PATHS_REPO_ENV, "me/shapes-paths")
     service = Service(tmp_path / "data", device="cpu", start_worker=False)
     try:
-        choices = service.paths("shapes-128")
+        choices = service.method("contraclip").paths("shapes-128")
         origins = {c.origin for c in choices}
         assert origins == {"shipped", "Hub"}
         hub_choices = [c for c in choices if c.origin == "Hub"]
         assert {c.folder.name for c in hub_choices} == {"shapes-corpus", "my-sizes"}
         assert all(c.id.startswith("hub:") for c in hub_choices)
-        result = service.traverse("shapes-128", hub_choices[0].id, "0", steps=2)
+        result = service.method("contraclip").traverse("shapes-128", hub_choices[0].id, "0", steps=2)
         assert Path(result["gif"]).is_file()
-        assert service.paths("stylegan2-ffhq-1024") == []
+        assert service.method("contraclip").paths("stylegan2-ffhq-1024") == []
     finally:
         service.close()
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from contraclip_core import presentation as pr
+from contraclip_ui import presentation as pr
 
 
 @pytest.mark.parametrize("seconds, text", [

@@ -11,11 +11,12 @@ import time
 import pytest
 import torch
 
-from contraclip_core import presets, registry
+from contraclip_core.methods.contraclip import presets
+from contraclip_core import registry
 from contraclip_core.clip import load_clip
-from contraclip_core.evaluate import evaluate_shapes, format_table
+from contraclip_core.methods.contraclip.evaluate import evaluate_shapes, format_table
 from contraclip_core.generators import from_pretrained
-from contraclip_core.trainer import Trainer
+from contraclip_core.methods.contraclip.train import Trainer
 
 DIPOLES = [("a red shape", "a blue shape"), ("a large shape", "a small shape"), ("a circle", "a square"),
            ("a shape on the left", "a shape on the right")]

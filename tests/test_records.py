@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from contraclip_core.inputs import ServiceError
 from contraclip_core.jobs import Job
-from contraclip_core.service import Service, ServiceError
+from contraclip_core.methods.registry import REQUEST_CHECKS
+from contraclip_core.service import Service
 
 GOOD = {
     "id": "", "status": "done", "iteration": 5, "total": 5, "loss": 0.5, "eta_s": 0.0, "created": 1.7e9,
@@ -138,7 +140,7 @@ def test_a_damaged_record_cannot_be_cancelled_but_says_why(matrix):
 
 def test_new_jobs_still_train_beside_damaged_records(matrix):
     service, _, _ = matrix
-    job = service.submit_training("shapes-128", "a small shape", "a large shape", iterations=2)
+    job = service.submit("paths", "shapes-128", "a small shape", "a large shape", iterations=2)
     assert job["status"] == "queued"
     assert service.cancel(job["id"])["status"] in ("cancelled", "running")
 
@@ -157,7 +159,7 @@ def test_job_round_trips_through_its_schema():
     job = Job(id="abc", request=GOOD["request"], status="running", iteration=3, total=9, loss=0.25)
     from dataclasses import asdict
 
-    assert Job.from_json(json.loads(json.dumps(asdict(job))), "x") == job
+    assert Job.from_json(json.loads(json.dumps(asdict(job))), "x", REQUEST_CHECKS) == job
 
 
 def test_the_app_starts_with_the_damaged_records_of_the_issue_and_lists_them(tmp_path):

@@ -10,9 +10,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contraclip_core.paths import LinearPaths
-from contraclip_core.pathset import PathSet
-from contraclip_core.service import LIMITS, Service, ServiceError, parse_seeds
+from contraclip_core.methods.contraclip.model import LinearPaths
+from contraclip_core.methods.contraclip.artefact import PathSet
+from contraclip_core.inputs import LIMITS, ServiceError, parse_seeds
+from contraclip_core.service import Service
 
 LONG = st.builds(lambda c, n: c * n, st.characters(), st.integers(min_value=9_000, max_value=10_000))  # 10k chars
 ANY_TEXT = st.one_of(st.text(max_size=60), LONG,
@@ -45,10 +46,10 @@ def test_seeds_parse_or_are_refused_clearly(seeds):
 @FAST
 @given(path_id=ANY_TEXT, seeds=ANYTHING, truncation=ANYTHING, steps=ANYTHING, step_size=ANYTHING)
 def test_traverse_never_crashes(service, path_id, seeds, truncation, steps, step_size):
-    real = service.paths("shapes-128")[0].id
+    real = service.method("contraclip").paths("shapes-128")[0].id
     for pid in (path_id, real):
         try:
-            service.traverse("shapes-128", pid, seeds, truncation, steps, step_size)
+            service.method("contraclip").traverse("shapes-128", pid, seeds, truncation, steps, step_size)
         except ServiceError as e:
             assert str(e)
 
@@ -58,7 +59,7 @@ def test_traverse_never_crashes(service, path_id, seeds, truncation, steps, step
        iterations=ANYTHING, lr=ANYTHING, seed=ANYTHING)
 def test_submit_training_never_crashes(service, generator, first, second, iterations, lr, seed):
     try:
-        job = service.submit_training(generator, first, second, iterations=iterations, lr=lr, seed=seed)
+        job = service.submit("paths", generator, first, second, iterations=iterations, lr=lr, seed=seed)
     except ServiceError as e:
         assert str(e)
     else:
@@ -69,7 +70,7 @@ def test_submit_training_never_crashes(service, generator, first, second, iterat
 def test_one_request_cannot_render_too_much(service, monkeypatch):
     monkeypatch.setitem(LIMITS, "max_frame_pixels", 5 * 128 * 128)
     with pytest.raises(ServiceError, match="more than one request may render"):
-        service.traverse("shapes-128", service.paths("shapes-128")[0].id, "0, 1", steps=2)
+        service.method("contraclip").traverse("shapes-128", service.method("contraclip").paths("shapes-128")[0].id, "0, 1", steps=2)
 
 
 def test_old_outputs_are_cleaned(service):
@@ -77,7 +78,7 @@ def test_old_outputs_are_cleaned(service):
     old.write_bytes(b"GIF89a")
     past = time.time() - LIMITS["output_ttl_s"] - 10
     os.utime(old, (past, past))
-    service.traverse("shapes-128", service.paths("shapes-128")[0].id, "0", steps=1)
+    service.method("contraclip").traverse("shapes-128", service.method("contraclip").paths("shapes-128")[0].id, "0", steps=1)
     assert not old.exists()
 
 
@@ -90,8 +91,8 @@ class CodeRunningPayload:
 
 
 def test_hostile_path_files_are_refused_and_the_service_keeps_serving(service, tmp_path):
-    good = service.paths("shapes-128")[0]
-    root = service.paths_dir
+    good = service.method("contraclip").paths("shapes-128")[0]
+    root = service.method("contraclip").results
     junk = root / "junk-json"
     junk.mkdir()
     (junk / "paths.json").write_text("{not json")
@@ -106,12 +107,12 @@ def test_hostile_path_files_are_refused_and_the_service_keeps_serving(service, t
     marker = tmp_path / "pwned"
     torch.save({"support_sets": CodeRunningPayload(marker)}, root / "pickled" / "paths.safetensors")
 
-    choices = {p.folder.name: p for p in service.paths("shapes-128") if p.origin == "trained here"}
+    choices = {p.folder.name: p for p in service.method("contraclip").paths("shapes-128") if p.origin == "trained here"}
     assert "junk-json" not in choices  # unreadable descriptions are skipped, not fatal
     for name, message in (("truncated", "truncated or corrupted"),
                           ("other-generator", r"trained for 'w' codes of shape \(64,\).*this generator's are \(32,\)"),
                           ("pickled", "truncated or corrupted")):
         with pytest.raises(ServiceError, match=message):
-            service.traverse("shapes-128", choices[name].id, "0", steps=1)
+            service.method("contraclip").traverse("shapes-128", choices[name].id, "0", steps=1)
     assert not marker.exists()
-    assert service.traverse("shapes-128", good.id, "0", steps=1)["gif"].endswith(".gif")
+    assert service.method("contraclip").traverse("shapes-128", good.id, "0", steps=1)["gif"].endswith(".gif")

@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from contraclip_core.service import Service, ServiceError, parse_seeds
+from contraclip_core.service import Service
+from contraclip_core.inputs import ServiceError, parse_seeds
 
 
 @pytest.fixture(scope="module")
@@ -17,14 +18,14 @@ def service(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shapes_path(service) -> str:
-    paths = service.paths("shapes-128")
+    paths = service.method("contraclip").paths("shapes-128")
     assert paths, "the shipped Shapes paths are missing (checkpoints/shapes/paths)"
     return paths[0].id
 
 
 def test_paths_with_the_same_sentences_are_told_apart_by_their_set(service):
     """The corpus set and the single-dipole set both have red/blue: the dropdown must not show two equal entries."""
-    labels = [p.label for p in service.paths("shapes-128") if p.origin == "shipped"]
+    labels = [p.label for p in service.method("contraclip").paths("shapes-128") if p.origin == "shipped"]
     assert len(labels) == len(set(labels)), labels
     assert "a red shape ↔ a blue shape" in labels and "a red shape ↔ a blue shape · red-blue" in labels
     assert "a large shape ↔ a small shape" in labels  # unique sentences keep their plain label
@@ -41,8 +42,8 @@ def test_generators_list_marks_hub_ones_unavailable_offline(service, monkeypatch
 
 
 def test_traverse_returns_files_fast(service, shapes_path):
-    service.traverse("shapes-128", shapes_path, "0")  # warm-up: loads the generator
-    r = service.traverse("shapes-128", shapes_path, "0, 1, 2", steps=6)
+    service.method("contraclip").traverse("shapes-128", shapes_path, "0")  # warm-up: loads the generator
+    r = service.method("contraclip").traverse("shapes-128", shapes_path, "0, 1, 2", steps=6)
     assert r["seeds"] == [0, 1, 2] and r["seconds"] < 3.0
     for key, suffix in (("gif", ".gif"), ("mp4", ".mp4"), ("strip", ".png")):
         assert r[key].endswith(suffix)
@@ -70,7 +71,7 @@ def test_bad_seeds(seeds, message):
 def test_bad_traversal_input(service, shapes_path, kwargs, message):
     args = dict(generator="shapes-128", path_id=shapes_path, seeds="0") | kwargs
     with pytest.raises(ServiceError, match=message):
-        service.traverse(**args)
+        service.method("contraclip").traverse(**args)
 
 
 @pytest.mark.parametrize("first, second, message", [
@@ -83,7 +84,7 @@ def test_bad_traversal_input(service, shapes_path, kwargs, message):
 ])
 def test_bad_sentences(service, first, second, message):
     with pytest.raises(ServiceError, match=message):
-        service.submit_training("shapes-128", first, second)
+        service.submit("paths", "shapes-128", first, second)
 
 
 def test_job_for_a_generator_that_cannot_load(service, monkeypatch):
@@ -91,21 +92,21 @@ def test_job_for_a_generator_that_cannot_load(service, monkeypatch):
 
     monkeypatch.setattr(hub, "endpoint_reachable", lambda **_: False)
     with pytest.raises(ServiceError, match="stylegan2-afhqdog-512 cannot be trained here: needs the Hugging Face Hub"):
-        service.submit_training("stylegan2-afhqdog-512", "a happy dog", "a sad dog")
+        service.submit("paths", "stylegan2-afhqdog-512", "a happy dog", "a sad dog")
 
 
 def test_bad_overrides_and_unknown_job(service):
     with pytest.raises(ServiceError, match="iterations must be a whole number between 1 and 20000"):
-        service.submit_training("shapes-128", "a red shape", "a blue shape", iterations=10**9)
+        service.submit("paths", "shapes-128", "a red shape", "a blue shape", iterations=10**9)
     with pytest.raises(ServiceError, match="unknown corpus"):
-        service.submit_training("shapes-128", corpus="nope")
+        service.submit("paths", "shapes-128", corpus="nope")
     with pytest.raises(ServiceError, match="no job"):
         service.cancel("../../etc")
 
 
 def test_train_job_runs_in_background_and_its_path_appears(service):
-    before = {p.id for p in service.paths("shapes-128")}
-    job = service.submit_training("shapes-128", "a green shape", "a magenta shape", iterations=30)
+    before = {p.id for p in service.method("contraclip").paths("shapes-128")}
+    job = service.submit("paths", "shapes-128", "a green shape", "a magenta shape", iterations=30)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         row = next(r for r in service.jobs() if r["id"] == job["id"])
@@ -116,22 +117,22 @@ def test_train_job_runs_in_background_and_its_path_appears(service):
     assert row["iteration"] == 30 and row["preview"]
     job_record = service.queue.store.load(job["id"])  # the card says how long it took: the record's start to finish
     assert row["seconds"] == job_record.finished - job_record.started and 0 < row["seconds"] < 120
-    new = [p for p in service.paths("shapes-128") if p.id not in before]
+    new = [p for p in service.method("contraclip").paths("shapes-128") if p.id not in before]
     # a shipped green/magenta set exists too: the picker's origin tag tells them apart
     assert [p.label for p in new] == ["a green shape ↔ a magenta shape"] and new[0].origin == "trained here"
-    r = service.traverse("shapes-128", new[0].id, "3")
+    r = service.method("contraclip").traverse("shapes-128", new[0].id, "3")
     assert r["label"] == new[0].label
 
 
 def test_traversals_stay_fast_during_training_and_a_running_job_cancels(service):
-    job = service.submit_training("shapes-128", "a circle", "a triangle", iterations=5000)
+    job = service.submit("paths", "shapes-128", "a circle", "a triangle", iterations=5000)
     deadline = time.monotonic() + 60
     while next(r for r in service.jobs() if r["id"] == job["id"])["status"] != "running":
         assert time.monotonic() < deadline
         time.sleep(0.2)
     # Interactive traversals are not starved by the running job: the worker pauses while they run.
     for seed in range(3):
-        assert service.traverse("shapes-128", service.paths("shapes-128")[0].id, str(seed))["seconds"] < 3.0
+        assert service.method("contraclip").traverse("shapes-128", service.method("contraclip").paths("shapes-128")[0].id, str(seed))["seconds"] < 3.0
     assert next(r for r in service.jobs() if r["id"] == job["id"])["status"] == "running"
     service.cancel(job["id"])
     while (row := next(r for r in service.jobs() if r["id"] == job["id"]))["status"] == "running":
@@ -147,7 +148,7 @@ def test_traverse_streams_the_anchors_first_then_the_rest(service, shapes_path, 
     from PIL import Image
 
     monkeypatch.setitem(service_module.LIMITS, "stream_chunk_pixels", 4 * 128 * 128)  # 4 Shapes frames per batch
-    stages = list(service.traverse_stream("shapes-128", shapes_path, "0, 1", steps=3))
+    stages = list(service.method("contraclip").traverse_stream("shapes-128", shapes_path, "0, 1", steps=3))
     rendering, final = stages[:-1], stages[-1]
     assert [r["done"] for r in rendering] == [1, 2, 6, 10] and all(r["total"] == 14 for r in rendering)
     tile = 128  # thumb of a 128-px generator: the strip is 7 columns × 2 rows
@@ -158,7 +159,7 @@ def test_traverse_streams_the_anchors_first_then_the_rest(service, shapes_path, 
             assert all(p == (128, 128, 128) for k, p in enumerate(grey) if k != 3)  # off-anchor columns: not yet
             assert (grey[3] != (128, 128, 128)) == (row in rendered_rows), (stage, row)
     assert final["stage"] == "done" and final["gif"].endswith(".gif") and final["precision"].startswith("fp32")
-    plain = service.traverse("shapes-128", shapes_path, "0, 1", steps=3)  # the same strip, unstreamed
+    plain = service.method("contraclip").traverse("shapes-128", shapes_path, "0, 1", steps=3)  # the same strip, unstreamed
     assert plain["strip"] != final["strip"]
     assert list(Image.open(plain["strip"]).getdata()) == list(Image.open(final["strip"]).getdata())
 

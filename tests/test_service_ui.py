@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contraclip_core.service import Service, ServiceError
+from contraclip_core.service import Service
+from contraclip_core.inputs import ServiceError
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,8 @@ def wait_for(service, job_id, statuses=("done", "failed", "cancelled"), timeout=
 
 
 def test_frames_are_the_strips_columns_at_native_resolution(service):
-    path_id = service.paths("shapes-128")[0].id
-    r = service.traverse("shapes-128", path_id, "0, 1", steps=3)
+    path_id = service.method("contraclip").paths("shapes-128")[0].id
+    r = service.method("contraclip").traverse("shapes-128", path_id, "0, 1", steps=3)
     assert r["steps"] == [-3, -2, -1, 0, 1, 2, 3] and len(r["frames"]) == 7
     strip = np.asarray(Image.open(r["strip"]).convert("RGB"))  # rows = seeds, columns = steps, 128 px + 2 px gaps
     for j, frame_path in enumerate(r["frames"]):
@@ -44,19 +45,19 @@ def test_frames_are_the_strips_columns_at_native_resolution(service):
 
 
 def test_examples_point_at_paths_that_exist(service):
-    examples = service.examples()
+    examples = service.method("contraclip").examples()
     assert len(examples) >= 4
     for example, label in examples:
-        r = service.traverse(*example.row[:2], example.seeds, steps=1)
+        r = service.method("contraclip").traverse(*example.row[:2], example.seeds, steps=1)
         assert r["label"] == label
 
 
 def test_a_job_shows_its_preview_before_its_first_iteration_and_its_loss_curve(service, monkeypatch):
-    from contraclip_core.trainer import Trainer
+    from contraclip_core.methods.contraclip.train import Trainer
 
     release, step = threading.Event(), Trainer.step
     monkeypatch.setattr(Trainer, "step", lambda self: release.wait(60) and step(self))  # hold the first iteration
-    job = service.submit_training("shapes-128", "a yellow shape", "a green shape", iterations=12)
+    job = service.submit("paths", "shapes-128", "a yellow shape", "a green shape", iterations=12)
     try:
         deadline = time.monotonic() + 60
         while not (row := next(r for r in service.jobs() if r["id"] == job["id"]))["preview"]:
@@ -74,28 +75,28 @@ def test_a_job_shows_its_preview_before_its_first_iteration_and_its_loss_curve(s
 
 
 def test_deleting_a_finished_job_removes_its_path_set(service):
-    job = service.submit_training("shapes-128", "a pink shape", "an orange shape", iterations=5)
+    job = service.submit("paths", "shapes-128", "a pink shape", "an orange shape", iterations=5)
     with pytest.raises(ServiceError, match="cancel it first"):  # still queued or running
         service.delete_job(job["id"])
     assert wait_for(service, job["id"])["status"] == "done"
-    assert any(p.label == "a pink shape ↔ an orange shape" for p in service.paths("shapes-128"))
+    assert any(p.label == "a pink shape ↔ an orange shape" for p in service.method("contraclip").paths("shapes-128"))
     deleted = service.delete_job(job["id"])
     assert deleted["id"] == job["id"]
-    assert not any(p.label == "a pink shape ↔ an orange shape" for p in service.paths("shapes-128"))
+    assert not any(p.label == "a pink shape ↔ an orange shape" for p in service.method("contraclip").paths("shapes-128"))
     assert all(r["id"] != job["id"] for r in service.jobs())
     with pytest.raises(ServiceError, match="no job"):
         service.delete_job(job["id"])
     with pytest.raises(ServiceError, match="no job"):
         service.delete_job("../paths")
-    assert service.paths("shapes-128")  # the shipped paths are untouched
+    assert service.method("contraclip").paths("shapes-128")  # the shipped paths are untouched
 
 
 def test_the_prerendered_example_is_the_first_example_rendered(service):
-    from contraclip_core.presentation import EXAMPLES
+    from contraclip_core.examples import EXAMPLES
 
-    shown = service.prerendered_example()
+    shown = service.method("contraclip").prerendered_example()
     assert shown is not None, "run scripts/render_example.py"
-    r = service.traverse(*EXAMPLES[0].row)
+    r = service.method("contraclip").traverse(*EXAMPLES[0].row)
     fresh, shipped = Image.open(r["strip"]), Image.open(shown["strip"])
     assert fresh.size == shipped.size
     # the same traversal, up to PNG/resampling noise: a stale file (other generator, paths or seeds) fails here

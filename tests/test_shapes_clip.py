@@ -10,9 +10,7 @@ import torch
 from contraclip_core.clip import SHAPES_CLIP_DIR, SHAPES_CLIP_WEIGHTS, ClipModel, load_shapes_clip, preprocess
 from contraclip_core.generators.loading import from_pretrained
 from contraclip_core.generators.shapes import ShapesGenerator
-from contraclip_core.shapes_clip.captions import (
-    FACTOR_NAMES, caption, caption_matches, prompts, random_captions, swapped_shape_captions,
-)
+from contraclip_core.shapes_clip.captions import (FACTOR_NAMES, caption, caption_matches, prompts, random_captions, swapped_shape_captions)
 from contraclip_core.shapes_clip.evaluate import BARS, zero_shot
 from contraclip_core.shapes_clip.train import multi_positive_clip_loss, render_pool
 

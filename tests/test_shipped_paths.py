@@ -7,10 +7,11 @@ import json
 
 import pytest
 
-from contraclip_core.evaluate import CLEAN, evaluate_shapes, shapes_target
-from contraclip_core.pathset import PathSet, shipped_sets
+from contraclip_core.methods.contraclip.evaluate import CLEAN, evaluate_shapes
+from contraclip_core.groundtruth import shapes_target
+from contraclip_core.methods.contraclip.artefact import PathSet
 
-SETS = shipped_sets("shapes-128")
+SETS = PathSet.shipped("shapes-128")
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from contraclip_core.clip import ClipModel
 from contraclip_core.errors import WeightsError
 from contraclip_core.generators import from_pretrained
 from contraclip_core.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
-from contraclip_core.pathset import PathSet
-from contraclip_core.trainer import Progress, TrainConfig, Trainer
+from contraclip_core.methods.contraclip.artefact import PathSet
+from contraclip_core.methods.contraclip.train import Progress, TrainConfig, Trainer
 
 DIPOLES = [("a red shape", "a blue shape"), ("a large shape", "a small shape"), ("a circle", "a square")]
 
@@ -153,7 +153,7 @@ def test_training_under_reduced_precision_autocast_stays_finite(dtype):
     CLIP: the losses and the paths stay finite and the paths move. In fp16 the rasteriser's 1e-12 guard flushed to
     zero and its backward returned NaN, and unscaled fp16 gradients can underflow: the Shapes world and the paths'
     directions now run in fp32 under any autocast, and the loss is scaled in fp16 only."""
-    from contraclip_core import presets
+    from contraclip_core.methods.contraclip import presets
     from contraclip_core.clip import load_clip
 
     g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")

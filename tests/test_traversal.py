@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from contraclip_core.generators import from_pretrained
-from contraclip_core.paths import LatentSupportSets, LinearPaths
-from contraclip_core.pathset import PathSet
-from contraclip_core.traversal import euler_path, gif_frames, save_gif, save_mp4, strip, traverse
+from contraclip_core.methods.contraclip.model import LatentSupportSets, LinearPaths
+from contraclip_core.methods.contraclip.artefact import PathSet
+from contraclip_core.methods.contraclip.traversal import euler_path, traverse
+from contraclip_core.media import gif_frames, save_gif, save_mp4, strip
 
 
 @pytest.fixture(scope="module")

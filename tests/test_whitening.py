@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from contraclip_core.errors import WeightsError
-from contraclip_core.paths import LatentSupportSets, LinearPaths
-from contraclip_core.pathset import PathSet
-from contraclip_core.whitening import LatentWhitening
+from contraclip_core.methods.contraclip.model import LatentSupportSets, LinearPaths
+from contraclip_core.methods.contraclip.artefact import PathSet
+from contraclip_core.methods.contraclip.whitening import LatentWhitening
 
 
 def correlated(n: int, block: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -76,7 +76,7 @@ def test_a_damaged_whitening_is_refused_with_a_sentence(tmp_path):
 def test_the_trainer_fits_w_statistics_and_paths_step_in_them():
     from contraclip_core.clip import load_shapes_clip
     from contraclip_core.generators import from_pretrained
-    from contraclip_core.trainer import TrainConfig, Trainer
+    from contraclip_core.methods.contraclip.train import TrainConfig, Trainer
 
     g = from_pretrained("shapes-128")
     trainer = Trainer(TrainConfig(dipoles=[("a red shape", "a blue shape")], generator="shapes-128", iterations=2,

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .stylegan2 import StyleGAN2Generator, StyledConv, ToRGB
+    from .stylegan2 import StyledConv, StyleGAN2Generator, ToRGB
 
 SQRT2 = math.sqrt(2.0)
 CL = torch.channels_last  # the layout of activations between layers (bench may switch it to compare)

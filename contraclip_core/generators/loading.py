@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 
 from .. import hub, registry
+from ..atomic import atomic_write_bytes
 from ..errors import ContraCLIPError, UnknownNameError, WeightsError
 from .base import Generator
 from .formats import check_state_dict, read_weights
@@ -63,20 +63,6 @@ def build_config(cls: type[Generator], config: dict[str, Any], source: str) -> A
         raise WeightsError(f"{source}: invalid {cls.arch} config: {e}") from e
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; weights and records are meant to be readable
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def save_pretrained(generator: Generator, folder: str | Path) -> Path:
     """Write ``config.json`` + ``model.safetensors`` (fp32 unless the model is in another dtype) atomically."""
@@ -85,8 +71,8 @@ def save_pretrained(generator: Generator, folder: str | Path) -> Path:
     folder = Path(folder)
     state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     meta = {"arch": generator.arch, "format_version": FORMAT_VERSION, "config": asdict(generator.config)}
-    _atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"arch": generator.arch}))
-    _atomic_write_bytes(folder / CONFIG_NAME, (json.dumps(meta, indent=1) + "\n").encode())
+    atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"arch": generator.arch}))
+    atomic_write_bytes(folder / CONFIG_NAME, (json.dumps(meta, indent=1) + "\n").encode())
     return folder
 
 
@@ -98,7 +84,9 @@ def _finish(model: Generator, device: str | torch.device, dtype: torch.dtype) ->
 
 def load_folder(folder: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> Generator:
     """Load a generator saved by ``save_pretrained``."""
-    from ..filesets import require_pair  # (filesets writes with this module's atomic write)
+    from ..artefact import (
+        require_pair,  # (filesets writes with this module's atomic write)
+    )
 
     folder = Path(folder)
     config_path, weights_path = require_pair(folder, CONFIG_NAME, WEIGHTS_NAME, "a generator folder")

@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import WeightsError
+from . import fast_ops
 from .base import Generator
 from .formats import unwrap_rosinality
-from . import fast_ops
 from .ops import make_kernel, upfirdn2d
 
 SQRT2 = math.sqrt(2.0)

@@ -28,10 +28,22 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from ..clip import SHAPES_CLIP_CONFIG, SHAPES_CLIP_DIR, SHAPES_CLIP_NAME, SHAPES_CLIP_WEIGHTS, preprocess
+from ..clip import (
+    SHAPES_CLIP_CONFIG,
+    SHAPES_CLIP_DIR,
+    SHAPES_CLIP_NAME,
+    SHAPES_CLIP_WEIGHTS,
+    preprocess,
+)
 from ..generators.loading import from_pretrained
 from ..generators.shapes import ShapesGenerator
-from .captions import FACTOR_NAMES, attribute_labels, caption_matches, random_captions, swapped_shape_captions
+from .captions import (
+    FACTOR_NAMES,
+    attribute_labels,
+    caption_matches,
+    random_captions,
+    swapped_shape_captions,
+)
 from .evaluate import EVAL_SEED_START  # noqa: F401  (documented above: held-out seeds start there)
 
 MODEL_CONFIG = Path(__file__).with_name(SHAPES_CLIP_CONFIG)  # the architecture, copied next to the weights
@@ -159,8 +171,9 @@ def register_config(model_config: str | Path = "") -> Path:
     open_clip names a config after its file stem, so a config of another name is copied to a temporary
     ``shapes-clip.json`` first. Returns the registered file.
     """
-    import open_clip
     import tempfile
+
+    import open_clip
 
     path = Path(model_config) if model_config else MODEL_CONFIG
     if path.name != SHAPES_CLIP_CONFIG:

@@ -1,0 +1,153 @@
+"""Training objectives: what CLIP-space shift Δt a latent step should cause, and an optional off-target penalty.
+
+The Trainer asks its objective for ``target_shift(e, paths, eps)`` and ``penalty(delta_e, paths)``; the objective's
+name and everything it was built from (``record()``) go into the path set's ``paths.json``.
+
+- ``plain``: ContraCLIP's own target, ε · u^T_k(e), the normalised gradient of the CLIP-space dipole field.
+- ``pae``: CLIP-PAE's target (contraclip_core/pae.py), |ε| · normalise(PAE(e, t±_k) − e), t⁺ for ε > 0 and t⁻ for
+  ε < 0, with the subspace of the dipole's attribute family (contraclip_core/pae_corpora.py).
+- Either can add ``off_target_weight`` · mean ‖Δe's unit component outside span(S_k ∪ {t⁺_k, t⁻_k})‖², which asks the
+  image embedding to move only within the dipole's attribute subspace.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ... import registry
+from ...clip import ClipModel, cached_text_embeddings
+from . import pae, pae_corpora
+from .model import CorpusSupportSets
+
+
+class FamilySubspaces:
+    """Per dipole: its attribute family, that family's corpus and PCA basis (k, E) in unit-normalised CLIP space."""
+
+    def __init__(self, clip: ClipModel, generator: str, pos: torch.Tensor, neg: torch.Tensor,
+                 components: int, family: str = ""):
+        preset = registry.GENERATORS.get(generator)
+        domain = pae_corpora.DOMAIN_OF_CORPUS.get(preset.corpus) if preset is not None else None
+        if domain is None:
+            raise ValueError(f"no attribute-family corpora are known for the generator {generator!r}, so the PAE "
+                             "objective and the off-target penalty cannot be used; choose the plain objective.")
+        self.domain = domain
+        self.corpora = pae_corpora.families(domain, preset.template)
+        if family and family not in self.corpora:
+            raise ValueError(f"unknown attribute family {family!r} for {domain}; choose one of {sorted(self.corpora)}")
+        self.bases = {name: pae.pca_basis(cached_text_embeddings(clip, prompts).float().cpu(), components)
+                      for name, prompts in self.corpora.items()}
+        self.family_of = [family or pae.choose_family(p.cpu(), n.cpu(), self.bases) for p, n in zip(pos, neg)]
+        device = pos.device
+        self.basis = [self.bases[f].to(device) for f in self.family_of]  # per dipole, (k_f, E)
+        # span(S ∪ {t⁺, t⁻}) per dipole: what the penalty lets Δe move in.
+        self.span = [pae.gram_schmidt(torch.cat([b, pae.unit(p)[None], pae.unit(n)[None]]))
+                     for b, p, n in zip(self.basis, pos, neg)]
+
+    def record(self) -> dict[str, Any]:
+        used = sorted(set(self.family_of))
+        return {
+            "domain": self.domain,
+            "family_of_dipole": list(self.family_of),
+            "families": {f: {"corpus": self.corpora[f],
+                             "basis": [[round(x, 6) for x in row] for row in self.bases[f].tolist()]} for f in used},
+        }
+
+
+class PlainObjective:
+    name = "plain"
+
+    def __init__(self, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor, neg: torch.Tensor, *,
+                 generator: str, off_target_weight: float = 0.0, components: int = pae.DEFAULT_COMPONENTS,
+                 family: str = "", alpha: float = pae.DEFAULT_ALPHA):
+        self.css, self.pos, self.neg = css, pos.float(), neg.float()
+        self.off_target_weight, self.alpha, self.components = float(off_target_weight), float(alpha), components
+        needs = self.off_target_weight > 0 or self.name != "plain"
+        self.families = FamilySubspaces(clip, generator, self.pos, self.neg, components, family) if needs else None
+
+    def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Δt (B, E) for image embeddings e (B, E), path indices (B,) and signed step sizes ε (B,)."""
+        return eps.unsqueeze(1) * self.css.direction(e, paths)
+
+    def penalty(self, delta_e: torch.Tensor, paths: torch.Tensor) -> torch.Tensor:
+        """off_target_weight · mean ‖unit(Δe) − P_{span(S ∪ {t⁺, t⁻})}(unit(Δe))‖² (0 when the weight is 0)."""
+        if self.off_target_weight <= 0 or self.families is None:
+            return delta_e.new_zeros(())
+        d = pae.unit(delta_e)
+        out = torch.zeros_like(d[:, 0])
+        for k in paths.unique().tolist():
+            mask = paths == k
+            out[mask] = pae.outside(d[mask], self.families.span[k]).square().sum(-1)
+        return self.off_target_weight * out.mean()
+
+    def record(self) -> dict[str, Any]:
+        rec: dict[str, Any] = {"name": self.name, "off_target_weight": self.off_target_weight}
+        if self.families is not None:
+            rec.update(alpha=self.alpha, components=self.components, **self.families.record())
+        return rec
+
+
+class PaeObjective(PlainObjective):
+    name = "pae"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        assert self.families is not None
+        for k, basis in enumerate(self.families.basis):
+            pae.check_texts(torch.stack([self.pos[k], self.neg[k]]), basis,
+                            names=[f"the first sentence of path {k + 1}", f"the second sentence of path {k + 1}"])
+
+    def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(e, dtype=torch.float32)
+        for k in paths.unique().tolist():
+            mask = paths == k
+            pole = torch.where((eps[mask] > 0).unsqueeze(1), self.pos[k], self.neg[k])  # (b, E)
+            out[mask] = pae.shift(e[mask].float(), pole, self.families.basis[k], self.alpha)
+        return eps.abs().unsqueeze(1) * out
+
+
+class SubspaceObjective(PlainObjective):
+    name = "pae-subspace"
+
+    def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(e, dtype=torch.float32)
+        for k in paths.unique().tolist():
+            mask = paths == k
+            pole = torch.where((eps[mask] > 0).unsqueeze(1), self.pos[k], self.neg[k])  # (b, E)
+            out[mask] = pae.subspace_shift(e[mask].float(), pole, self.families.basis[k])
+        return eps.abs().unsqueeze(1) * out
+
+
+class DipoleSubspaceObjective(PlainObjective):
+    name = "pae-dipole"
+
+    def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(e, dtype=torch.float32)
+        for k in paths.unique().tolist():
+            mask = paths == k
+            out[mask] = pae.dipole_shift(self.pos[k], self.neg[k], self.families.basis[k]).expand(int(mask.sum()), -1)
+        return eps.unsqueeze(1) * out
+
+
+OBJECTIVES: dict[str, type[PlainObjective]] = {"plain": PlainObjective, "pae": PaeObjective,
+                                                  "pae-subspace": SubspaceObjective,
+                                                  "pae-dipole": DipoleSubspaceObjective}
+def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor, neg: torch.Tensor,
+          **kwargs: Any) -> PlainObjective:
+    if name not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {name!r}")
+    return OBJECTIVES[name](clip, css, pos, neg, **kwargs)
+
+
+# What the app's Train tab offers, with one line of explanation.
+UI_CHOICES = ("plain", "pae-subspace")
+LABELS = {"plain": "plain", "pae": "PAE (authors' augmentation)", "pae-subspace": "PAE"}
+UI_INFO = ("plain: move the image embedding toward the sentence (ContraCLIP). PAE: change only the image's part in "
+           "the sentence's attribute subspace (CLIP-PAE), so other attributes are not asked to move.")
+
+
+def label_suffix(objective: Any, linear: bool = False) -> str:
+    """What a path's or a job's label adds after its sentences: " (PAE)", " (linear)", " (linear, PAE)"; nothing
+    for plain ContraCLIP (the path picker and the job cards say it the same way)."""
+    how = [x for x in ("linear" if linear else "", LABELS.get(str(objective), "")) if x and x != "plain"]
+    return f" ({', '.join(how)})" if how else ""
