@@ -139,15 +139,12 @@ def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor,
     return OBJECTIVES[name](clip, css, pos, neg, **kwargs)
 
 
-# What the app's Train tab offers, with one line of explanation.
-UI_CHOICES = ("plain", "pae-subspace")
-LABELS = {"plain": "plain", "pae": "PAE (authors' augmentation)", "pae-subspace": "PAE"}
-UI_INFO = ("plain: move the image embedding toward the sentence (ContraCLIP). PAE: change only the image's part in "
-           "the sentence's attribute subspace (CLIP-PAE), so other attributes are not asked to move.")
+# How a path's or a job's label names a non-plain objective (label_suffix).
+SUFFIXES = {"pae": "PAE (authors' augmentation)", "pae-subspace": "PAE"}
 
 
 def label_suffix(objective: Any, linear: bool = False) -> str:
     """What a path's or a job's label adds after its sentences: " (PAE)", " (linear)", " (linear, PAE)"; nothing
     for plain ContraCLIP (the path picker and the job cards say it the same way)."""
-    how = [x for x in ("linear" if linear else "", LABELS.get(str(objective), "")) if x and x != "plain"]
+    how = [x for x in ("linear" if linear else "", SUFFIXES.get(str(objective), "")) if x]
     return f" ({', '.join(how)})" if how else ""

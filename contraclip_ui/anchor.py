@@ -1,7 +1,10 @@
-"""The Explore tab's anchor source: a seed (as before), a sentence (text → latent) or an uploaded picture (image →
-latent, the reconstruction shown beside it with its similarity). Layout and wiring only; the work is in
-``MapperActions.anchor_from_text`` / ``anchor_from_image``. ``anchor_controls`` returns the component holding the anchor
-id that ``/traverse`` takes (empty: the seeds).
+"""The anchor panel inside Explore: start from a seed (as before), a sentence (text → latent) or an uploaded picture
+(image → latent, the reconstruction shown beside it with its similarity). Layout and wiring only; the work is in
+``service.method("mappers")`` (``anchor_from_text`` / ``anchor_from_image``).
+
+A panel, not a tab (``PANEL_OF``): Explore builds it in its anchor slot, passing its generator picker, and feeds the
+component ``build`` returns (the anchor id; empty: the seeds) to ``/traverse``. api_names: ``/anchor_source``,
+``/anchor_from_text``, ``/anchor_from_image``.
 """
 from __future__ import annotations
 
@@ -11,11 +14,12 @@ from contraclip_core.service import Service
 from contraclip_core.inputs import ServiceError
 from contraclip_core.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_SIDE
 
+PANEL_OF = "explore"  # the tab that hosts this panel (see the package docstring)
 SOURCES = [("a seed", "seed"), ("a sentence", "sentence"), ("my picture", "image")]
 
 
-def anchor_controls(service: Service, generator: gr.Dropdown) -> gr.Textbox:
-    """Build the anchor controls inside the current Blocks context and wire their events."""
+def build(service: Service, generator: gr.Dropdown) -> gr.Textbox:
+    """Build the anchor controls inside the current Blocks context, wire their events; the anchor id component."""
 
     def on_source(source):
         return (gr.update(visible=source == "sentence"), gr.update(visible=source == "image"), "",

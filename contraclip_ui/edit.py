@@ -1,11 +1,12 @@
 """The "Edit by a sentence" tab (CF-CLIP): layout and wiring only; the work is in ``service.method("cfclip")``.
 
-``build_edit_tab(service, generator_choices)`` is called inside the app's ``gr.Blocks``; its events have the
-api_names ``/edit``, ``/edit_models`` and ``/train_edit``. Training jobs share the Train tab's queue and job table.
+``build(service)`` runs inside the page's ``gr.Blocks`` and adds the tab; its events have the api_names ``/edit``,
+``/edit_strength``, ``/edit_models``, ``/refresh_edit_models`` and ``/train_edit``. Training jobs share the Train tab's
+queue and job cards (``service.submit("edit", …)``).
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any
 
 import gradio as gr
 
@@ -14,9 +15,12 @@ from contraclip_core.methods.cfclip.service import SHAPES_VOCABULARY
 from contraclip_core.service import Service
 from contraclip_core.inputs import ServiceError
 
+from .gpu import gpu
+from .layout import Page, generator_choices
 
-def build_edit_tab(service: Service, generator_choices: Callable[[], list[tuple[str, str]]],
-                   gpu: Callable = lambda fn: fn) -> None:
+
+def build(service: Service, page: Page | None = None) -> dict[str, Any]:
+    """Add the tab to the enclosing ``gr.Blocks`` and wire its events; it shares no components (``{}``)."""
     def model_choices(generator: str) -> list[tuple[str, str]]:
         return [(f"{m['label']}  [{m['origin']}]", m["id"]) for m in service.method("cfclip").models(generator)]
 
@@ -50,7 +54,8 @@ def build_edit_tab(service: Service, generator_choices: Callable[[], list[tuple[
                     "seed's latent code toward it in one pass. Left: before | after at the chosen strength; right: "
                     "the strength going 0 → 1 (the mapper's residual scaled).")
         with gr.Row():
-            generator = gr.Dropdown(generator_choices(), value=registry.DEFAULT_GENERATOR, label="Generator", scale=2)
+            generator = gr.Dropdown(generator_choices(service), value=registry.DEFAULT_GENERATOR, label="Generator",
+                                    scale=2)
             model = gr.Dropdown(model_choices(registry.DEFAULT_GENERATOR), label="Edit model", scale=3,
                                 elem_id="edit-model")
             refresh = gr.Button("↻ models", scale=0, elem_id="edit-refresh")  # after a training job finishes
@@ -84,3 +89,4 @@ def build_edit_tab(service: Service, generator_choices: Callable[[], list[tuple[
         strength.release(on_edit, [generator, model, seeds, sentence, strength], [pair, gif, gif_download, status],
                          api_name="edit_strength")
         train.click(on_train, [generator, targets, vocabulary, iterations], train_status, api_name="train_edit")
+    return {}
