@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from .ops import upfirdn2d
+
 if TYPE_CHECKING:  # pragma: no cover
     from .stylegan2 import StyledConv, StyleGAN2Generator, ToRGB
 
@@ -183,8 +185,6 @@ def _blur(blur: torch.nn.Module, y: torch.Tensor, bias: torch.Tensor | None) -> 
     k = _blur_weight(blur.kernel, c, y.dtype)
     p0, p1 = blur.pad
     if p0 != p1 or p0 < 0:
-        from .ops import upfirdn2d
-
         y = upfirdn2d(y, blur.kernel.to(y.dtype), pad=blur.pad)
         return y if bias is None else y + bias.view(1, -1, 1, 1)
     return F.conv2d(y, k, bias, padding=p0, groups=c)

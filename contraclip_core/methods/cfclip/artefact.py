@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from ...artefact import Artefact
 from ...errors import RecordError, WeightsError
 from ...generators.base import Generator
-from .model import MapperConfig, TextConditionedMapper
+from .model import MapperConfig, TextConditionedMapper, text_table
 
 WEIGHTS_NAME = "edit.safetensors"
 META_NAME = "edit.json"
@@ -64,8 +64,6 @@ class EditSet(Artefact):
 
     def text_embedding(self, clip: Any, sentence: str) -> torch.Tensor:
         """The mapper's text input for ``sentence``: its template-averaged normalised CLIP embedding, (1, E)."""
-        from .train import text_table
-
         text = text_table(clip, [sentence], self.templates)  # (1, E)
         if self.text_input == "direction":
             source = text_table(clip, [self.source_class], self.templates)

@@ -18,6 +18,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...clip import ClipModel, cached_text_embeddings
+
+
+def text_table(clip: ClipModel, sentences: list[str], templates: list[str]) -> torch.Tensor:
+    """Each sentence's template-averaged normalised text embedding, (N, E) (the mean itself is not renormalised): the
+    text the mapper is conditioned on (training, the rivals and keep tables, and a loaded ``EditSet``)."""
+    flat = [t.format(s) for s in sentences for t in templates]
+    e = F.normalize(cached_text_embeddings(clip, flat).float(), dim=-1)  # (N·M, E)
+    return e.view(len(sentences), len(templates), -1).mean(1)
+
 
 @dataclass
 class MapperConfig:

@@ -13,6 +13,7 @@ import torch
 
 from ...clip import ClipModel
 from ...shapes_clip.captions import FACTOR_NAMES, prompts
+from .model import text_table
 from .vocab import HELD_OUT, parse, sentences
 
 
@@ -45,8 +46,6 @@ def rival_pool(targets: list[str], exclude: tuple[str, ...] = HELD_OUT) -> tuple
 def factor_tables(clip: ClipModel, targets: list[str], templates: list[str]) -> tuple[list[torch.Tensor], torch.Tensor]:
     """For the keep loss: each Shapes factor's class prompts embedded, [(K_f, E)], and which factors each target
     leaves unnamed, (N, F) bool (all False for a sentence outside the caption grammar: nothing is kept)."""
-    from .train import text_table
-
     with torch.no_grad():
         tables = [text_table(clip, prompts(f), templates) for f in FACTOR_NAMES]
     named = [parse(t) for t in targets]

@@ -8,7 +8,7 @@ Adam, checkpoints with the optimiser and RNG state, so a resumed run continues e
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +28,7 @@ from .losses import (
     clip_similarity_loss,
     latent_l2,
 )
-from .model import MapperConfig, TextConditionedMapper
+from .model import MapperConfig, TextConditionedMapper, text_table
 from .rivals import factor_tables, rival_pool
 
 # The neutral description of each generator family's domain ("source class"), by the preset's corpus.
@@ -101,13 +101,6 @@ class EditTrainConfig:
             raise ValueError(f"text_input must be 'embedding' or 'direction', got {self.text_input!r}")
         if self.space not in (None, "z", "w", "w+"):
             raise ValueError(f"space must be 'z', 'w' or 'w+', got {self.space!r}")
-
-
-def text_table(clip: ClipModel, sentences: list[str], templates: list[str]) -> torch.Tensor:
-    """Each sentence's template-averaged normalised text embedding, (N, E) (the mean itself is not renormalised)."""
-    flat = [t.format(s) for s in sentences for t in templates]
-    e = F.normalize(cached_text_embeddings(clip, flat).float(), dim=-1)  # (N·M, E)
-    return e.view(len(sentences), len(templates), -1).mean(1)
 
 
 def render_generator(generator: Generator, size: int) -> Generator:
