@@ -105,7 +105,7 @@ CORPORA: dict[str, list[tuple[str, str]]] = {
         ("a cat with big ears", "a cat with small ears"),
     ],
     # The Shapes world (its CLIP was trained on captions like these; template "{}"). Shipped trained jointly as
-    # `shapes-corpus`, and each alone as a set of its own with five more dipoles (README, "Shipped path sets").
+    # `shapes-corpus`, and each alone as a set of its own with five more dipoles (docs/PATHS.md, "Shipped path sets").
     "shapes": [
         ("a red shape", "a blue shape"),
         ("a large shape", "a small shape"),

@@ -7,7 +7,7 @@ ship its clean run with the lowest off/Δ ratio — of plain ContraCLIP, the pro
 clean, else of any variant. The set goes to checkpoints/shapes/paths/<name>/ with its evaluation recorded in
 paths.json (what the model card and the tests read), and its table and curves to docs/<name>-eval/. What was kept
 or shipped is printed and written to docs/shapes-shipped.json, and the table of every shipped set (with its
-held-out figures) into README.md and docs/PATHS.md.
+held-out figures) into docs/PATHS.md.
 
     python scripts/ship_shapes_paths.py            # after shapes_compare.py --worker … has measured every run
     python scripts/ship_shapes_paths.py --dry-run  # print the choice only
@@ -82,7 +82,7 @@ def choose(dipole: tuple[str, str], data: dict[str, dict], generator) -> tuple[s
 
 
 BEGIN, END = "<!-- shipped:begin -->", "<!-- shipped:end -->"
-DOCS = (ROOT / "README.md", ROOT / "docs" / "PATHS.md")  # both show the table of what ships
+DOCS = (ROOT / "docs" / "PATHS.md",)  # the docs that show the table of what ships (its links are relative to docs/)
 
 
 def table(generator) -> str:
@@ -99,7 +99,7 @@ def table(generator) -> str:
         objective = label_suffix(settings.get("objective", "plain")).strip(" ()") or "plain"
         how = ("linear" if settings.get("method") == "linear" else "ContraCLIP") + f", {objective}"
         eval_doc = ROOT / "docs" / f"{folder.name}-eval" / "table.md"
-        name = f"[`{folder.name}`](docs/{folder.name}-eval/table.md)" if eval_doc.exists() else f"`{folder.name}`"
+        name = f"[`{folder.name}`]({folder.name}-eval/table.md)" if eval_doc.exists() else f"`{folder.name}`"
         for k, row in enumerate(evaluation["per_path"]):
             ratio = off_ratio(row["off_target_max"], row["target_change"])
             lines.append(f"| {name if k == 0 else ''} | {row['dipole'][0]} / {row['dipole'][1]} ({how}) | "
@@ -126,7 +126,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="print the choice, ship nothing")
-    parser.add_argument("--tables", action="store_true", help="only write the shipped sets' table (README, PATHS.md)")
+    parser.add_argument("--tables", action="store_true", help="only write the shipped sets' table (docs/PATHS.md)")
     args = parser.parse_args()
     generator, data, record = from_pretrained("shapes-128"), compare.load_all(), {}
     if args.tables:
