@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 DRIVER = """
 import sys, time
-from contraclip_core import presets
+from contraclip_core.methods.contraclip import presets
 real = presets.train_config
 def every_iteration(*args, **kwargs):
     config = real(*args, **kwargs)
@@ -40,7 +40,7 @@ def spawn(data: Path | str, *args: str, wrapper: list[str] = ()) -> subprocess.P
 
 ZYGOTE = """
 import os, signal, sys, time
-from contraclip_core import presets
+from contraclip_core.methods.contraclip import presets
 real = presets.train_config
 def every_iteration(*args, **kwargs):
     config = real(*args, **kwargs)
