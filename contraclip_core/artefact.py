@@ -26,7 +26,9 @@ from .records import Fields, read_json
 SHIPPED_ROOT = hub.PROJECT_ROOT / "checkpoints"  # shipped artefacts: checkpoints/<generator>/<shipped_folder>/<name>/
 SPACES = ("z", "w", "w+")  # the latent spaces an artefact may live in
 MAX_LATENT_SIDE = 1 << 16  # each entry of a code's shape
-ORIGIN_TAGS = {"shipped": "shipped", "Hub": "hub", "trained here": "local"}  # where an artefact came from → id tag
+# where an artefact came from → its id tag: with the project, from the Hub, trained here by you, or another
+# visitor's that its owner shared
+ORIGIN_TAGS = {"shipped": "shipped", "Hub": "hub", "trained here": "local", "shared": "shared"}
 
 
 def require_pair(folder: str | Path, meta_name: str, weights_name: str, what: str) -> tuple[Path, Path]:

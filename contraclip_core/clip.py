@@ -7,6 +7,7 @@ Generators output images in ≈[-1, 1]. CLIP sees them as: map to [0, 1] → ant
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -179,3 +180,32 @@ def load_clip(name: str, device: str | torch.device = "cpu", dtype: torch.dtype 
     if name.startswith("hf://") or Path(name).exists():
         return load_openai_vit_b32(device=device, dtype=dtype, source=name)
     raise UnknownNameError(f"unknown CLIP model {name!r}; choose one of {sorted(registry.CLIP_MODELS)}")
+
+
+@functools.lru_cache(maxsize=8)
+def tokenizer_for(name: str) -> Any:
+    """The tokenizer of a registry CLIP (``"shapes-clip"``, ``"ViT-B-32/openai"``) without loading its weights:
+    open_clip's own, with the model's context length (20 for the Shapes CLIP, 77 for ViT-B/32)."""
+    import open_clip
+
+    from . import registry
+
+    if name == SHAPES_CLIP_NAME:
+        _register_shapes_config(SHAPES_CLIP_DIR)
+        return open_clip.get_tokenizer(SHAPES_CLIP_NAME)
+    preset = registry.CLIP_MODELS.get(name)
+    return open_clip.get_tokenizer(preset.model_name if preset else "ViT-B-32")
+
+
+def encoded(name: str, text: str) -> tuple[list[int], list[str]]:
+    """What the CLIP ``name`` reads of ``text``: its token ids within the context (start and end tokens included)
+    and the words that fall past the context (dropped by the tokenizer, so they change nothing)."""
+    tokenizer = tokenizer_for(name)
+    ids = [int(t) for t in tokenizer([text])[0].tolist() if t != 0]
+    room = tokenizer.context_length - 2  # the start and end tokens
+    words, used, past = text.split(), 0, []
+    for word in words:
+        used += len(tokenizer.encode(word))
+        if used > room:
+            past.append(word)
+    return ids, past

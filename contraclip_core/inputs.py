@@ -14,7 +14,14 @@ LIMITS = {
     "max_sentence_chars": 200,
     "max_dipoles": 16,  # per training job
     "max_iterations": 20_000,
-    "max_queue": 8,  # jobs queued or running
+    "max_queue": 8,  # jobs queued or running, everybody's
+    # A public app's visitors (visitors.py; the Space's owner is exempt):
+    "max_active_per_visitor": 2,  # jobs queued or running per visitor
+    "visitor_max_iterations": 3000,  # iterations one visitor's job may ask for (the quick presets need ≤ 3000)
+    "visitor_storage_mb": 50,  # what one visitor's jobs and results may hold on disk; oldest unshared go first
+    "storage_mb": 2000,  # what all jobs and results may hold; oldest unshared (never pinned) go first
+    "interactive_slots": 4,  # traversals / edits / anchors in flight at once (one per visitor); more: "busy"
+    "training_min_share": 0.25,  # the share of time a training job keeps under interactive load
     "max_seed": 2**31 - 1,
     "output_ttl_s": 3600,  # generated files older than this are deleted
     "max_frame_pixels": 40_000_000,  # seeds × frames × H × W rendered by one request (memory bound)

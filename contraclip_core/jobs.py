@@ -49,7 +49,9 @@ class Job:
     cancel_requested: bool = False
     resumed_from: int = 0  # iteration of the checkpoint the last run started from (0: a fresh start)
     kind: str = "paths"  # what the job trains: a method's job kind (methods.registry), which runs it
-    owner: str = ""  # who asked for it ("" : the local user of a single-user app)
+    owner: str = ""  # who asked for it: a visitor id (visitors.py); "" is the machine's own user (CLI, local app)
+    shared: bool = False  # its owner shows what it trained to every visitor
+    pinned: bool = False  # the Space's owner keeps it: storage retention never removes it
 
     @classmethod
     def from_json(cls, obj: Any, source: str, checks: Mapping[str, RequestCheck]) -> "Job":
@@ -62,6 +64,8 @@ class Job:
             id=f.text("id", max_chars=64, nonempty=True),
             kind=kind,
             owner=f.text("owner", max_chars=200, default=""),
+            shared=f.flag("shared", default=False),
+            pinned=f.flag("pinned", default=False),
             request=checks[kind](f.mapping("request"), f"{source}: 'request'"),
             status=f.text("status", choices=STATUSES),
             iteration=f.number("iteration", 0, MAX_ITERATIONS, integer=True, default=0),
@@ -130,7 +134,7 @@ class JobStore:
         self.root = Path(root)
         self.checks = dict(checks)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self.lock = threading.RLock()  # held while a record is read, changed and written
 
     def folder(self, job_id: str) -> Path:
         if not job_id or any(c not in "0123456789abcdef-" for c in job_id):
@@ -138,8 +142,22 @@ class JobStore:
         return self.root / job_id
 
     def save(self, job: Job) -> None:
-        with self._lock:
-            atomic_write_bytes(self.folder(job.id) / "job.json", (json.dumps(asdict(job), indent=1) + "\n").encode())
+        """Write a new record (or one no other thread can be changing: start-up). Changes go through ``update``."""
+        with self.lock:
+            self._write(job)
+
+    def _write(self, job: Job) -> None:
+        atomic_write_bytes(self.folder(job.id) / "job.json", (json.dumps(asdict(job), indent=1) + "\n").encode())
+
+    def update(self, job_id: str, change: Callable[[Job], bool | None]) -> Job:
+        """Read the record, let ``change`` edit it, save it — all under the store's lock, so two writers (the worker
+        saving progress, a visitor cancelling) never overwrite each other's fields. ``change`` returning False
+        leaves the record as it was on disk. Returns the job as it now is."""
+        with self.lock:
+            job = self.load(job_id)
+            if change(job) is not False:
+                self._write(job)
+            return job
 
     def source(self, job_id: str) -> str:
         """How a record is named in messages: ``jobs/<id>/job.json``."""
@@ -178,7 +196,8 @@ class JobStore:
 
 
 class JobQueue:
-    """One worker thread running jobs in submission order.
+    """One worker thread running jobs, taking turns between owners (round-robin: the next job is the oldest queued
+    one of the owner served least recently), so one visitor's queue never holds everybody else's.
 
     Args:
         store: where jobs persist.
@@ -186,20 +205,23 @@ class JobQueue:
             loss, eta_s)`` as it goes, which returns False once the job should stop (cancelled or shutting down).
         max_active: most jobs queued or running at once; more submissions are refused with a clear message.
         gate: the priority gate the worker respects between iterations.
+        min_share: the share of time training keeps under interactive load: after an iteration that took t seconds
+            the worker waits for interactive requests at most t·(1 − min_share)/min_share seconds.
     """
 
     def __init__(self, store: JobStore, run: Callable[[Job, Callable[..., bool]], str], max_active: int = 8,
-                 gate: PriorityGate | None = None):
-        self.store, self.run, self.max_active = store, run, max_active
+                 gate: PriorityGate | None = None, min_share: float = 0.25):
+        self.store, self.run, self.max_active, self.min_share = store, run, max_active, min_share
         self.gate = gate or PriorityGate()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._cancelled: set[str] = set()  # ids whose cancel was asked while running
+        self._cancel_asked: set[str] = set()  # ids cancelled while running (also in their records)
+        self._served: dict[str, float] = {}  # owner → when the worker last started one of their jobs
+        self.on_pick: Callable[[Job], None] | None = None  # called between choosing a job and starting it (tests)
         for job in store.all():  # resume what a previous process left unfinished
             if job.status == "running":
-                job.status = "cancelled" if job.cancel_requested else "queued"
-                store.save(job)
+                store.update(job.id, lambda j: setattr(j, "status", "cancelled" if j.cancel_requested else "queued"))
 
     def start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -213,32 +235,46 @@ class JobQueue:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def submit(self, request: dict[str, Any], total: int, kind: str = "paths") -> Job:
-        active = [j for j in self.store.all() if j.status in ACTIVE]
-        if len(active) >= self.max_active:
-            raise ValueError(f"the training queue is full ({len(active)} jobs waiting or running); "
-                             "try again when one finishes, or cancel one")
-        job_id = uuid.uuid4().hex[:12]
-        while self.store.folder(job_id).exists():  # never overwrite a folder, not even an unreadable one
+    def submit(self, request: dict[str, Any], total: int, kind: str = "paths", owner: str = "",
+               max_per_owner: int | None = None) -> Job:
+        """A new queued job; ``ValueError`` with a sentence when the queue, or the owner's share of it, is full."""
+        with self.store.lock:
+            active = [j for j in self.store.all() if j.status in ACTIVE]
+            if len(active) >= self.max_active:
+                raise ValueError(f"the training queue is full ({len(active)} jobs waiting or running); "
+                                 "try again when one finishes, or cancel one")
+            mine = [j for j in active if j.owner == owner]
+            if max_per_owner is not None and len(mine) >= max_per_owner:
+                raise ValueError(f"you already have {len(mine)} jobs waiting or running (at most {max_per_owner} "
+                                 "at a time); wait for one to finish, or cancel one")
             job_id = uuid.uuid4().hex[:12]
-        job = Job(id=job_id, request=request, total=total, kind=kind)
-        self.store.save(job)
+            while self.store.folder(job_id).exists():  # never overwrite a folder, not even an unreadable one
+                job_id = uuid.uuid4().hex[:12]
+            job = Job(id=job_id, request=request, total=total, kind=kind, owner=owner)
+            self.store.save(job)
         self._wake.set()
         return job
 
     def cancel(self, job_id: str) -> Job:
-        job = self.store.load(job_id)
-        if job.status == "queued":
-            job.status, job.finished = "cancelled", time.time()
-        elif job.status == "running":
-            self._cancelled.add(job_id)  # the worker stops after its current iteration
-            job.cancel_requested = True
-        self.store.save(job)
-        return job
+        """Cancel a queued job at once, a running one after its current iteration (under the store's lock: a
+        worker picking the job up, or saving its progress, cannot undo it)."""
+        def change(job: Job) -> bool:
+            if job.status == "queued":
+                job.status, job.finished = "cancelled", time.time()
+            elif job.status == "running":
+                job.cancel_requested = True  # the worker stops after its current iteration
+                self._cancel_asked.add(job.id)
+            else:
+                return False
+            return True
+
+        return self.store.update(job_id, change)
 
     def _next(self) -> Job | None:
-        queued = [j for j in self.store.all() if j.status == "queued"]
-        return queued[0] if queued else None
+        queued = [j for j in self.store.all() if j.status == "queued"]  # oldest first
+        if not queued:
+            return None
+        return min(queued, key=lambda j: (self._served.get(j.owner, -1.0), j.created))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -253,36 +289,62 @@ class JobQueue:
                 print(f"contraclip: training worker: job {job.id}:\n{traceback.format_exc()}", file=sys.stderr)
                 self._wake.wait(1.0)
 
-    def _run_one(self, job: Job) -> None:
-        job.status, job.started, job.error = "running", job.started or time.time(), ""
-        self.store.save(job)
-        last_save = [0.0]
+    def _run_one(self, picked: Job) -> None:
+        if self.on_pick is not None:
+            self.on_pick(picked)
+
+        def start(job: Job) -> bool:
+            if job.status != "queued":  # cancelled (or taken) since it was picked
+                return False
+            job.status, job.started, job.error = "running", job.started or time.time(), ""
+            return True
+
+        job = self.store.update(picked.id, start)
+        if job.status != "running" or job.started is None:
+            return
+        self._served[job.owner] = time.monotonic()
+        last_save, last_step = [0.0], [time.monotonic()]
+
+        def progress(disk: Job) -> None:  # the worker's fields onto the record; the cancel flag comes from disk
+            disk.iteration, disk.total, disk.loss, disk.eta_s = job.iteration, job.total, job.loss, job.eta_s
+            disk.resumed_from = job.resumed_from
+            job.cancel_requested = disk.cancel_requested
 
         def report(iteration: int, total: int, loss: float, eta_s: float) -> bool:
             job.iteration, job.total, job.loss, job.eta_s = iteration, total, loss, eta_s
             now = time.monotonic()
-            job.cancel_requested = job.cancel_requested or job.id in self._cancelled
-            if now - last_save[0] > 0.5 or iteration == total or job.cancel_requested:
-                self.store.save(job)
+            if now - last_save[0] > 0.5 or iteration == total:
+                self.store.update(job.id, progress)
                 last_save[0] = now
-            self.gate.wait_idle()
+            job.cancel_requested = job.cancel_requested or job.id in self._cancel_asked
+            step = now - last_step[0]  # this iteration's time: training keeps min_share of the time
+            self.gate.wait_idle(timeout=min(30.0, step * (1 - self.min_share) / self.min_share))
+            last_step[0] = time.monotonic()
             return not (job.cancel_requested or self._stop.is_set())
 
         try:
             result = self.run(job, report)
         except Exception as e:  # a failed job must not kill the worker: record it for the user
-            job.status, job.finished = "failed", time.time()
-            job.error = failure_message(e)
+            message = failure_message(e)
             try:
                 (self.store.folder(job.id) / "error.log").write_text(traceback.format_exc())
             except OSError:
                 pass  # the record below carries the message; the log is a convenience
-            self.store.save(job)
+
+            def failed(disk: Job) -> None:
+                progress(disk)
+                disk.status, disk.finished, disk.error = "failed", time.time(), message
+
+            self.store.update(job.id, failed)
             return
-        if self._stop.is_set() and not job.cancel_requested and job.iteration < job.total:
-            job.status = "queued"  # shutting down: resume next start
-        elif job.cancel_requested:
-            job.status, job.finished = "cancelled", time.time()
-        else:
-            job.status, job.finished, job.result = "done", time.time(), result
-        self.store.save(job)
+
+        def finish(disk: Job) -> None:
+            progress(disk)
+            if self._stop.is_set() and not disk.cancel_requested and job.iteration < job.total:
+                disk.status = "queued"  # shutting down: resume next start
+            elif disk.cancel_requested:
+                disk.status, disk.finished = "cancelled", time.time()
+            else:
+                disk.status, disk.finished, disk.result = "done", time.time(), result
+
+        self.store.update(job.id, finish)

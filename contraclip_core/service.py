@@ -5,6 +5,11 @@ Every public method takes and returns plain Python values (str, int, float, list
 come from the registry (``methods.registry.METHODS``): ``service.method(name)`` is a method's actions (ContraCLIP's
 paths and traversals, CF-CLIP's edits, the mappers' anchors), ``service.submit(kind, …)`` queues a training job of
 any kind, and the job queue, its listing, cancel and delete are the same for every kind.
+
+Every job belongs to the visitor who asked for it (``visitors.py``): the job-facing methods take a ``visitor``
+(default ``LOCAL``, the machine's own user, who owns everything in an app that is not public). In a public app a
+visitor sees, cancels and deletes only their own jobs, sees their own results plus the shared ones, and is held to
+the quotas of ``inputs.LIMITS`` (``fairness.py``).
 """
 from __future__ import annotations
 
@@ -13,8 +18,9 @@ import os
 import shutil
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -22,12 +28,15 @@ from . import hub, registry
 from . import precision as precision_mod
 from .datadir import DataDir
 from .errors import ContraCLIPError, RecordError
+from .fairness import Admission, folder_bytes, retention
 from .generators.base import Generator
 from .inputs import LIMITS, ServiceError, check_generator
 from .jobs import Job, JobQueue, JobStore, PriorityGate
 from .live import read_loss_curve
+from .artefact import Artefact
 from .method import MethodActions
 from .methods.registry import KINDS, METHODS
+from .visitors import LOCAL, Visitor, identify, is_public
 
 OUTPUTS = "outputs"  # <data>/outputs/: generated files (strips, GIFs, anchors), swept after LIMITS["output_ttl_s"]
 
@@ -44,7 +53,7 @@ class Service:
     sentence why it cannot be used) and released by ``close()``."""
 
     def __init__(self, data_dir: str | Path | None = None, device: str | None = None, start_worker: bool = True,
-                 precision: str | None = None):
+                 precision: str | None = None, public: bool | None = None):
         self.data_dir = Path(data_dir or os.environ.get("CONTRACLIP_DATA", hub.PROJECT_ROOT / "checkpoints" / "local"))
         self.data = DataDir.open(self.data_dir, ("jobs", OUTPUTS, *(m.results for m in METHODS.values())))
         self.outputs_dir = self.data_dir / OUTPUTS
@@ -59,16 +68,47 @@ class Service:
         self._models: dict[str, Any] = {}
         self._model_lock = threading.Lock()
         self.gate = PriorityGate()
+        self.public = is_public() if public is None else public  # strangers share this process: quotas apply
+        self.admission = Admission(LIMITS["interactive_slots"])
         self.actions: dict[str, MethodActions] = {name: m.actions(self) for name, m in METHODS.items()}
         self.by_kind: dict[str, MethodActions] = {m.kind: self.actions[name] for name, m in METHODS.items()}
         try:
             store = JobStore(self.data_dir / "jobs", {kind: m.check_request for kind, m in KINDS.items()})
-            self.queue = JobQueue(store, self._run_job, LIMITS["max_queue"], self.gate)
+            self.queue = JobQueue(store, self._run_job, LIMITS["max_queue"], self.gate, LIMITS["training_min_share"])
         except BaseException:
             self.data.close()
             raise
         if start_worker:
             self.queue.start()
+
+    # --- visitors -------------------------------------------------------------------------------------------------
+    def visitor(self, token: str | None, username: str | None = None, secret: str | None = None) -> Visitor:
+        """The visitor behind a request (``visitors.identify``); ``ServiceError`` for a token the page never made."""
+        try:
+            return identify(token, username, secret, public=self.public)
+        except ValueError as e:
+            raise ServiceError(str(e)) from e
+
+    @contextmanager
+    def interactive(self, visitor: Visitor = LOCAL) -> Iterator[None]:
+        """Around an interactive request: admitted (one per visitor, a few in all, in a public app: else
+        ``BusyError``, a ``ServiceError`` saying when to try again), and training pauses meanwhile (up to its
+        guaranteed share)."""
+        with self.admission.enter(visitor.id, limited=self.public and not visitor.admin), self.gate.interactive():
+            yield
+
+    def trained_here(self, artefact: type[Artefact], results: Path, visitor: Visitor = LOCAL) -> list[tuple[str, Path]]:
+        """The folders of ``artefact`` trained in this app that ``visitor`` may use, oldest first, each with its origin:
+        "trained here" (theirs; everything for an admin) or "shared" (another visitor's, shared by its owner)."""
+        owners = {j.id: (j.owner, j.shared) for j in self.queue.store.all()}
+        out = []
+        for folder in artefact.local(results):
+            owner, shared = owners.get(folder.name, ("", False))  # results without a record: the machine's user
+            if visitor.admin or owner == visitor.id:
+                out.append(("trained here", folder))
+            elif shared:
+                out.append(("shared", folder))
+        return out
 
     def method(self, name: str) -> Any:
         """A method's actions (``methods/<name>/service.py``), e.g. ``method("contraclip").traverse(…)``."""
@@ -165,29 +205,77 @@ class Service:
             raise ServiceError(f"unknown job kind {kind!r}; the kinds are {sorted(self.by_kind)}")
         return self.by_kind[kind].submit(*args, **kwargs)
 
-    def enqueue(self, kind: str, request: dict[str, Any], total: int) -> dict[str, Any]:
-        """Put a checked request on the queue as a job of ``kind`` (for the methods' ``submit``); its row."""
+    def enqueue(self, kind: str, request: dict[str, Any], total: int, visitor: Visitor = LOCAL) -> dict[str, Any]:
+        """Put a checked request on the queue as ``visitor``'s job of ``kind`` (for the methods' ``submit``), within
+        the visitor's quotas; its row."""
+        limited = self.public and not visitor.admin
+        if limited and total > LIMITS["visitor_max_iterations"]:
+            raise ServiceError(f"{total} iterations is more than a visitor's job may train here (at most "
+                               f"{LIMITS['visitor_max_iterations']}); ask for fewer")
+        self.enforce_storage()
         try:
-            job = self.queue.submit(request, total=total, kind=kind)
+            job = self.queue.submit(request, total=total, kind=kind, owner=visitor.id,
+                                    max_per_owner=LIMITS["max_active_per_visitor"] if limited else None)
         except ValueError as e:
             raise ServiceError(str(e)) from e
         return self.job_row(job)
 
     def _run_job(self, job: Job, report) -> str:
-        return self.by_kind[job.kind].run_job(job, report)  # the store reads registered kinds only
+        try:
+            return self.by_kind[job.kind].run_job(job, report)  # the store reads registered kinds only
+        finally:
+            self.enforce_storage()
 
-    def loss_curve(self, job_id: str) -> list[tuple[int, float]]:
+    def job_bytes(self, job: Job) -> int:
+        """What a job holds on disk: its folder and what it trained."""
+        return folder_bytes(self.queue.store.folder(job.id)) + folder_bytes(self.data_dir / KINDS[job.kind].results
+                                                                             / job.id)
+
+    def enforce_storage(self) -> list[str]:
+        """In a public app, remove finished jobs (with their results) until every visitor's jobs and all jobs fit
+        their storage caps (``fairness.retention``: unshared and oldest first, never pinned, never the Space
+        owner's); the removed ids."""
+        if not self.public:
+            return []
+        mb = 1024 * 1024
+        chosen = retention(self.queue.store.all(), self.job_bytes, LIMITS["visitor_storage_mb"] * mb,
+                           LIMITS["storage_mb"] * mb, exempt=lambda owner: owner == "")
+        for job in chosen:
+            self._remove(job)
+        return [j.id for j in chosen]
+
+    def _own(self, job_id: Any, visitor: Visitor, what: str) -> Job:
+        """``visitor``'s job (any job for an admin); someone else's is answered as if it did not exist."""
+        try:
+            job = self.queue.store.load(str(job_id))
+        except KeyError:
+            raise ServiceError(f"no job {job_id!r}") from None
+        except RecordError as e:
+            raise ServiceError(f"job {job_id!r} cannot be {what}: {e}") from e
+        if not (visitor.admin or job.owner == visitor.id):
+            raise ServiceError(f"no job {job_id!r}")
+        return job
+
+    def _remove(self, job: Job) -> None:
+        trained = self.data_dir / KINDS[job.kind].results / job.id
+        if trained.is_dir():
+            shutil.rmtree(trained)
+        shutil.rmtree(self.queue.store.folder(job.id), ignore_errors=True)
+
+    def loss_curve(self, job_id: str, visitor: Visitor = LOCAL) -> list[tuple[int, float]]:
         """A job's loss curve so far as (iteration, mean loss) pairs; [] when there is none (yet)."""
         try:
-            return read_loss_curve(self.queue.store.folder(str(job_id)))
-        except KeyError:
+            return read_loss_curve(self.queue.store.folder(self._own(job_id, visitor, "read").id))
+        except (KeyError, ServiceError):
             return []
 
-    def jobs(self) -> list[dict[str, Any]]:
-        """Every job, newest first, then one row per unreadable record (status ``"unreadable"``, the reason in
-        ``error``); an unreadable record is left on disk as it is."""
+    def jobs(self, visitor: Visitor = LOCAL) -> list[dict[str, Any]]:
+        """The visitor's jobs (everybody's for an admin), newest first, then (for an admin) one row per unreadable
+        record (status ``"unreadable"``, the reason in ``error``); an unreadable record is left on disk as it is."""
         jobs, unreadable = self.queue.store.scan()
-        return [self.job_row(j) for j in reversed(jobs)] + [
+        mine = [j for j in jobs if visitor.admin or j.owner == visitor.id]
+        unreadable = unreadable if visitor.admin else []
+        return [self.job_row(j) for j in reversed(mine)] + [
             {"id": u.id, "dipoles": "", "generator": "", "status": "unreadable", "iteration": None, "total": None,
              "loss": None, "eta_s": None, "error": u.reason, "resumed_from": None, "seconds": None, "preview": ""}
             for u in unreadable]
@@ -206,33 +294,41 @@ class Service:
                 "status": job.status, "iteration": job.iteration, "total": job.total,
                 "loss": None if job.loss is None or not math.isfinite(job.loss) else round(job.loss, 4),
                 "eta_s": None if job.eta_s is None else round(job.eta_s, 1), "error": job.error,
-                "resumed_from": job.resumed_from, "seconds": seconds,
+                "resumed_from": job.resumed_from, "seconds": seconds, "shared": job.shared, "pinned": job.pinned,
                 "preview": str(preview) if preview.is_file() else ""}
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
+    def cancel(self, job_id: str, visitor: Visitor = LOCAL) -> dict[str, Any]:
+        """Cancel the visitor's job: at once when queued, after its current iteration when running."""
+        job = self._own(job_id, visitor, "cancelled")
         try:
-            return self.job_row(self.queue.cancel(str(job_id)))
+            return self.job_row(self.queue.cancel(job.id))
         except KeyError:
             raise ServiceError(f"no job {job_id!r}") from None
         except RecordError as e:
             raise ServiceError(f"job {job_id!r} cannot be cancelled: {e}") from e
 
-    def delete_job(self, job_id: str) -> dict[str, Any]:
-        """Delete a finished (done, failed or cancelled) job: its folder and what it trained, whatever its kind.
-        Returns the job as it was. Queued or running jobs are refused: cancel them first."""
-        try:
-            job = self.queue.store.load(str(job_id))
-        except KeyError:
-            raise ServiceError(f"no job {job_id!r}") from None
-        except RecordError as e:
-            raise ServiceError(f"job {job_id!r} cannot be deleted: {e}") from e
+    def share(self, job_id: str, visitor: Visitor = LOCAL, shared: bool = True) -> dict[str, Any]:
+        """Show (or stop showing) what the visitor's finished job trained to every visitor."""
+        job = self._own(job_id, visitor, "shared")
+        if job.status != "done":
+            raise ServiceError(f"job {job_id} is {job.status}: only a finished job's result can be shared")
+        return self.job_row(self.queue.store.update(job.id, lambda j: setattr(j, "shared", bool(shared))))
+
+    def pin(self, job_id: str, visitor: Visitor = LOCAL, pinned: bool = True) -> dict[str, Any]:
+        """Keep a job whatever the storage caps (the Space's owner only)."""
+        if not visitor.admin:
+            raise ServiceError("only the Space's owner can pin a job")
+        job = self._own(job_id, visitor, "pinned")
+        return self.job_row(self.queue.store.update(job.id, lambda j: setattr(j, "pinned", bool(pinned))))
+
+    def delete_job(self, job_id: str, visitor: Visitor = LOCAL) -> dict[str, Any]:
+        """Delete the visitor's finished (done, failed or cancelled) job: its folder and what it trained, whatever
+        its kind. Returns the job as it was. Queued or running jobs are refused: cancel them first."""
+        job = self._own(job_id, visitor, "deleted")
         row = self.job_row(job)
         if row["status"] in ("queued", "running"):
             raise ServiceError(f"job {job_id} is still {row['status']}: cancel it first, then delete it")
-        trained = self.data_dir / KINDS[job.kind].results / job.id
-        if trained.is_dir():
-            shutil.rmtree(trained)
-        shutil.rmtree(self.queue.store.folder(job.id), ignore_errors=True)
+        self._remove(job)
         return row
 
     def close(self) -> None:

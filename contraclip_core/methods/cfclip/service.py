@@ -17,6 +17,7 @@ from ...artefact import ORIGIN_TAGS, Header, same_generator
 from ...errors import ContraCLIPError
 from ...inputs import LIMITS, ServiceError, check_generator, check_number, check_sentence, parse_seeds
 from ...jobs import MAX_ITERATIONS
+from ...visitors import LOCAL, Visitor
 from ...media import Traversal, save_gif, strip, to_uint8
 from ...records import Fields
 from .artefact import EditSet
@@ -43,12 +44,12 @@ class EditActions:
         self.results = service.data_dir / RESULTS
 
     # --- models ---------------------------------------------------------------------------------------------------
-    def models(self, generator: str) -> list[dict[str, Any]]:
+    def models(self, generator: str, visitor: Visitor = LOCAL) -> list[dict[str, Any]]:
         """Edit models usable with ``generator`` (every one for a name outside the catalogue): shipped first, then
         trained here. Damaged folders are skipped."""
         rows = []
         for origin, folder in [("shipped", f) for f in EditSet.shipped()] + \
-                              [("trained here", f) for f in EditSet.local(self.results)]:
+                              self.service.trained_here(EditSet, self.results, visitor):
             try:
                 header: Header = EditSet.header(folder)
                 targets = EditSet.fields(folder).sentences("targets", min_len=1, max_len=4096)
@@ -57,22 +58,25 @@ class EditActions:
             if generator in registry.GENERATORS and not same_generator(header.generator, generator):
                 continue
             what = targets[0] if len(targets) == 1 else f"{len(targets)} sentences"
-            rows.append({"id": f"{ORIGIN_TAGS[origin]}:{folder.name}", "label": f"{header.name or folder.name} ({what})",
+            label = f"{header.name or folder.name} ({what})"
+            if origin != "shipped":  # typed: no fake "[shipped]" in a picker label
+                label = label.translate(str.maketrans("[]", "()"))
+            rows.append({"id": f"{ORIGIN_TAGS[origin]}:{folder.name}", "label": label,
                          "origin": origin, "generator": header.generator, "folder": str(folder),
                          "targets": len(targets)})
         return rows
 
-    def _folder(self, generator: str, model_id: str) -> Path:
-        for row in self.models(""):  # every model: one made for another generator is refused by name in load()
+    def _folder(self, generator: str, model_id: str, visitor: Visitor) -> Path:
+        for row in self.models("", visitor):  # every model: one made for another generator is refused by name in load()
             if row["id"] == model_id:
                 return Path(row["folder"])
 
         raise ServiceError(f"unknown edit model {model_id!r} for {generator!r}; pick one from the list")
 
-    def load(self, generator: str, model_id: str) -> EditSet:
+    def load(self, generator: str, model_id: str, visitor: Visitor = LOCAL) -> EditSet:
         """The edit model, checked against the generator (a model for another generator is refused)."""
 
-        folder = self._folder(generator, str(model_id))
+        folder = self._folder(generator, str(model_id), visitor)
         g = self.service.generator(generator)
         try:
             edit_set = EditSet.load(folder, device=self.service.device)
@@ -83,7 +87,7 @@ class EditActions:
 
     # --- editing --------------------------------------------------------------------------------------------------
     def edit(self, generator: str, model_id: str, seeds: Any = "0", sentence: Any = "", strength: Any = 1.0,
-             frames: Any = 8) -> dict[str, Any]:
+             frames: Any = 8, visitor: Visitor = LOCAL) -> dict[str, Any]:
         """Edit each seed's code toward ``sentence``: a before/after image at ``strength``, the strip and GIF of
         the strength going 0 → 1 (the mapper's residual scaled), and how long it took."""
 
@@ -93,12 +97,12 @@ class EditActions:
         strength = check_number(strength, "strength", 0.0, 1.0)
         frames = check_number(frames, "frames", 2, MAX_FRAMES, integer=True)
         check_generator(generator)
-        with self.service.gate.interactive():
+        with self.service.interactive(visitor):
             g = self.service.generator(generator)
             if len(seed_list) * (frames + 2) * g.resolution**2 > LIMITS["max_frame_pixels"]:
                 raise ServiceError("that many seeds and frames at this resolution is more than one request may "
                                    "render; ask for fewer")
-            edit_set = self.load(generator, model_id)
+            edit_set = self.load(generator, model_id, visitor)
             clip = self.service.clip(edit_set.clip)
             try:
                 text = edit_set.text_embedding(clip, sentence)
@@ -133,7 +137,7 @@ class EditActions:
 
     # --- training -------------------------------------------------------------------------------------------------
     def submit(self, generator: str, sentences: Any = "", vocabulary: str = "", iterations: Any = None,
-               seed: Any = 0) -> dict[str, Any]:
+               seed: Any = 0, visitor: Visitor = LOCAL) -> dict[str, Any]:
         """Queue a job training a mapper for the typed sentences (one per line or separated by “;”), or for a
         vocabulary (``"shapes-captions"``); returns the job as a dict."""
 
@@ -160,7 +164,7 @@ class EditActions:
         label = "edit → " + (f"{len(targets)} Shapes captions" if vocabulary else "; ".join(targets))[:160]
         request = {"generator": generator, "targets": targets, "vocabulary": vocabulary or "", "seed": config.seed,
                    "iterations": config.iterations, "label": label}
-        return self.service.enqueue(self.kind, request, total=config.iterations)
+        return self.service.enqueue(self.kind, request, total=config.iterations, visitor=visitor)
 
     def job_label(self, job: "Job") -> str:
         return str(job.request.get("label", ""))

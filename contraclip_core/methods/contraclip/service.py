@@ -24,7 +24,8 @@ from ...jobs import MAX_ITERATIONS
 from ...live import LiveOutputs
 from ...media import save_frames, save_gif, save_mp4, strip
 from ...records import Fields
-from ...vocabulary import vocabulary_warning
+from ...visitors import LOCAL, Visitor
+from ...vocabulary import sentence_warning, vocabulary_warning
 from . import artefact, objectives, presets
 from .artefact import META_NAME, PathSet
 from .profile import path_profile, plot_profile
@@ -122,16 +123,18 @@ class PathActions:
             self._hub_paths[generator] = (time.monotonic(), folders, why)
             return folders, why
 
-    def _folders(self, generator: str | None) -> list[tuple[str, Path]]:
+    def _folders(self, generator: str | None, visitor: Visitor) -> list[tuple[str, Path]]:
         shipped = [("shipped", f) for f in PathSet.shipped()]
         names = [generator] if generator in registry.GENERATORS else list(self._hub_paths)
         from_hub = [("Hub", f) for name in names for f in self.hub_paths(name)[0]]
-        return shipped + from_hub + [("trained here", f) for f in PathSet.local(self.results)]
+        return shipped + from_hub + self.service.trained_here(PathSet, self.results, visitor)
 
-    def paths(self, generator: str | None = None) -> list[PathChoice]:
-        """Every path usable with ``generator`` (all generators when None): shipped, then Hub, then trained here."""
+    def paths(self, generator: str | None = None, visitor: Visitor = LOCAL) -> list[PathChoice]:
+        """Every path usable with ``generator`` (all generators when None) by ``visitor``: shipped, then Hub, then
+        trained here (theirs, then the ones other visitors shared). Sentences that were typed (every origin but
+        shipped) have their square brackets shown as parentheses, so no label can carry a fake origin tag."""
         choices = []
-        for origin, folder in self._folders(generator):
+        for origin, folder in self._folders(generator, visitor):
             try:
                 meta = PathSetMeta.read(folder, META_NAME)
             except RecordError:
@@ -140,12 +143,15 @@ class PathActions:
             if generator is not None and not same_generator(meta.generator, generator):
                 continue
             for k, (a, b) in enumerate(meta.dipoles):
-                choices.append(PathChoice(f"{ORIGIN_TAGS[origin]}:{folder.name}:{k}", f"{a} ↔ {b}{how}", origin,
-                                          meta.generator, folder, k))
+                label = f"{a} ↔ {b}{how}"
+                if origin != "shipped":
+                    label = label.translate(str.maketrans("[]", "()"))
+                choices.append(PathChoice(f"{ORIGIN_TAGS[origin]}:{folder.name}:{k}", label, origin, meta.generator,
+                                          folder, k))
         return distinct_labels(choices)
 
-    def path(self, generator: str, path_id: str) -> PathChoice:
-        for choice in self.paths(generator):
+    def path(self, generator: str, path_id: str, visitor: Visitor = LOCAL) -> PathChoice:
+        for choice in self.paths(generator, visitor):
             if choice.id == path_id:
                 return choice
         raise ServiceError(f"unknown path {path_id!r} for generator {generator!r}; pick one from the list")
@@ -166,16 +172,17 @@ class PathActions:
 
     # --- traversal ------------------------------------------------------------------------------------------------
     def traverse(self, generator: str, path_id: str, seeds: Any = "0", truncation: Any = None, steps: Any = 8,
-                 step_size: Any = None, anchor: Any = None) -> dict[str, Any]:
+                 step_size: Any = None, anchor: Any = None, visitor: Visitor = LOCAL) -> dict[str, Any]:
         """Render a path from each seed (or from ``anchor``, an id from the mappers' ``anchor_from_text`` /
         ``anchor_from_image``, instead of the seeds): strip PNG, GIF, MP4 and per-step frame paths, the profile
         plot, how long it took, and in what precision."""
-        for result in self.traverse_stream(generator, path_id, seeds, truncation, steps, step_size, anchor):
+        for result in self.traverse_stream(generator, path_id, seeds, truncation, steps, step_size, anchor, visitor):
             pass
         return result
 
     def traverse_stream(self, generator: str, path_id: str, seeds: Any = "0", truncation: Any = None,
-                        steps: Any = 8, step_size: Any = None, anchor: Any = None) -> Iterator[dict[str, Any]]:
+                        steps: Any = 8, step_size: Any = None, anchor: Any = None,
+                        visitor: Visitor = LOCAL) -> Iterator[dict[str, Any]]:
         """``traverse``, streamed: yields ``{"stage": "rendering", "done", "total", "strip", "seconds"}`` once the
         anchors are rendered and after each further batch of frames (the strip PNG so far, unrendered frames grey),
         then the final result (``"stage": "done"``, as ``traverse`` returns)."""
@@ -186,8 +193,8 @@ class PathActions:
         preset = registry.GENERATORS[check_generator(generator)]
         eta = preset.step_size if step_size in (None, "") else check_number(step_size, "step size", 1e-3,
                                                                           20 * preset.step_size)
-        choice = self.path(generator, str(path_id))
-        with service.gate.interactive():
+        choice = self.path(generator, str(path_id), visitor)
+        with service.interactive(visitor):
             g = service.generator(generator)
             pixels = len(seed_list) * (2 * steps + 1) * g.resolution**2
             if pixels > LIMITS["max_frame_pixels"]:
@@ -255,9 +262,10 @@ class PathActions:
     # --- training jobs (job kind "paths") -------------------------------------------------------------------------
     def submit(self, generator: str, first: Any = "", second: Any = "", corpus: str | None = None,
                preset: str = "quick", iterations: Any = None, lr: Any = None, loss: str | None = None,
-               seed: Any = 0, objective: str | None = None) -> dict[str, Any]:
-        """Queue a training job for one typed dipole (or a pre-defined corpus); returns the job as a dict, with a
-        ``warning`` ("" or a sentence: words the generator's CLIP does not know)."""
+               seed: Any = 0, objective: str | None = None, visitor: Visitor = LOCAL) -> dict[str, Any]:
+        """Queue ``visitor``'s training job for one typed dipole (or a pre-defined corpus); returns the job as a
+        dict, with a ``warning`` ("" or sentences: words the generator's CLIP does not know, words past its
+        context). Two sentences its CLIP reads as the same are refused."""
         self.service.check_trainable(generator)
         if preset not in ("quick", "paper"):
             raise ServiceError(f"preset must be 'quick' or 'paper', got {preset!r}")
@@ -288,8 +296,11 @@ class PathActions:
             overrides["objective"] = objective
         request = {"generator": generator, "dipoles": [list(d) for d in config.dipoles], "corpus": corpus or "",
                    "preset": preset, "seed": config.seed, "overrides": overrides}
-        row = self.service.enqueue(self.kind, request, total=overrides.get("iterations", config.iterations))
-        row["warning"] = vocabulary_warning(generator, *(s for d in config.dipoles for s in d))
+        past = sentence_warning(generator, dipoles or [])  # ServiceError when the two read the same
+        row = self.service.enqueue(self.kind, request, total=overrides.get("iterations", config.iterations),
+                                   visitor=visitor)
+        row["warning"] = " ".join(filter(None, [vocabulary_warning(generator, *(s for d in config.dipoles for s in d)),
+                                                past]))
         return row
 
     @staticmethod

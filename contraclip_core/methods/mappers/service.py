@@ -16,6 +16,7 @@ from ...artefact import ORIGIN_TAGS, same_generator
 from ...errors import ContraCLIPError
 from ...inputs import LIMITS, ServiceError, check_generator, check_number, check_sentence
 from ...jobs import MAX_ITERATIONS
+from ...visitors import LOCAL, Visitor
 from ...records import Fields
 from ...uploads import read_image
 from .artefact import MapperSet
@@ -38,14 +39,18 @@ class MapperActions:
         self.results = service.data_dir / RESULTS
 
     # --- mappers --------------------------------------------------------------------------------------------------
-    def models(self, generator: str) -> list[dict[str, Any]]:
+    def models(self, generator: str, visitor: Visitor = LOCAL) -> list[dict[str, Any]]:
         """The mappers usable with ``generator``: shipped first (the best recorded Shapes inversion first: that one
         is the default), then trained here (oldest first)."""
         check_generator(generator)
         rows = []
-        for origin, folders in (("shipped", MapperSet.shipped(generator)), ("trained here", MapperSet.local(self.results))):
+        listed = [("shipped", f) for f in MapperSet.shipped(generator)] + \
+            self.service.trained_here(MapperSet, self.results, visitor)
+        for shipped in (True, False):
             found = []
-            for folder in folders:
+            for origin, folder in listed:
+                if (origin == "shipped") != shipped:
+                    continue
                 try:
                     f = MapperSet.fields(folder)
                     if not same_generator(f.text("generator"), generator):
@@ -57,14 +62,14 @@ class MapperActions:
                     continue  # a damaged mapper is skipped, not fatal
                 found.append(({"id": f"{ORIGIN_TAGS[origin]}:{folder.name}", "objective": objective,
                                "origin": origin, "folder": str(folder)}, score))
-            if origin == "shipped":
+            if shipped:
                 found.sort(key=lambda item: -item[1])
             rows += [row for row, _ in found]
         return rows
 
-    def mapper(self, generator: str, mapper_id: str | None) -> MapperSet:
+    def mapper(self, generator: str, mapper_id: str | None, visitor: Visitor = LOCAL) -> MapperSet:
 
-        rows = self.models(generator)
+        rows = self.models(generator, visitor)
         if not rows:
             raise ServiceError(f"there is no mapper for {generator!r} yet: train one (a mapper job) to "
                                "start from a sentence or a picture")
@@ -135,15 +140,16 @@ class MapperActions:
         raise ServiceError(f"this anchor is a {own!r} code and the path lives in {space!r}; there is no way back "
                            "from that space: pick a path of the anchor's space or start from a seed")
 
-    def anchor_from_text(self, generator: str, sentence: Any, seed: Any = 0, mapper: str | None = None) -> dict[str, Any]:
+    def anchor_from_text(self, generator: str, sentence: Any, seed: Any = 0, mapper: str | None = None,
+                         visitor: Visitor = LOCAL) -> dict[str, Any]:
         """A sentence → a latent code (through the mapper) and its image. ``seed`` varies what the sentence leaves
         unnamed (seeded noise on the text embedding; seed 0: none)."""
         from .uses import text_to_latent
 
         text = check_sentence(sentence, "the sentence")
         seed = check_number(seed, "seed", 0, LIMITS["max_seed"], integer=True)
-        with self.service.gate.interactive():
-            ms = self.mapper(generator, mapper)
+        with self.service.interactive(visitor):
+            ms = self.mapper(generator, mapper, visitor)
             clip = self.service.clip(ms.clip)
             noise = float(ms.settings.get("noise", 0.5)) if seed else 0.0
             latent = text_to_latent(ms, clip, [text], seeds=[seed], noise=noise)
@@ -153,7 +159,8 @@ class MapperActions:
             return {**self._save_anchor(generator, ms.space, latent, image), "sentence": text,
                     "mapper": ms.name or ms.objective}
 
-    def anchor_from_image(self, generator: str, image_path: Any, mapper: str | None = None) -> dict[str, Any]:
+    def anchor_from_image(self, generator: str, image_path: Any, mapper: str | None = None,
+                          visitor: Visitor = LOCAL) -> dict[str, Any]:
         """An uploaded image → a latent code (inversion through the mapper), its reconstruction, and how similar the
         two are (CLIP cosine; PSNR). Refuses, with a sentence, files that are not images, too large, or pictures
         unlike the generator's (reconstructed worse than any of its own renders: ``domain_min_psnr_db``)."""
@@ -162,9 +169,9 @@ class MapperActions:
 
         if not image_path:
             raise ServiceError("upload an image first")
-        with self.service.gate.interactive():
+        with self.service.interactive(visitor):
             g = self.service.generator(generator)
-            ms = self.mapper(generator, mapper)
+            ms = self.mapper(generator, mapper, visitor)
             clip = self.service.clip(ms.clip)
             try:
                 upload = read_image(str(image_path), g.resolution).to(g.device, g.dtype)
@@ -191,7 +198,8 @@ class MapperActions:
                     "psnr_db": round(quality, 2), "mapper": ms.name or ms.objective}
 
     # --- mapper training jobs (job kind "mapper") -----------------------------------------------------------------
-    def submit(self, generator: str, objective: str = "csla", iterations: Any = 400, seed: Any = 0) -> dict[str, Any]:
+    def submit(self, generator: str, objective: str = "csla", iterations: Any = 400, seed: Any = 0,
+               visitor: Visitor = LOCAL) -> dict[str, Any]:
         """Queue a background job that trains a mapper data-free from the generator's own samples."""
         from .train import OBJECTIVES
 
@@ -201,7 +209,7 @@ class MapperActions:
         iterations = check_number(iterations, "iterations", 1, LIMITS["max_iterations"], integer=True)
         request = {"generator": generator, "objective": objective, "corpus": f"{objective} mapper",
                    "seed": check_number(seed, "seed", 0, LIMITS["max_seed"], integer=True), "iterations": iterations}
-        return self.service.enqueue(self.kind, request, total=iterations)
+        return self.service.enqueue(self.kind, request, total=iterations, visitor=visitor)
 
     def job_label(self, job: "Job") -> str:
         return str(job.request.get("corpus", ""))
