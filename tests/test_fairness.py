@@ -260,3 +260,22 @@ def test_weights_with_nan_are_refused_with_the_file_named(tmp_path):
     with pytest.raises(WeightsError, match=rf"paths.safetensors: '{key}' holds NaN or infinite values"):
         PathSet.load(folder)
     assert torch.isfinite(PathSet.load(SHIPPED_SHAPES_PATHS).lss.state_dict()[key]).all()
+
+
+def test_a_generator_folder_with_nan_weights_is_refused(tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from contraclip_core.errors import WeightsError
+    from contraclip_core.generators import from_pretrained
+    from contraclip_core.hub import PROJECT_ROOT
+
+    folder = tmp_path / "generator"
+    shutil.copytree(PROJECT_ROOT / "checkpoints" / "shapes" / "generator", folder)
+    state = load_file(folder / "model.safetensors")
+    key = next(k for k, v in state.items() if v.is_floating_point())
+    state[key] = torch.full_like(state[key], float("inf"))
+    save_file(state, folder / "model.safetensors")
+    with pytest.raises(WeightsError, match=rf"'{key}' holds NaN or infinite values"):
+        from_pretrained(str(folder))

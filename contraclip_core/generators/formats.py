@@ -119,3 +119,7 @@ def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.T
     for key in found:
         if key not in expected:
             raise WeightsError(f"{source} does not fit the model config: unexpected key {key!r} in the file.")
+    for key, tensor in found.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise WeightsError(f"{source}: {key!r} holds NaN or infinite values; the file is damaged (download or "
+                               "convert it again)")
