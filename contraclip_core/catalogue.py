@@ -38,7 +38,7 @@ class GeneratorPreset:
 
 
 # Domains in the order the picker shows them.
-DOMAINS = ("shapes", "faces", "art faces", "cats", "dogs", "wild animals", "lions", "horses", "elephants", "giraffes",
+DOMAINS = ("yours", "shapes", "faces", "art faces", "cats", "dogs", "wild animals", "lions", "horses", "elephants", "giraffes",
            "parrots", "cars", "bicycles", "churches", "histology")
 SG2_MB = {256: 121.0, 512: 124.0, 1024: 133.0}  # config-f .pt sizes on the Hub
 SG2_LAYERS = {256: 7, 512: 9, 1024: 11}  # ℓ = num_ws − 7
@@ -105,6 +105,14 @@ GENERATORS: dict[str, GeneratorPreset] = {
 }
 DEFAULT_GENERATOR = "shapes-128"
 ALIASES = {"shapes": "shapes-128"}  # short names a user may type
+
+
+def add_generator(name: str, preset: GeneratorPreset) -> None:
+    """Add a user's generator to the catalogue for this process (``python app.py --generator SOURCE``); a name
+    already taken by another generator is refused."""
+    if name in GENERATORS and GENERATORS[name] != preset:
+        raise ValueError(f"a generator named {name!r} is already in the catalogue")
+    GENERATORS[name] = preset
 
 
 def canonical_names() -> list[str]:

@@ -23,6 +23,7 @@ SHAPES_CLIP_NAME = "shapes-clip"  # open_clip model name = stem of our model con
 SHAPES_CLIP_DIR = PROJECT_ROOT / "checkpoints" / "shapes" / "clip"
 SHAPES_CLIP_CONFIG = f"{SHAPES_CLIP_NAME}.json"
 SHAPES_CLIP_WEIGHTS = "open_clip_model.safetensors"
+OPEN_CLIP_CONFIG = "open_clip_config.json"  # open_clip's own save layout: this file beside the weights
 
 
 def preprocess(
@@ -168,18 +169,56 @@ def load_openai_vit_b32(device: str | torch.device = "cpu", dtype: torch.dtype =
     return _wrap(model, preset.model_name, device, dtype)
 
 
+def load_open_clip_folder(folder: str | Path, device: str | torch.device = "cpu",
+                          dtype: torch.dtype = torch.float32) -> ClipModel:
+    """Any open_clip model saved in open_clip's own layout: a folder with ``open_clip_config.json`` (the model and
+    preprocessing config) and ``open_clip_model.safetensors`` (or a ``.bin`` read with ``weights_only=True``)."""
+    import open_clip
+
+    folder = Path(folder).expanduser().absolute()
+    if not (folder / OPEN_CLIP_CONFIG).is_file():
+        raise WeightsError(f"{folder} is not an open_clip model folder: it needs {OPEN_CLIP_CONFIG} beside the "
+                           "weights (open_clip's save layout)")
+    name = f"local-dir:{folder}"
+    try:
+        model = open_clip.create_model(name, device=device)
+    except (RuntimeError, ValueError, FileNotFoundError, KeyError) as e:
+        raise WeightsError(f"{folder} does not hold a loadable open_clip model: {e}") from e
+    return _wrap(model, name, device, dtype)
+
+
 def load_clip(name: str, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> ClipModel:
-    """A CLIP model by registry name (``"shapes-clip"``, ``"ViT-B-32/openai"``) or an open_clip weights path."""
-    from . import registry
+    """A CLIP model by registry name (``"shapes-clip"``, ``"ViT-B-32/openai"``), or any source of one:
+
+    - a folder in open_clip's layout (``open_clip_config.json`` + weights), local or ``hf://org/repo[@rev]`` (a Hub
+      repository or a folder of one);
+    - a weights file of OpenAI's ViT-B/32, local or ``hf://org/repo/file``.
+    """
+    from . import hub, registry
     from .errors import UnknownNameError
 
     if name == SHAPES_CLIP_NAME:
         return load_shapes_clip(device=device, dtype=dtype)
     if name == "ViT-B-32/openai":
         return load_openai_vit_b32(device=device, dtype=dtype)
-    if name.startswith("hf://") or Path(name).exists():
+    if name.startswith("hf://"):
+        root_only = name[len("hf://"):].rstrip("/").count("/") == 1  # hf://org/repo[@rev]: the repository's root
+        where = hub.parse_hf_url(name.rstrip("/") + f"/{OPEN_CLIP_CONFIG}" if root_only else name)
+        folder = "" if root_only else where.filename.rstrip("/")
+        if root_only or not Path(folder).suffix:  # a repository or a folder of one: open_clip's layout
+            prefix = f"{folder}/" if folder else ""
+            root = hub.snapshot(where.repo_id, where.revision, [f"{prefix}{OPEN_CLIP_CONFIG}",
+                                                                f"{prefix}open_clip_model.safetensors"],
+                                what=f"the CLIP model {name}")
+            return load_open_clip_folder(root / folder, device=device, dtype=dtype)
         return load_openai_vit_b32(device=device, dtype=dtype, source=name)
-    raise UnknownNameError(f"unknown CLIP model {name!r}; choose one of {sorted(registry.CLIP_MODELS)}")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return load_open_clip_folder(path, device=device, dtype=dtype)
+    if path.is_file():
+        return load_openai_vit_b32(device=device, dtype=dtype, source=name)
+    raise UnknownNameError(f"unknown CLIP model {name!r}; choose one of {sorted(registry.CLIP_MODELS)}, or give an "
+                           "open_clip model folder, an OpenAI ViT-B/32 weights file or an hf:// source")
 
 
 @functools.lru_cache(maxsize=8)
@@ -194,6 +233,8 @@ def tokenizer_for(name: str) -> Any:
         _register_shapes_config(SHAPES_CLIP_DIR)
         return open_clip.get_tokenizer(SHAPES_CLIP_NAME)
     preset = registry.CLIP_MODELS.get(name)
+    if preset is None and Path(name).expanduser().is_dir():
+        return open_clip.get_tokenizer(f"local-dir:{Path(name).expanduser().absolute()}")
     return open_clip.get_tokenizer(preset.model_name if preset else "ViT-B-32")
 
 
@@ -209,3 +250,11 @@ def encoded(name: str, text: str) -> tuple[list[int], list[str]]:
         if used > room:
             past.append(word)
     return ids, past
+
+
+def add_clip_argument(parser: Any) -> None:
+    """``--clip`` for a CLI command that trains or edits (an ``argparse`` parser)."""
+    parser.add_argument("--clip", default=None,
+                        help="the CLIP model: a registry name (shapes-clip, ViT-B-32/openai), an open_clip model "
+                             "folder (open_clip_config.json + weights), an OpenAI ViT-B/32 weights file, or hf://… "
+                             "(default: the generator preset's)")

@@ -158,6 +158,32 @@ class Service:
         return self.cached(f"generator:{registry.GENERATORS[name].source}",
                             lambda: from_pretrained(name, device=self.device))
 
+    def add_generator(self, source: str, clip: str | None = None) -> str:
+        """Put a user's generator in the picker for this process: ``source`` is any checkpoint ``from_pretrained``
+        reads (our folder, a rosinality ``.pt``, an NVIDIA ``.pkl``, a genforce ProgGAN; local or ``hf://``), with
+        the CLIP its paths are trained with (a registry name or any source ``load_clip`` reads; default OpenAI's
+        ViT-B/32). Both are loaded now, so a bad file is a sentence at start-up. Returns its catalogue name."""
+        from pathlib import PurePath
+
+        from .generators import from_pretrained
+
+        stem = PurePath(str(source).rstrip("/")).name.split(".")[0] or "generator"
+        name = "yours-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in stem.lower())[:40]
+        g = self.cached(f"generator:{source}", lambda: from_pretrained(str(source), device=self.device))
+        clip = clip or "ViT-B-32/openai"
+        self.clip(clip)
+        space = "w+" if "w+" in g.spaces else "z"
+        preset = registry.GeneratorPreset(
+            source=str(source), arch="", layout="", config={}, needs_hub=str(source).startswith("hf://"),
+            description=f"your generator {PurePath(str(source)).name}, {g.resolution}×{g.resolution}",
+            default_space=space, default_layers=max(0, g.num_ws - 7) if space == "w+" else 0,
+            default_truncation=0.7 if space == "w+" else 1.0, clip=clip, domain="yours", resolution=g.resolution)
+        try:
+            registry.add_generator(name, preset)
+        except ValueError as e:
+            raise ServiceError(str(e)) from e
+        return name
+
     def precision(self, name: str) -> precision_mod.Precision:
         """The precision ``name`` renders and trains in here: chosen (and measured where there is a candidate) on
         first use, logged, and reused."""

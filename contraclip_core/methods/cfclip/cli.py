@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ...clip import add_clip_argument
 from ...errors import ContraCLIPError
 
 
@@ -23,6 +24,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--sentence", action="append", default=[], help="a target sentence (repeat for several)")
     t.add_argument("--vocabulary", choices=["shapes-captions"], help="train on the Shapes caption vocabulary")
     t.add_argument("--iterations", type=int)
+    add_clip_argument(t)
     t.add_argument("--device", default="cpu")
     t.add_argument("--out", required=True)
     t.set_defaults(run=_train)
@@ -31,6 +33,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--sentence", required=True)
     e.add_argument("--seeds", type=int, nargs="+", default=[0])
     e.add_argument("--frames", type=int, default=8)
+    add_clip_argument(e)
     e.add_argument("--device", default="cpu")
     e.add_argument("--out", required=True)
     e.set_defaults(run=_edit)
@@ -53,6 +56,8 @@ def _train(args: argparse.Namespace) -> int:
     config = edit_config(args.generator, targets)
     if args.iterations:
         config.iterations = args.iterations
+    if args.clip:
+        config.clip = args.clip
     generator = from_pretrained(args.generator, device=args.device)
     trainer = EditTrainer(config, generator, load_clip(config.resolved().clip, device=args.device))
     out = Path(args.out)
@@ -73,7 +78,7 @@ def _edit(args: argparse.Namespace) -> int:
     edit_set = EditSet.from_pretrained(args.source, device=args.device)
     generator = from_pretrained(edit_set.generator, device=args.device)
     edit_set.check_fits(generator, args.source)
-    text = edit_set.text_embedding(load_clip(edit_set.clip, device=args.device), args.sentence)
+    text = edit_set.text_embedding(load_clip(args.clip or edit_set.clip, device=args.device), args.sentence)
     with torch.no_grad():
         anchor = generator.encode(generator.sample_z(args.seeds), edit_set.space, edit_set.truncation)
         levels = torch.linspace(0, 1, args.frames + 1).tolist()

@@ -13,6 +13,8 @@ import json
 import time
 from pathlib import Path
 
+from ... import registry
+from ...clip import add_clip_argument
 from ...precision import add_precision_argument, run_precision
 
 
@@ -45,6 +47,7 @@ def _add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--whiten", action=argparse.BooleanOptionalAction, default=None,
                    help="train the paths in whitened W (default: the preset's; the Shapes quick preset does)")
     p.add_argument("--seed", type=int, default=0)
+    add_clip_argument(p)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, …")
     add_precision_argument(p)
     p.add_argument("--no-resume", action="store_true", help="start afresh even if OUT/checkpoint.pt exists")
@@ -103,10 +106,12 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     config = presets.train_config(args.generator, args.preset, dipoles=[tuple(d) for d in args.dipole],
                                   corpus=args.corpus, method=args.method, seed=args.seed)
-    for key in ("iterations", "batch_size", "loss", "lr", "objective", "off_target_weight", "whiten"):
+    for key in ("iterations", "batch_size", "loss", "lr", "objective", "off_target_weight", "whiten", "clip"):
         if getattr(args, key) is not None:
             setattr(config, key, getattr(args, key))
     generator = from_pretrained(args.generator, device=args.device)
+    if args.generator not in registry.GENERATORS and config.layers is None:  # a user's checkpoint: no preset
+        config.layers = max(0, generator.num_ws - 7)  # W+ paths on the coarse and middle styles, as the presets
     clip = load_clip(config.resolved().clip, device=args.device)
     trainer = Trainer(config, generator, clip)
     mode = run_precision(generator, args)
@@ -126,7 +131,6 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_traverse(args: argparse.Namespace) -> None:
-    from ... import registry
     from ...generators import from_pretrained
     from ...media import save_gif, save_mp4, strip
     from .artefact import PathSet
@@ -152,7 +156,6 @@ def cmd_traverse(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from ... import registry
     from ...generators import from_pretrained
     from .artefact import PathSet
     from .evaluate import evaluate_shapes, format_table, plot_curves

@@ -9,6 +9,8 @@ import argparse
 import time
 from pathlib import Path
 
+from ...clip import add_clip_argument
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """``mappers train | publish``."""
@@ -23,6 +25,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--objective", choices=sorted(OBJECTIVES), default="csla")
     t.add_argument("--iterations", type=int, default=400)
     t.add_argument("--seed", type=int, default=0)
+    add_clip_argument(t)
     t.add_argument("--device", default="cpu")
     t.add_argument("--out", required=True, help="folder for the mapper (mapper.safetensors + mapper.json)")
     t.set_defaults(run=_train)
@@ -40,7 +43,7 @@ def _train(args: argparse.Namespace) -> int:
     from .train import MapperTrainConfig, MapperTrainer
 
     config = MapperTrainConfig(objective=args.objective, generator=args.generator, iterations=args.iterations,
-                               seed=args.seed)
+                               seed=args.seed, clip=args.clip)
     generator = from_pretrained(args.generator, device=args.device)
     preset = registry.GENERATORS.get(args.generator)
     clip = load_clip(config.clip or (preset.clip if preset else "ViT-B-32/openai"), device=args.device)
