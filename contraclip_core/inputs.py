@@ -22,6 +22,7 @@ LIMITS = {
     "storage_mb": 2000,  # what all jobs and results may hold; oldest unshared (never pinned) go first
     "interactive_slots": 4,  # traversals / edits / anchors in flight at once (one per visitor); more: "busy"
     "training_min_share": 0.25,  # the share of time a training job keeps under interactive load
+    "gpu_chunk_s": 50,  # ZeroGPU: seconds of training one visitor request runs (spaces.GPU duration: this + 10)
     "max_seed": 2**31 - 1,
     "output_ttl_s": 3600,  # generated files older than this are deleted
     "max_frame_pixels": 40_000_000,  # seeds × frames × H × W rendered by one request (memory bound)

@@ -52,6 +52,7 @@ class Job:
     owner: str = ""  # who asked for it: a visitor id (visitors.py); "" is the machine's own user (CLI, local app)
     shared: bool = False  # its owner shows what it trained to every visitor
     pinned: bool = False  # the Space's owner keeps it: storage retention never removes it
+    note: str = ""  # where a waiting job stands, for its card (e.g. "the GPU quota is used up: …")
 
     @classmethod
     def from_json(cls, obj: Any, source: str, checks: Mapping[str, RequestCheck]) -> "Job":
@@ -66,6 +67,7 @@ class Job:
             owner=f.text("owner", max_chars=200, default=""),
             shared=f.flag("shared", default=False),
             pinned=f.flag("pinned", default=False),
+            note=f.text("note", max_chars=1000, default=""),
             request=checks[kind](f.mapping("request"), f"{source}: 'request'"),
             status=f.text("status", choices=STATUSES),
             iteration=f.number("iteration", 0, MAX_ITERATIONS, integer=True, default=0),
@@ -201,15 +203,16 @@ class JobQueue:
 
     Args:
         store: where jobs persist.
-        run: ``run(job, report)`` trains the job and returns the result folder; it calls ``report(iteration, total,
-            loss, eta_s)`` as it goes, which returns False once the job should stop (cancelled or shutting down).
+        run: ``run(job, report, device)`` trains the job on ``device`` (None: the app's own) and returns the result
+            folder; it calls ``report(iteration, total, loss, eta_s)`` as it goes, which returns False once the job
+            should stop (cancelled, shutting down, or a chunk's time is up).
         max_active: most jobs queued or running at once; more submissions are refused with a clear message.
         gate: the priority gate the worker respects between iterations.
         min_share: the share of time training keeps under interactive load: after an iteration that took t seconds
             the worker waits for interactive requests at most t·(1 − min_share)/min_share seconds.
     """
 
-    def __init__(self, store: JobStore, run: Callable[[Job, Callable[..., bool]], str], max_active: int = 8,
+    def __init__(self, store: JobStore, run: Callable[[Job, Callable[..., bool], str | None], str], max_active: int = 8,
                  gate: PriorityGate | None = None, min_share: float = 0.25):
         self.store, self.run, self.max_active, self.min_share = store, run, max_active, min_share
         self.gate = gate or PriorityGate()
@@ -289,14 +292,24 @@ class JobQueue:
                 print(f"contraclip: training worker: job {job.id}:\n{traceback.format_exc()}", file=sys.stderr)
                 self._wake.wait(1.0)
 
-    def _run_one(self, picked: Job) -> None:
+    def run_chunk(self, job_id: str, seconds: float, device: str | None = None) -> Job:
+        """Advance one queued job for about ``seconds`` on ``device`` in the calling thread (a ZeroGPU request, where
+        the background worker has no GPU): it resumes from its checkpoint, stops after the iteration that passes the
+        time, checkpoints, and goes back to "queued" until the next chunk — or ends done / cancelled / failed.
+        A job that is not queued (running elsewhere, finished) is returned as it is."""
+        job = self.store.load(job_id)
+        if job.status == "queued":
+            self._run_one(job, deadline=time.monotonic() + seconds, device=device)
+        return self.store.load(job_id)
+
+    def _run_one(self, picked: Job, deadline: float | None = None, device: str | None = None) -> None:
         if self.on_pick is not None:
             self.on_pick(picked)
 
         def start(job: Job) -> bool:
             if job.status != "queued":  # cancelled (or taken) since it was picked
                 return False
-            job.status, job.started, job.error = "running", job.started or time.time(), ""
+            job.status, job.started, job.error, job.note = "running", job.started or time.time(), "", ""
             return True
 
         job = self.store.update(picked.id, start)
@@ -317,13 +330,15 @@ class JobQueue:
                 self.store.update(job.id, progress)
                 last_save[0] = now
             job.cancel_requested = job.cancel_requested or job.id in self._cancel_asked
+            if deadline is not None:  # a chunk: its time is up after this iteration
+                return not (job.cancel_requested or time.monotonic() >= deadline)
             step = now - last_step[0]  # this iteration's time: training keeps min_share of the time
             self.gate.wait_idle(timeout=min(30.0, step * (1 - self.min_share) / self.min_share))
             last_step[0] = time.monotonic()
             return not (job.cancel_requested or self._stop.is_set())
 
         try:
-            result = self.run(job, report)
+            result = self.run(job, report, device)
         except Exception as e:  # a failed job must not kill the worker: record it for the user
             message = failure_message(e)
             try:
@@ -340,10 +355,10 @@ class JobQueue:
 
         def finish(disk: Job) -> None:
             progress(disk)
-            if self._stop.is_set() and not disk.cancel_requested and job.iteration < job.total:
-                disk.status = "queued"  # shutting down: resume next start
-            elif disk.cancel_requested:
+            if disk.cancel_requested:
                 disk.status, disk.finished = "cancelled", time.time()
+            elif job.iteration < job.total and (self._stop.is_set() or deadline is not None):
+                disk.status = "queued"  # shutting down, or a chunk's time is up: resume from the checkpoint
             else:
                 disk.status, disk.finished, disk.result = "done", time.time(), result
 

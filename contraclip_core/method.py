@@ -26,9 +26,10 @@ class MethodActions(Protocol):
         the method's kind; returns the job's row."""
         ...
 
-    def run_job(self, job: "Job", report: Report) -> str:
-        """Train the job (resuming from its checkpoint), save the artefact under the method's results folder
-        (``<data>/<results>/<job id>``) and return that folder; "" when stopped early (cancelled, shutting down)."""
+    def run_job(self, job: "Job", report: Report, device: str | None = None) -> str:
+        """Train the job on ``device`` (None: the app's; "cuda" in a ZeroGPU chunk), resuming from its checkpoint;
+        save the artefact under the method's results folder (``<data>/<results>/<job id>``) and return that folder;
+        "" when stopped early (cancelled, shutting down, a chunk's time is up), its checkpoint kept."""
         ...
 
     def job_label(self, job: "Job") -> str:

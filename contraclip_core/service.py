@@ -37,6 +37,7 @@ from .artefact import Artefact
 from .method import MethodActions
 from .methods.registry import KINDS, METHODS
 from .visitors import LOCAL, Visitor, identify, is_public
+from . import zerogpu
 
 OUTPUTS = "outputs"  # <data>/outputs/: generated files (strips, GIFs, anchors), swept after LIMITS["output_ttl_s"]
 
@@ -53,7 +54,7 @@ class Service:
     sentence why it cannot be used) and released by ``close()``."""
 
     def __init__(self, data_dir: str | Path | None = None, device: str | None = None, start_worker: bool = True,
-                 precision: str | None = None, public: bool | None = None):
+                 precision: str | None = None, public: bool | None = None, gpu_chunks: bool | None = None):
         self.data_dir = Path(data_dir or os.environ.get("CONTRACLIP_DATA", hub.PROJECT_ROOT / "checkpoints" / "local"))
         self.data = DataDir.open(self.data_dir, ("jobs", OUTPUTS, *(m.results for m in METHODS.values())))
         self.outputs_dir = self.data_dir / OUTPUTS
@@ -64,12 +65,15 @@ class Service:
         except ValueError as e:
             self.data.close()
             raise ServiceError(str(e)) from e
-        self._precisions: dict[str, precision_mod.Precision] = {}
+        self._precisions: dict[tuple[str, str], precision_mod.Precision] = {}
         self._models: dict[str, Any] = {}
         self._model_lock = threading.Lock()
         self.gate = PriorityGate()
         self.public = is_public() if public is None else public  # strangers share this process: quotas apply
         self.admission = Admission(LIMITS["interactive_slots"])
+        # ZeroGPU: a GPU exists only inside a visitor's request, so jobs advance in chunks those requests start
+        # (train_chunk); the background worker, which would train on the CPU for hours, is not started
+        self.gpu_chunks = zerogpu.available() if gpu_chunks is None else gpu_chunks
         self.actions: dict[str, MethodActions] = {name: m.actions(self) for name, m in METHODS.items()}
         self.by_kind: dict[str, MethodActions] = {m.kind: self.actions[name] for name, m in METHODS.items()}
         try:
@@ -78,7 +82,7 @@ class Service:
         except BaseException:
             self.data.close()
             raise
-        if start_worker:
+        if start_worker and not self.gpu_chunks:
             self.queue.start()
 
     # --- visitors -------------------------------------------------------------------------------------------------
@@ -151,12 +155,14 @@ class Service:
             return True, "downloads from the Hub on first use"
         return False, "needs the Hugging Face Hub, which cannot be reached here (the Shapes world works offline)"
 
-    def generator(self, name: str) -> Generator:
+    def generator(self, name: str, device: str | None = None) -> Generator:
+        """A catalogue generator on ``device`` (default: the app's), loaded once per process and device."""
         from .generators import from_pretrained
 
         check_generator(name)
-        return self.cached(f"generator:{registry.GENERATORS[name].source}",
-                            lambda: from_pretrained(name, device=self.device))
+        device = device or self.device
+        key = f"generator:{registry.GENERATORS[name].source}" + ("" if device == self.device else f"@{device}")
+        return self.cached(key, lambda: from_pretrained(name, device=device))
 
     def add_generator(self, source: str, clip: str | None = None) -> str:
         """Put a user's generator in the picker for this process: ``source`` is any checkpoint ``from_pretrained``
@@ -184,22 +190,26 @@ class Service:
             raise ServiceError(str(e)) from e
         return name
 
-    def precision(self, name: str) -> precision_mod.Precision:
-        """The precision ``name`` renders and trains in here: chosen (and measured where there is a candidate) on
-        first use, logged, and reused."""
-        g = self.generator(name)
+    def precision(self, name: str, device: str | None = None) -> precision_mod.Precision:
+        """The precision ``name`` renders and trains in on ``device`` (default: the app's): chosen (and measured
+        where there is a candidate) on first use, logged, and reused."""
+        device = device or self.device
+        g = self.generator(name, device)
         with self._model_lock:
-            if name not in self._precisions:
+            if (name, device) not in self._precisions:
                 try:
-                    self._precisions[name] = precision_mod.select(g, self.device, self.precision_override)
+                    self._precisions[name, device] = precision_mod.select(g, device, self.precision_override)
                 except ValueError as e:  # a bad $CONTRACLIP_PRECISION
                     raise ServiceError(str(e)) from e
-            return self._precisions[name]
+            return self._precisions[name, device]
 
-    def clip(self, name: str):
+    def clip(self, name: str, device: str | None = None):
+        """A CLIP model (registry name or any source ``load_clip`` reads) on ``device``, loaded once."""
         from .clip import load_clip
 
-        return self.cached(f"clip:{name}", lambda: load_clip(name, device=self.device))
+        device = device or self.device
+        key = f"clip:{name}" + ("" if device == self.device else f"@{device}")
+        return self.cached(key, lambda: load_clip(name, device=device))
 
     def cached(self, key: str, load) -> Any:
         """Load a model once per process; loader errors become ServiceErrors."""
@@ -246,11 +256,34 @@ class Service:
             raise ServiceError(str(e)) from e
         return self.job_row(job)
 
-    def _run_job(self, job: Job, report) -> str:
+    def _run_job(self, job: Job, report, device: str | None = None) -> str:
         try:
-            return self.by_kind[job.kind].run_job(job, report)  # the store reads registered kinds only
+            return self.by_kind[job.kind].run_job(job, report, device)  # the store reads registered kinds only
         finally:
             self.enforce_storage()
+
+    def train_chunk(self, job_id: str, visitor: Visitor = LOCAL, seconds: float | None = None,
+                    device: str = "cuda") -> dict[str, Any]:
+        """Advance the visitor's queued job for about ``seconds`` (``LIMITS['gpu_chunk_s']``) on ``device``, in this
+        thread: on ZeroGPU the caller is a request wrapped in ``spaces.GPU`` (``zerogpu.chunk_runner``). It resumes
+        from the job's checkpoint and stops with one, so chunk after chunk trains the very path one run would."""
+        job = self._own(job_id, visitor, "trained")
+        if job.status != "queued":
+            return self.job_row(job)
+        return self.job_row(self.queue.run_chunk(job.id, seconds or LIMITS["gpu_chunk_s"], device))
+
+    def note(self, job_id: str, text: str) -> None:
+        """Say on a waiting job's card where it stands (e.g. the GPU quota is used up); plain text."""
+        def change(job: Job) -> bool:
+            if job.status != "queued":
+                return False
+            job.note = text[:1000]
+            return True
+
+        try:
+            self.queue.store.update(str(job_id), change)
+        except (KeyError, RecordError):
+            pass  # deleted meanwhile: nothing to say
 
     def job_bytes(self, job: Job) -> int:
         """What a job holds on disk: its folder and what it trained."""
@@ -321,6 +354,7 @@ class Service:
                 "loss": None if job.loss is None or not math.isfinite(job.loss) else round(job.loss, 4),
                 "eta_s": None if job.eta_s is None else round(job.eta_s, 1), "error": job.error,
                 "resumed_from": job.resumed_from, "seconds": seconds, "shared": job.shared, "pinned": job.pinned,
+                "note": job.note,
                 "preview": str(preview) if preview.is_file() else ""}
 
     def cancel(self, job_id: str, visitor: Visitor = LOCAL) -> dict[str, Any]:

@@ -67,7 +67,8 @@ def run(trainer: Any, total: int, checkpoint_every: int, checkpoint: str | Path 
         postfix: Callable[[Progress], dict[str, str]] | None = None) -> None:
     """Drive ``trainer`` (``step()``, ``iteration``, ``losses``, ``save_checkpoint``, ``load_checkpoint``,
     ``resumed_from``) to ``total`` iterations: resume from ``checkpoint`` if it exists, save to it every
-    ``checkpoint_every`` iterations and at the end; ``callback(progress)`` returning False stops early."""
+    ``checkpoint_every`` iterations, at the end and when stopped early; ``callback(progress)`` returning False stops
+    early."""
     if checkpoint is not None and Path(checkpoint).is_file():
         trainer.load_checkpoint(checkpoint)
         trainer.resumed_from = trainer.iteration
@@ -87,9 +88,12 @@ def run(trainer: Any, total: int, checkpoint_every: int, checkpoint: str | Path 
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(postfix(progress) if postfix else {"loss": f"{progress.loss_avg:.4f}"})
-            if checkpoint is not None and (trainer.iteration % checkpoint_every == 0 or trainer.iteration == total):
+            saved = checkpoint is not None and (trainer.iteration % checkpoint_every == 0 or trainer.iteration == total)
+            if saved:
                 trainer.save_checkpoint(checkpoint)
             if callback is not None and callback(progress) is False:
+                if checkpoint is not None and not saved:  # stopped early (cancelled, a GPU chunk's time is up):
+                    trainer.save_checkpoint(checkpoint)  # the next run resumes from this very iteration
                 break
     finally:
         if bar is not None:

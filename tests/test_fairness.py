@@ -35,7 +35,7 @@ def test_a_cancel_between_pick_up_and_start_is_never_lost(tmp_path):
     """The worker picks a queued job, the visitor cancels it in that very moment: the job never runs."""
     ran = []
     store = JobStore(tmp_path, REQUEST_CHECKS)
-    queue = JobQueue(store, lambda job, report: ran.append(job.id) or "done")
+    queue = JobQueue(store, lambda job, report, device: ran.append(job.id) or "done")
     job = queue.submit(REQUEST, total=5)
 
     def cancel_in_the_window(picked: Job) -> None:
@@ -56,7 +56,7 @@ def test_a_cancel_while_running_survives_the_progress_saves(tmp_path):
     store = JobStore(tmp_path, REQUEST_CHECKS)
     started = threading.Event()
 
-    def run(job, report):
+    def run(job, report, device):
         for i in range(1, 400):
             started.set()
             time.sleep(0.01)
@@ -79,7 +79,7 @@ def test_a_cancel_while_running_survives_the_progress_saves(tmp_path):
 def test_the_worker_takes_turns_between_owners(tmp_path):
     order = []
     store = JobStore(tmp_path, REQUEST_CHECKS)
-    queue = JobQueue(store, lambda job, report: order.append(job.owner) or "done", max_active=10)
+    queue = JobQueue(store, lambda job, report, device: order.append(job.owner) or "done", max_active=10)
     for owner in ("A", "A", "A", "B"):  # A queued three jobs before B queued one
         queue.submit(REQUEST, total=1, owner=owner)
         time.sleep(0.01)
@@ -103,7 +103,7 @@ def test_training_keeps_its_share_under_a_starving_loop_of_interactive_requests(
 
     store = JobStore(tmp_path, REQUEST_CHECKS)
 
-    def run(job, report):
+    def run(job, report, device):
         for i in range(1, 21):
             time.sleep(0.05)
             report(i, 20, 1.0, 0.0)

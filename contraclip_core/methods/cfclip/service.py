@@ -169,13 +169,13 @@ class EditActions:
     def job_label(self, job: "Job") -> str:
         return str(job.request.get("label", ""))
 
-    def run_job(self, job: "Job", report) -> str:
+    def run_job(self, job: "Job", report, device: str | None = None) -> str:
         """Job kind "edit": train (resuming from the job's checkpoint), save to ``<data>/edits/<job id>``."""
         req = job.request
         config = edit_config(str(req["generator"]), [str(t) for t in req["targets"]], seed=int(req.get("seed", 0)))
         config.iterations = int(req.get("iterations", config.iterations))
-        generator = self.service.generator(config.generator)
-        trainer = EditTrainer(config, generator, self.service.clip(config.resolved().clip))
+        generator = self.service.generator(config.generator, device)
+        trainer = EditTrainer(config, generator, self.service.clip(config.resolved().clip, device))
         folder = self.service.queue.store.folder(job.id)
         preview_every = max(config.iterations // 4, 1)
 

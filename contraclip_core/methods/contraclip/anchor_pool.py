@@ -12,6 +12,7 @@ from typing import Callable
 
 import torch
 
+BLOCK = 32  # pool entries computed together, always the same ones
 
 class AnchorPool:
     """``size`` seeded anchors; ``draw(idx)`` returns their (latent, embedding), computing missing ones once.
@@ -39,13 +40,19 @@ class AnchorPool:
 
     @torch.no_grad()
     def draw(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(latent, embedding) of pool entries ``idx`` (B,), each computed at most once (repeats in one draw too)."""
-        missing = idx[~self.ready[idx]].unique()
-        if len(missing):
-            latent, embedding = self.compute(self.z[missing])
+        """(latent, embedding) of pool entries ``idx`` (B,), each computed at most once (repeats in one draw too).
+
+        Entries are computed in fixed blocks of ``BLOCK`` consecutive ones (the whole block of any missing entry):
+        an anchor's values then never depend on which others were drawn with it (a batched matrix product rounds
+        differently in another batch), so a run resumed from a checkpoint — a ZeroGPU chunk after chunk — draws
+        bit for bit what one uninterrupted run draws."""
+        missing = idx[~self.ready[idx]]
+        for block in (missing // BLOCK).unique().tolist():
+            rows = torch.arange(block * BLOCK, min((block + 1) * BLOCK, len(self)), device=self.ready.device)
+            latent, embedding = self.compute(self.z[rows])
             if self.latent is None or self.embedding is None:
                 self.latent = latent.new_zeros((len(self), *latent.shape[1:]))
                 self.embedding = embedding.new_zeros((len(self), *embedding.shape[1:]))
-            self.latent[missing], self.embedding[missing] = latent, embedding
-            self.ready[missing] = True
+            self.latent[rows], self.embedding[rows] = latent, embedding
+            self.ready[rows] = True
         return self.latent[idx], self.embedding[idx]  # type: ignore[index]

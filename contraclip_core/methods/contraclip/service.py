@@ -312,7 +312,9 @@ class PathActions:
         return self.dipoles_label(job) + objectives.label_suffix(job.request.get("overrides", {}).get("objective",
                                                                                                          "plain"))
 
-    def run_job(self, job: "Job", report) -> str:
+    def run_job(self, job: "Job", report, device: str | None = None) -> str:
+        """Job kind "paths": train on ``device`` (None: the app's), resuming from the job's checkpoint; save the path
+        set to ``<data>/paths/<job id>``; "" when stopped early (the checkpoint stays for the next run)."""
         req = job.request
         config = presets.train_config(req["generator"], req["preset"], dipoles=[tuple(d) for d in req["dipoles"]],
                                       seed=int(req.get("seed", 0)))
@@ -320,8 +322,8 @@ class PathActions:
             setattr(config, key, value)
         from .train import Trainer
 
-        generator = self.service.generator(req["generator"])
-        clip = self.service.clip(config.resolved().clip)
+        generator = self.service.generator(req["generator"], device)
+        clip = self.service.clip(config.resolved().clip, device)
         trainer = Trainer(config, generator, clip)
         folder = self.service.queue.store.folder(job.id)
         checkpoint = folder / "checkpoint.pt"
@@ -335,7 +337,7 @@ class PathActions:
             return report(p.iteration, p.total, p.loss_avg, p.eta_s)
 
         start = time.monotonic()
-        with self.service.precision(req["generator"]).context(self.service.device):  # the worker's own autocast
+        with self.service.precision(req["generator"], device).context(device or self.service.device):
             path_set = trainer.train(checkpoint=checkpoint, callback=callback)
         if trainer.iteration < config.iterations:
             return ""  # cancelled or shutting down; the checkpoint stays for a resume

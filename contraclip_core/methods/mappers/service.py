@@ -214,15 +214,15 @@ class MapperActions:
     def job_label(self, job: "Job") -> str:
         return str(job.request.get("corpus", ""))
 
-    def run_job(self, job: "Job", report) -> str:
+    def run_job(self, job: "Job", report, device: str | None = None) -> str:
         from .train import MapperTrainConfig, MapperTrainer
 
         req = job.request
-        generator = self.service.generator(str(req["generator"]))
+        generator = self.service.generator(str(req["generator"]), device)
         config = MapperTrainConfig(objective=str(req["objective"]), generator=str(req["generator"]),
                                    iterations=int(req["iterations"]), seed=int(req.get("seed", 0)))
         preset = registry.GENERATORS.get(config.generator)
-        clip = self.service.clip(config.clip or (preset.clip if preset else "ViT-B-32/openai"))
+        clip = self.service.clip(config.clip or (preset.clip if preset else "ViT-B-32/openai"), device)
         trainer = MapperTrainer(config, generator, clip)
         checkpoint = self.service.queue.store.folder(job.id) / "checkpoint.pt"
 
