@@ -8,38 +8,50 @@ component ``build`` returns (the anchor id; empty: the seeds) to ``/traverse``. 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
-from contraclip_core.service import Service
 from contraclip_core.inputs import ServiceError
+from contraclip_core.service import Service
 from contraclip_core.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_SIDE
+
+from . import identity
+from .layout import enclosing_blocks
+from .presentation import escape
 
 PANEL_OF = "explore"  # the tab that hosts this panel (see the package docstring)
 SOURCES = [("a seed", "seed"), ("a sentence", "sentence"), ("my picture", "image")]
 
 
-def build(service: Service, generator: gr.Dropdown) -> gr.Textbox:
-    """Build the anchor controls inside the current Blocks context, wire their events; the anchor id component."""
+def build(service: Service, generator: gr.Dropdown, who: list[Any] | None = None) -> gr.Textbox:
+    """Build the anchor controls inside the current Blocks context, wire their events (``who``: the page's identity
+    inputs, made here when the panel is built on its own); the anchor id component."""
+    who = who if who is not None else identity.create(enclosing_blocks()).inputs
 
     def on_source(source):
         return (gr.update(visible=source == "sentence"), gr.update(visible=source == "image"), "",
                 "" if source != "seed" else "Each seed gives its own anchor.")
 
-    def on_text(generator_name, sentence, seed):
+    def on_text(generator_name, sentence, seed, token=None, secret=None, request: gr.Request = None,
+                profile: gr.OAuthProfile | None = None):
         try:
-            r = service.method("mappers").anchor_from_text(generator_name, sentence, seed)
-        except ServiceError as e:
-            return None, "", f"⚠️ {e}"
-        return r["image"], r["anchor"], (f"Anchor from “{r['sentence']}” ({r['mapper']} mapper). **Traverse** now "
-                                         "starts from it; the seeds are ignored.")
+            visitor = identity.visitor(service, token, secret, request, profile)
+            r = service.method("mappers").anchor_from_text(generator_name, sentence, seed, visitor=visitor)
+        except ServiceError as e:  # BusyError too
+            return None, "", f"⚠️ {escape(e)}"
+        return r["image"], r["anchor"], (f"Anchor from “{escape(r['sentence'])}” ({escape(r['mapper'])} mapper). "
+                                         "**Traverse** now starts from it; the seeds are ignored.")
 
-    def on_image(generator_name, upload):
+    def on_image(generator_name, upload, token=None, secret=None, request: gr.Request = None,
+                 profile: gr.OAuthProfile | None = None):
         try:
-            r = service.method("mappers").anchor_from_image(generator_name, upload)
+            visitor = identity.visitor(service, token, secret, request, profile)
+            r = service.method("mappers").anchor_from_image(generator_name, upload, visitor=visitor)
         except ServiceError as e:
-            return None, None, "", f"⚠️ {e}"
+            return None, None, "", f"⚠️ {escape(e)}"
         return r["upload"], r["image"], r["anchor"], (
-            f"Reconstruction by the {r['mapper']} mapper: CLIP similarity {r['similarity']:.2f}, PSNR "
+            f"Reconstruction by the {escape(r['mapper'])} mapper: CLIP similarity {r['similarity']:.2f}, PSNR "
             f"{r['psnr_db']:.1f} dB. **Traverse** now starts from it; the seeds are ignored.")
 
     with gr.Accordion("Anchor: start from a seed, a sentence or your picture", open=False):
@@ -59,7 +71,8 @@ def build(service: Service, generator: gr.Dropdown) -> gr.Textbox:
         note = gr.Markdown(elem_id="anchor-note")
         anchor = gr.Textbox("", label="Anchor id (empty: the seeds)", elem_id="anchor-id", interactive=False)
     source.change(on_source, source, [text_row, image_row, anchor, note], api_name="anchor_source")
-    map_text.click(on_text, [generator, sentence, variation], [text_image, anchor, note], api_name="anchor_from_text")
-    upload.upload(on_image, [generator, upload], [shown, recon, anchor, note], api_name="anchor_from_image")
+    map_text.click(on_text, [generator, sentence, variation, *who], [text_image, anchor, note],
+                   api_name="anchor_from_text")
+    upload.upload(on_image, [generator, upload, *who], [shown, recon, anchor, note], api_name="anchor_from_image")
     generator.change(lambda: "", None, anchor, api_name=False)  # an anchor belongs to its generator
     return anchor

@@ -11,43 +11,63 @@ from typing import Any
 import gradio as gr
 
 from contraclip_core import registry
+from contraclip_core.inputs import ServiceError
 from contraclip_core.methods.cfclip.service import SHAPES_VOCABULARY
 from contraclip_core.service import Service
-from contraclip_core.inputs import ServiceError
+from contraclip_core.visitors import Visitor
 
+from . import identity
 from .gpu import gpu
 from .layout import Page, generator_choices
+from .presentation import escape
 
 
 def build(service: Service, page: Page | None = None) -> dict[str, Any]:
-    """Add the tab to the enclosing ``gr.Blocks`` and wire its events; it shares no components (``{}``)."""
-    def model_choices(generator: str) -> list[tuple[str, str]]:
-        return [(f"{m['label']}  [{m['origin']}]", m["id"]) for m in service.method("cfclip").models(generator)]
+    """Add the tab to the enclosing ``gr.Blocks`` and wire its events; it shares no components (``{}``). Every event
+    that lists, edits or trains for a visitor takes ``page.who()`` as its last inputs."""
+    page = page or Page()
+    who = page.who()
 
-    def on_generator(generator: str):
-        choices = model_choices(generator)
+    def model_choices(generator: str, visitor: Visitor) -> list[tuple[str, str]]:
+        models = service.method("cfclip").models(generator, visitor)
+        return [(f"{m['label']}  [{m['origin']}]", m["id"]) for m in models]
+
+    def on_generator(generator: str, token=None, secret=None, request: gr.Request = None,
+                     profile: gr.OAuthProfile | None = None):
+        choices = model_choices(generator, identity.visitor(service, token, secret, request, profile, listing=True))
         note = "" if choices else "No edit model for this generator yet: train one below."
         return gr.update(choices=choices, value=choices[0][1] if choices else None), note
 
-    @gpu
-    def on_edit(generator, model_id, seeds, sentence, strength):
+    def on_edit(generator, model_id, seeds, sentence, strength, token=None, secret=None, request: gr.Request = None,
+                profile: gr.OAuthProfile | None = None):
+        try:
+            visitor = identity.visitor(service, token, secret, request, profile)
+        except ServiceError as e:
+            return None, None, None, f"⚠️ {escape(e)}"
+        return render(visitor, generator, model_id, seeds, sentence, strength)
+
+    @gpu  # the visitor is resolved outside: only plain values cross into a ZeroGPU call
+    def render(visitor, generator, model_id, seeds, sentence, strength):
         try:
             if not model_id:
                 raise ServiceError("pick an edit model first (or train one below)")
-            r = service.method("cfclip").edit(generator, model_id, seeds, sentence, strength)
-        except ServiceError as e:
-            return None, None, None, f"⚠️ {e}"
-        note = (f"**{r['sentence']}** · strength {r['strength']:.2f} · seeds {', '.join(map(str, r['seeds']))} · "
-                f"{r['seconds']:.2f} s")
+            r = service.method("cfclip").edit(generator, model_id, seeds, sentence, strength, visitor=visitor)
+        except ServiceError as e:  # BusyError too: "busy: … try again in N s"
+            return None, None, None, f"⚠️ {escape(e)}"
+        note = (f"**{escape(r['sentence'])}** · strength {r['strength']:.2f} · seeds "
+                f"{', '.join(map(str, r['seeds']))} · {r['seconds']:.2f} s")
         return r["before_after"], r["gif"], r["gif"], note
 
-    def on_train(generator, sentences, vocabulary, iterations):
+    def on_train(generator, sentences, vocabulary, iterations, token=None, secret=None, request: gr.Request = None,
+                 profile: gr.OAuthProfile | None = None):
         try:
-            job = service.submit("edit", generator, sentences, vocabulary=vocabulary or "",
-                                                iterations=iterations)
+            visitor = identity.visitor(service, token, secret, request, profile)
+            job = service.submit("edit", generator, sentences, vocabulary=vocabulary or "", iterations=iterations,
+                                 visitor=visitor)
         except ServiceError as e:
-            return f"⚠️ {e}"
-        return f"Queued job `{job['id']}`: {job['dipoles']} ({job['total']} iterations); follow it in **Train**."
+            return f"⚠️ {escape(e)}"
+        return (f"Queued job `{job['id']}`: {escape(job['dipoles'])} ({job['total']} iterations); follow it "
+                "in **Train**.")
 
     with gr.Tab("Edit by a sentence", id="edit"):
         gr.Markdown("Type what the image should become — e.g. “a green square” — and a CF-CLIP mapper edits each "
@@ -56,7 +76,8 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
         with gr.Row():
             generator = gr.Dropdown(generator_choices(service), value=registry.DEFAULT_GENERATOR, label="Generator",
                                     scale=2)
-            model = gr.Dropdown(model_choices(registry.DEFAULT_GENERATOR), label="Edit model", scale=3,
+            model = gr.Dropdown(model_choices(registry.DEFAULT_GENERATOR, identity.page_visitor(service)),
+                                label="Edit model", scale=3,
                                 elem_id="edit-model")
             refresh = gr.Button("↻ models", scale=0, elem_id="edit-refresh")  # after a training job finishes
         note = gr.Markdown()
@@ -82,11 +103,13 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
             train = gr.Button("Train in the background", elem_id="edit-train-button")
             train_status = gr.Markdown(elem_id="edit-train-status")
 
-        generator.change(on_generator, generator, [model, note], api_name="edit_models")
-        refresh.click(on_generator, generator, [model, note], api_name="refresh_edit_models")
-        go.click(on_edit, [generator, model, seeds, sentence, strength], [pair, gif, gif_download, status],
+        generator.change(on_generator, [generator, *who], [model, note], api_name="edit_models")
+        refresh.click(on_generator, [generator, *who], [model, note], api_name="refresh_edit_models")
+        go.click(on_edit, [generator, model, seeds, sentence, strength, *who], [pair, gif, gif_download, status],
                  api_name="edit")
-        strength.release(on_edit, [generator, model, seeds, sentence, strength], [pair, gif, gif_download, status],
-                         api_name="edit_strength")
-        train.click(on_train, [generator, targets, vocabulary, iterations], train_status, api_name="train_edit")
+        strength.release(on_edit, [generator, model, seeds, sentence, strength, *who],
+                         [pair, gif, gif_download, status], api_name="edit_strength")
+        train.click(on_train, [generator, targets, vocabulary, iterations, *who], train_status, api_name="train_edit")
+        if service.public:  # the page was built with nobody's models: list the visitor's own once the page loads
+            page.on_load().then(on_generator, [generator, *who], [model, note], api_visibility="private")
     return {}

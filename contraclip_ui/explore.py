@@ -4,8 +4,9 @@ panel gives), scrub the result frame by frame, download it. Layout and wiring on
 
 api_names: ``/select_generator``, ``/random_seed``, ``/traverse`` and the page's ``/init``. It shares its
 ``generator`` and ``path`` pickers (the Train tab's ``/poll`` refreshes the path picker as jobs finish) and hosts the
-panels that declare ``PANEL_OF = "explore"``: each one's ``build(service, generator)`` returns the component whose
-value ``/traverse`` takes as its anchor, so Explore has one slot for one such panel.
+panels that declare ``PANEL_OF = "explore"``: each one's ``build(service, generator, who)`` returns the component
+whose value ``/traverse`` takes as its anchor, so Explore has one slot for one such panel. Every event that lists or
+renders for a visitor takes ``page.who()`` (their token, the owner's secret) as its last inputs.
 """
 from __future__ import annotations
 
@@ -17,17 +18,19 @@ import gradio as gr
 from contraclip_core import registry
 from contraclip_core.inputs import LIMITS, ServiceError
 from contraclip_core.service import Service
+from contraclip_core.visitors import Visitor
 
-from . import presentation
+from . import identity, presentation
 from .gpu import gpu
 from .layout import LARGE_VIEW_JS, Page, generator_choices
 
 NAME = "explore"
 
 
-def path_choices(service: Service, generator: str) -> list[tuple[str, str]]:
-    """The path picker's (label, id) choices for ``generator``: shipped, Hub and trained-here paths."""
-    return [(f"{p.label}  [{p.origin}]", p.id) for p in service.method("contraclip").paths(generator)]
+def path_choices(service: Service, generator: str, visitor: Visitor) -> list[tuple[str, str]]:
+    """The path picker's (label, id) choices for ``generator`` as ``visitor`` sees them: shipped, Hub, theirs
+    ("trained here") and other visitors' shared ones ("shared")."""
+    return [(f"{p.label}  [{p.origin}]", p.id) for p in service.method("contraclip").paths(generator, visitor)]
 
 
 def build(service: Service, page: Page | None = None) -> dict[str, Any]:
@@ -35,36 +38,55 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
     components it shares: ``{"generator": …, "path": …}``."""
     page = page or Page()
     paths = service.method("contraclip")
+    who = page.who()
 
-    def on_generator(generator: str):
+    def on_generator(generator: str, token=None, secret=None, request: gr.Request = None,
+                     profile: gr.OAuthProfile | None = None):
+        visitor = identity.visitor(service, token, secret, request, profile, listing=True)
         row = next((r for r in service.generators() if r["name"] == generator), None)
-        choices = path_choices(service, generator)
-        note = "" if row is None or row["available"] else f"⚠️ **{generator}** is unavailable here: {row['reason']}."
+        choices = path_choices(service, generator, visitor)
+        note = "" if row is None or row["available"] else (f"⚠️ **{presentation.escape(generator)}** is unavailable "
+                                                           f"here: {presentation.escape(row['reason'])}.")
         if row is not None and row["available"] and not choices:
             _, why = paths.hub_paths(generator)
             note = "No paths for this generator yet: train one in the **Train** tab." + (
-                f" (No pre-trained paths from the Hub: {why})" if why else "")
+                f" (No pre-trained paths from the Hub: {presentation.escape(why)})" if why else "")
         preset = registry.GENERATORS.get(generator)
         return (gr.update(choices=choices, value=choices[0][1] if choices else None), note,
                 gr.update(value=preset.default_truncation if preset else 0.7),
                 gr.update(value=preset.step_size if preset else 0.2))
 
-    @gpu
-    def on_traverse(generator, path_id, seeds, truncation, steps, step_size, anchor="", progress=gr.Progress()):
+    def on_traverse(generator, path_id, seeds, truncation, steps, step_size, anchor="", token=None, secret=None,
+                    request: gr.Request = None, profile: gr.OAuthProfile | None = None, progress=gr.Progress()):
+        try:
+            visitor = identity.visitor(service, token, secret, request, profile)
+        except ServiceError as e:
+            yield None, None, None, None, f"⚠️ {presentation.escape(e)}", None, None
+            return
+        yield from render(visitor, generator, path_id, seeds, truncation, steps, step_size, anchor, progress)
+
+    def on_example(generator, path_id, seeds, truncation, steps, step_size, token=None, secret=None,
+                   request: gr.Request = None, profile: gr.OAuthProfile | None = None, progress=gr.Progress()):
+        yield from on_traverse(generator, path_id, seeds, truncation, steps, step_size, "", token, secret, request,
+                               profile, progress)
+
+    @gpu  # the visitor is resolved outside: only plain values cross into a ZeroGPU call
+    def render(visitor, generator, path_id, seeds, truncation, steps, step_size, anchor, progress):
         try:  # a generator handler: the strip streams in as frames render (PathActions.traverse_stream)
             if not path_id:
                 raise ServiceError("pick a path first (or train one in the Train tab)")
             for r in paths.traverse_stream(generator, path_id, seeds, truncation, steps, step_size,
-                                           anchor=anchor or None):
+                                           anchor=anchor or None, visitor=visitor):
                 if r["stage"] == "rendering":
                     progress(r["done"] / r["total"], desc=f"rendered {r['done']} of {r['total']} frames")
                     yield (gr.update(), r["strip"], gr.update(), gr.update(), f"Rendering… {r['done']}/{r['total']}",
                            gr.update(), gr.update())
-        except ServiceError as e:
-            yield None, None, None, None, f"⚠️ {e}", None, None
+        except ServiceError as e:  # BusyError too: "busy: … try again in N s"
+            yield None, None, None, None, f"⚠️ {presentation.escape(e)}", None, None
             return
         rows = "from your anchor" if anchor else f"seeds {', '.join(map(str, r['seeds']))}"
-        note = f"**{r['label']}** · {rows} · rendered in {r['seconds']:.2f} s · precision {r['precision']}"
+        note = (f"**{presentation.escape(r['label'])}** · {rows} · rendered in {r['seconds']:.2f} s · precision "
+                f"{presentation.escape(r['precision'])}")
         yield (r["gif"], r["strip"], r["gif"], r["mp4"], note, {"frames": r["frames"], "steps": r["steps"]},
                r.get("profile"))
 
@@ -87,7 +109,7 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
         with gr.Row(elem_id="pickers"):
             generator = gr.Dropdown(generator_choices(service), value=registry.DEFAULT_GENERATOR, label="Generator",
                                     scale=2, min_width=260, elem_id="generator-picker")
-            path = gr.Dropdown(path_choices(service, registry.DEFAULT_GENERATOR),
+            path = gr.Dropdown(path_choices(service, registry.DEFAULT_GENERATOR, identity.page_visitor(service)),
                                label="Path (first ↔ second sentence)", scale=3, min_width=260, elem_id="path-picker")
         generator_note = gr.Markdown()
         with gr.Row(elem_id="controls"):
@@ -99,7 +121,7 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
                               min_width=180)
             step_size = gr.Number(registry.GENERATORS[registry.DEFAULT_GENERATOR].step_size,
                                   label="Step size η", scale=1, min_width=120)
-        anchors = [panel.build(service, generator) for panel in page.panels.get(NAME, [])]
+        anchors = [panel.build(service, generator, who) for panel in page.panels.get(NAME, [])]
         if len(anchors) > 1:
             raise ValueError(f"Explore has one anchor slot; {len(anchors)} panels declare PANEL_OF = {NAME!r}")
         go = gr.Button("Traverse", variant="primary", elem_id="traverse")
@@ -113,10 +135,11 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
         status = gr.Markdown(presentation.prerendered_note(shown), elem_id="explore-status", render=False)
         results = [gif, strip_image, gif_download, mp4_download, status, frames, profile_file]
         examples = paths.examples()
-        gr.Examples([e.row for e, _ in examples], [generator, path, seeds, truncation, steps, step_size],
-                    results, on_traverse, label="Examples: one click renders one", elem_id="examples",
-                    run_on_click=True, cache_examples=False, examples_per_page=max(len(examples), 1),
-                    example_labels=[presentation.example_label(e, label) for e, label in examples])
+        # a click fills the inputs, then renders them as the clicking visitor (run_on_click would not pass the token)
+        shelf = gr.Examples([e.row for e, _ in examples], [generator, path, seeds, truncation, steps, step_size],
+                            label="Examples: one click renders one", elem_id="examples", cache_examples=False,
+                            examples_per_page=max(len(examples), 1),
+                            example_labels=[presentation.example_label(e, label) for e, label in examples])
         status.render()
         gr.Markdown("Left: the animation, anchor beside the traversed image, progress bar below (orange: toward "
                     "the first sentence). Right: the strip, rows = seeds, columns = steps −T … +T, anchor framed.")
@@ -138,15 +161,18 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
                            elem_id="profile")
 
     # .input, not .change: an example setting the generator must not reset its own path
-    generator.input(on_generator, generator, [path, generator_note, truncation, step_size],
+    generator.input(on_generator, [generator, *who], [path, generator_note, truncation, step_size],
                     api_name="select_generator")
     random_seed.click(on_random_seed, None, seeds, api_name="random_seed")
-    go.click(on_traverse, [generator, path, seeds, truncation, steps, step_size, *anchors], results,
+    anchor_slot = anchors or [gr.State("")]  # built without the anchor panel: the seeds (keeps the inputs aligned)
+    go.click(on_traverse, [generator, path, seeds, truncation, steps, step_size, *anchor_slot, *who], results,
              api_name="traverse")
+    shelf.load_input_event.then(on_example, [generator, path, seeds, truncation, steps, step_size, *who], results,
+                                api_visibility="undocumented")
     profile_file.change(lambda f: f, profile_file, profile, api_visibility="private")  # traverse or example
     frames.change(on_frames, frames, [frame_step, frame_image], api_visibility="private")
     frame_step.change(on_frame, [frame_step, frames], frame_image, api_visibility="private",
                       show_progress="hidden", trigger_mode="always_last")
     large_view.change(None, large_view, None, js=LARGE_VIEW_JS)
-    page.blocks.load(on_generator, generator, [path, generator_note, truncation, step_size], api_name="init")
+    page.on_load().then(on_generator, [generator, *who], [path, generator_note, truncation, step_size], api_name="init")
     return {"generator": generator, "path": path}

@@ -1,7 +1,8 @@
 """How training jobs and results read to a person: human ETAs, job progress cards, loss sparklines, picker labels.
 
-Plain strings and HTML only (nothing here knows about Gradio): the app shows what these return, the service uses
-``loss_points`` to keep a job's loss curve small on disk. Every user-typed text is HTML-escaped.
+Plain strings and HTML only (nothing here knows about Gradio): the app shows what these return. Text is text:
+whatever a visitor typed (and every message that may quote it) is HTML-escaped in HTML and Markdown-escaped
+(``escape``) in the Markdown the page renders, so a sentence can neither fetch an image, make a link, nor fake a tag.
 """
 from __future__ import annotations
 
@@ -13,6 +14,17 @@ from contraclip_core.examples import Example
 
 STATUS_COLOURS = {"queued": "#6b7280", "running": "#ea580c", "done": "#16a34a", "failed": "#dc2626",
                   "cancelled": "#6b7280"}
+# What Markdown (Gradio's: CommonMark + GFM, raw HTML sanitised, $$ LaTeX) could read as syntax in running text:
+# images and links ([ ] ( ) !), autolinks (the scheme's ":", "www.", "@"), HTML and entities (< > &), emphasis,
+# code, strikethrough, tables, headings, lists, quotes, LaTeX. Each gets a backslash (CommonMark's escape for any ASCII
+# punctuation): it is shown as itself and means nothing.
+MARKDOWN_SPECIALS = frozenset("\\`*_{}[]()<>#+-.!|~:@&$")
+
+
+def escape(text: object) -> str:
+    """``text`` as Markdown that renders to exactly that text, e.g. "![x](http://h/x.png)" →
+    "\\!\\[x\\]\\(http\\://h/x\\.png\\)": no image, no link. Newlines become spaces (a status is one paragraph)."""
+    return "".join("\\" + c if c in MARKDOWN_SPECIALS else (" " if c in "\r\n" else c) for c in str(text))
 
 
 
@@ -24,7 +36,7 @@ def prerendered_note(example: dict[str, Any] | None) -> str:
     """The status line under a pre-rendered example (Markdown); "" when there is none."""
     if not example:
         return ""
-    return (f"Example, rendered ahead of time: **{example['label']}** · seeds {example['seeds']}. "
+    return (f"Example, rendered ahead of time: **{escape(example['label'])}** · seeds {escape(example['seeds'])}. "
             "Click **Traverse** or an example to render one yourself.")
 
 
@@ -132,19 +144,22 @@ def fraction_done(row: dict[str, Any]) -> float:
 
 
 def job_card(row: dict[str, Any], points: Sequence[tuple[int, float]] = ()) -> str:
-    """One job as HTML: its sentences, status, a progress bar with the human ETA, and its loss curve."""
+    """One job as HTML: its sentences, status (and "shared"), a progress bar with the human ETA, and its loss
+    curve. Everything from the job is HTML-escaped."""
     status = str(row.get("status", ""))
     colour = STATUS_COLOURS.get(status, "#6b7280")
     percent = 100 * fraction_done(row)
     label = html.escape(str(row.get("dipoles", "")))
     summary = html.escape(job_summary(row))
     job_id = html.escape(str(row.get("id", "")))
+    shared = ' <span class="job-shared" style="color:#2563eb">· shared</span>' if row.get("shared") else ""
+    mark = ' data-shared="1"' if row.get("shared") else ""
     return (
-        f'<div class="job-card" data-job="{job_id}" data-status="{html.escape(status)}" style="border:1px solid '
+        f'<div class="job-card" data-job="{job_id}" data-status="{html.escape(status)}"{mark} style="border:1px solid '
         f'rgba(127,127,127,.35);border-radius:8px;padding:.6em .8em;margin:.4em 0">'
         f'<div style="display:flex;flex-wrap:wrap;justify-content:space-between;gap:.5em">'
         f'<strong class="job-label" style="overflow-wrap:anywhere">{label}</strong>'
-        f'<span class="job-status" style="color:{colour};font-weight:600">{html.escape(status)}</span></div>'
+        f'<span class="job-status" style="color:{colour};font-weight:600">{html.escape(status)}{shared}</span></div>'
         f'<div class="job-bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" '
         f'aria-valuenow="{percent:.0f}" style="height:10px;border-radius:5px;background:rgba(127,127,127,.2);'
         f'margin:.4em 0;overflow:hidden"><div style="width:{percent:.1f}%;height:100%;background:{colour}"></div>'
@@ -162,8 +177,9 @@ def jobs_html(rows: Sequence[dict[str, Any]], curve: Callable[[str], Sequence[tu
 
 def job_choice_label(row: dict[str, Any]) -> str:
     """How a job reads in the job picker: "running · a triangle ↔ a square · 1a2b3c" (stable while it runs, so
-    the picker is not redrawn every second)."""
-    return f"{row.get('status')} · {row.get('dipoles', '')} · {str(row.get('id', ''))[:6]}"
+    the picker is not redrawn every second); a typed "[…]" shows as "(…)", so no label carries a fake tag."""
+    label = str(row.get("dipoles", "")).translate(str.maketrans("[]", "()"))
+    return f"{row.get('status')} · {label} · {str(row.get('id', ''))[:6]}"
 
 
 def job_choices(rows: Sequence[dict[str, Any]], current: str | None) -> tuple[list[tuple[str, str]], str | None]:
@@ -177,18 +193,29 @@ def job_choices(rows: Sequence[dict[str, Any]], current: str | None) -> tuple[li
 
 
 def confirmation(action: str, row: dict[str, Any] | None) -> tuple[str, bool]:
-    """The question asked before a destructive action (``"cancel"`` or ``"delete"``) on the job ``row``, and
-    whether the action applies (False: the text says why not, and there is nothing to confirm)."""
+    """The question asked (Markdown, the job's sentences escaped) before an action on the job ``row``:
+    ``"cancel"``, ``"delete"``, ``"share"`` (show its result to every visitor) or ``"unshare"``; and whether the
+    action applies (False: the text says why not, and there is nothing to confirm)."""
     if row is None:
         return "Pick a job first.", False
-    what = f"“{row.get('dipoles', '')}” ({row.get('status')}, iteration {row.get('iteration')} of {row.get('total')})"
+    what = (f"“{escape(row.get('dipoles', ''))}” ({escape(row.get('status'))}, iteration "
+            f"{escape(row.get('iteration'))} of {escape(row.get('total'))})")
     active = row.get("status") in ("queued", "running")
     if action == "cancel":
         if not active:
             return f"Job {what} is not queued or running: there is nothing to cancel.", False
         return f"Cancel job {what}? Its progress so far will not become a path.", True
+    if action in ("share", "unshare"):
+        if row.get("status") != "done":
+            return f"Job {what} has not finished: only a finished job's result can be shared.", False
+        if action == "unshare":
+            return (f"Stop sharing the result of job {what}? Other visitors will no longer see it.", True) \
+                if row.get("shared") else (f"Job {what} is not shared.", False)
+        if row.get("shared"):
+            return f"The result of job {what} is shared already: every visitor sees it, marked *shared*.", False
+        question = (f"Share the result of job {what} with every visitor of this app? They will see it in their "
+                    "pickers, marked *shared*, with these sentences.")
+        return question, True
     if active:
-        return f"Job {what} is still {row.get('status')}: cancel it first, then delete it.", False
+        return f"Job {what} is still {escape(row.get('status'))}: cancel it first, then delete it.", False
     return f"Delete job {what} and its trained path set? This cannot be undone.", True
-
-

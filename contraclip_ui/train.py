@@ -1,10 +1,15 @@
-"""The Train tab: queue a ContraCLIP path job from two sentences (or a corpus), follow every job (all kinds share the
-queue) as progress cards, a live preview and a table, cancel or delete one after a confirmation. Layout and wiring
-only; the work is in ``service.submit("paths", …)`` and the service's shared job actions.
+"""The Train tab: queue a ContraCLIP path job from two sentences (or a corpus), follow the visitor's jobs (all kinds
+share the queue) as progress cards, a live preview and a table, cancel, delete or share one after a confirmation.
+Layout and wiring only; the work is in ``service.submit("paths", …)`` and the service's shared job actions.
 
-api_names: ``/train``, ``/cancel``, ``/delete_job``, ``/progress`` and ``/poll``, the last two on the page's timer.
-``/poll`` also refreshes Explore's path picker as jobs finish, so it takes Explore's shared ``generator`` and ``path``
-(Explore comes first in the registry's page order); built without Explore it refreshes the table and preview only.
+api_names: ``/train``, ``/cancel``, ``/delete_job``, ``/share``, ``/unshare``, ``/progress`` and ``/poll``, the last
+two on the page's timer. ``/poll`` also refreshes Explore's path picker as jobs finish, so it takes Explore's shared
+``generator`` and ``path`` (Explore comes first in the registry's page order); built without Explore it refreshes the
+table and preview only. Every event takes ``page.who()`` (the visitor's token, the owner's secret) as its last inputs
+and sees that visitor's jobs only (everybody's for the Space owner).
+
+What the timers send is the visitor's own jobs, and in a public app nothing at all (Gradio's skip) when they did not
+change since that session's last tick (``ticks``); the live preview goes as an image, only when it changed.
 """
 from __future__ import annotations
 
@@ -17,9 +22,10 @@ from contraclip_core.inputs import ServiceError
 from contraclip_core.service import Service
 from contraclip_core.vocabulary import vocabulary_warning
 
-from . import presentation
+from . import identity, presentation, ticks
 from .explore import path_choices
 from .layout import Page, generator_choices
+from .presentation import escape
 
 JOB_COLUMNS = ["id", "dipoles", "generator", "status", "iteration", "total", "loss", "eta_s", "error"]
 # The objectives the tab offers (keys of contraclip_core.methods.contraclip.objectives.OBJECTIVES), how the radio
@@ -46,72 +52,132 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
     no components (``{}``)."""
     page = page or Page()
     explore = page.parts.get("explore")
+    who = page.who()
+    quiet = service.public  # a tick whose answer did not change sends nothing (a local app: the table, as before)
 
-    def jobs_table():
-        return table_rows(service.jobs())
+    def visitor(token, secret, request, profile, listing=False):
+        return identity.visitor(service, token, secret, request, profile, listing=listing)
 
-    def on_train(generator, first, second, corpus, preset, iterations, lr, loss, objective="plain"):
+    def jobs_table(v):
+        return table_rows(service.jobs(v))
+
+    def on_train(generator, first, second, corpus, preset, iterations, lr, loss, objective="plain", token=None,
+                 secret=None, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
         try:
+            v = visitor(token, secret, request, profile)
             job = service.submit("paths", generator, first, second, corpus=corpus or None, preset=preset,
-                                 iterations=iterations, lr=lr, loss=loss or None, objective=objective or None)
+                                 iterations=iterations, lr=lr, loss=loss or None, objective=objective or None,
+                                 visitor=v)
         except ServiceError as e:
-            return f"⚠️ {e}", jobs_table()
-        warning = f" ⚠️ {job['warning']}" if job.get("warning") else ""
-        return f"Queued job `{job['id']}`: {job['dipoles']} ({job['total']} iterations).{warning}", jobs_table()
+            return f"⚠️ {escape(e)}", gr.skip()
+        warning = f" ⚠️ {escape(job['warning'])}" if job.get("warning") else ""
+        return (f"Queued job `{job['id']}`: {escape(job['dipoles'])} ({job['total']} iterations).{warning}",
+                jobs_table(v))
 
     def on_sentences(generator, first, second):
-        text = vocabulary_warning(generator, first or "", second or "")
-        return f"⚠️ {text}" if text else ""
-
-    def on_cancel(job_id):
         try:
-            job = service.cancel((job_id or "").strip())
+            text = vocabulary_warning(generator, first or "", second or "")
         except ServiceError as e:
-            return f"⚠️ {e}", jobs_table()
-        return f"Job `{job['id']}` is {job['status']}" + (" (stopping…)" if job["status"] == "running" else "."), jobs_table()
+            text = str(e)
+        return f"⚠️ {escape(text)}" if text else ""
 
-    def on_delete(job_id):
+    def act(action: str, job_id, token, secret, request, profile):
+        """Cancel, delete, share or stop sharing the visitor's job: (status sentence, the visitor's table)."""
+        job_id = (job_id or "").strip()
         try:
-            job = service.delete_job((job_id or "").strip())
-        except ServiceError as e:
-            return f"⚠️ {e}", jobs_table()
-        return f"Deleted job `{job['id']}` ({job['dipoles']}) and its path set.", jobs_table()
+            v = visitor(token, secret, request, profile)
+            if action == "cancel":
+                job = service.cancel(job_id, v)
+                return (f"Job `{job['id']}` is {escape(job['status'])}"
+                        + (" (stopping…)" if job["status"] == "running" else "."), jobs_table(v))
+            if action == "delete":
+                job = service.delete_job(job_id, v)
+                return f"Deleted job `{job['id']}` ({escape(job['dipoles'])}) and its path set.", jobs_table(v)
+            job = service.share(job_id, v, shared=action == "share")
+        except ServiceError as e:  # someone else's job reads as "no job …", like one that does not exist
+            return f"⚠️ {escape(e)}", gr.skip()
+        said = "is shared: every visitor sees its result, marked *shared*" if job["shared"] else "is no longer shared"
+        return f"Job `{job['id']}` ({escape(job['dipoles'])}) {said}.", jobs_table(v)
 
-    def ask(action: str, job_id):
-        row = next((r for r in service.jobs() if r["id"] == job_id), None)
+    def ask(action: str, job_id, token, secret, request, profile):
+        """The confirmation panel, its question and which "yes" buttons it shows (share: the one that applies)."""
+        try:
+            rows = service.jobs(visitor(token, secret, request, profile, listing=True))
+        except ServiceError:
+            rows = []
+        row = next((r for r in rows if r["id"] == job_id), None)
+        if action == "share" and row and row.get("shared"):
+            action = "unshare"
         text, ok = presentation.confirmation(action, row)
-        return gr.update(visible=True), text, gr.update(visible=ok)
+        yes = [gr.update(visible=ok)] if action in ("cancel", "delete") else \
+            [gr.update(visible=ok and action == "share"), gr.update(visible=ok and action == "unshare")]
+        return gr.update(visible=True), text, *yes
 
-    def on_progress(current, known):
-        rows = service.jobs()
+    def handler(kind, action: str):
+        """An event handler for ``action`` (``act`` or ``ask``): the job picker's value and who is asking."""
+        def run(job_id, token=None, secret=None, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
+            return kind(action, job_id, token, secret, request, profile)
+        return run
+
+    def on_progress(current, known, token=None, secret=None, request: gr.Request = None,
+                    profile: gr.OAuthProfile | None = None):
+        try:
+            v = visitor(token, secret, request, profile, listing=True)
+        except ServiceError:
+            return gr.skip(), gr.skip(), gr.skip()
+        rows, memory = service.jobs(v), ticks.remembered(known)
         choices, value = presentation.job_choices(rows, current)
-        signature = repr(choices)
-        picker = gr.update() if signature == known and value == current else gr.update(choices=choices, value=value)
-        return presentation.jobs_html(rows, service.loss_curve), picker, signature
+        cards = presentation.jobs_html(rows, lambda job_id: service.loss_curve(job_id, v))
+        keys = {"cards": ticks.digest(cards), "picker": ticks.digest(choices)}
+        same_picker = keys["picker"] == memory.get("picker") and value == current
+        if quiet and keys == memory and same_picker:
+            return gr.skip(), gr.skip(), gr.skip()  # nothing changed: nothing sent
+        return (gr.skip() if quiet and keys["cards"] == memory.get("cards") else cards,
+                gr.skip() if same_picker else gr.update(choices=choices, value=value), keys)
+
+    def tick_jobs(rows, memory):
+        """The table and the preview for the visitor's ``rows`` (each skipped when it did not change), the keys."""
+        table, shown = table_rows(rows), live_preview(rows)
+        keys = {"table": ticks.digest(table), "preview": ticks.preview_key(shown)}
+        return (gr.skip() if quiet and keys["table"] == memory.get("table") else table,
+                gr.skip() if keys["preview"] == memory.get("preview") else ticks.preview_image(shown), keys)
+
+    def on_tick(generator, path_id, known, token=None, secret=None, request: gr.Request = None,
+                profile: gr.OAuthProfile | None = None):
+        try:
+            v = visitor(token, secret, request, profile, listing=True)
+        except ServiceError:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        memory = ticks.remembered(known)
+        table, preview_out, keys = tick_jobs(service.jobs(v), memory)
+        choices = path_choices(service, generator, v)
+        keys["paths"] = ",".join(c for _, c in choices)
+        picker = gr.skip() if keys["paths"] == memory.get("paths") else \
+            gr.update(choices=choices, value=path_id or (choices[0][1] if choices else None))
+        return table, preview_out, picker, gr.skip() if keys == memory else keys
+
+    def on_tick_jobs(token=None, secret=None, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
+        try:
+            v = visitor(token, secret, request, profile, listing=True)
+        except ServiceError:
+            return gr.skip(), gr.skip()
+        return tick_jobs(service.jobs(v), {})[:2]
 
     def hide_confirmations():
-        return gr.update(visible=False), gr.update(visible=False)
+        return gr.update(visible=False), gr.update(visible=False), gr.update(visible=False)
 
     def on_job_row(evt: gr.SelectData):
         row = evt.row_value if evt is not None else None
         return gr.update(value=row[0]) if row else gr.update()
 
-    def on_tick(generator, path_id, known):
-        rows = service.jobs()
-        choices = path_choices(service, generator)
-        ids = ",".join(v for _, v in choices)
-        picker = gr.update() if ids == known else gr.update(choices=choices, value=path_id or (choices[0][1] if choices else None))
-        return table_rows(rows), live_preview(rows), picker, ids
-
-    def on_tick_jobs():
-        rows = service.jobs()
-        return table_rows(rows), live_preview(rows)
-
+    built_for = identity.page_visitor(service)  # what the page is built with: nobody's jobs in a public app
     known_paths = gr.State("")
     known_jobs = gr.State("")
     with gr.Tab("Train", id="train"):
         gr.Markdown("Type two contrasting sentences — positive steps will move toward the first — or pick a "
-                    "pre-defined corpus. Training runs in the background; the path appears in **Explore** when done.")
+                    "pre-defined corpus. Training runs in the background; the path appears in **Explore** when done."
+                    + (" Your jobs belong to this browser (or to your Hugging Face account when signed in): other "
+                       "visitors see a result only once you **share** it." if service.public else ""))
         with gr.Row(elem_id="train-inputs"):
             train_generator = gr.Dropdown(generator_choices(service), value=registry.DEFAULT_GENERATOR,
                                           label="Generator", scale=2, min_width=260)
@@ -135,8 +201,8 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
                                    value="", label="Loss", min_width=160)
         train = gr.Button("Train in the background", variant="primary", elem_id="train-button")
         train_status = gr.Markdown(elem_id="train-status")
-        progress = gr.HTML(presentation.jobs_html(service.jobs(), service.loss_curve), label="Jobs",
-                           elem_id="job-cards")
+        progress = gr.HTML(presentation.jobs_html(service.jobs(built_for), lambda j: service.loss_curve(j, built_for)),
+                           label="Jobs", elem_id="job-cards")
         preview = gr.Image(label="Live preview (seed 0)",
                            type="filepath", height=140, elem_id="preview")
         with gr.Row(elem_id="job-actions"):
@@ -144,6 +210,7 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
                                    elem_id="job-pick")
             cancel = gr.Button("Cancel job…", variant="stop", scale=1, min_width=140, elem_id="cancel-job")
             delete = gr.Button("Delete job and its path…", scale=1, min_width=140, elem_id="delete-job")
+            share = gr.Button("Share result…", scale=1, min_width=140, elem_id="share-job")
         with gr.Column(visible=False, elem_id="confirm-cancel") as confirm_cancel:
             cancel_question = gr.Markdown()
             with gr.Row():
@@ -154,31 +221,38 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
             with gr.Row():
                 yes_delete = gr.Button("Yes, delete it", variant="stop", elem_id="yes-delete")
                 keep_path = gr.Button("No, keep it", elem_id="keep-path")
+        with gr.Column(visible=False, elem_id="confirm-share") as confirm_share:
+            share_question = gr.Markdown()
+            with gr.Row():
+                yes_share = gr.Button("Yes, share it", variant="primary", elem_id="yes-share")
+                yes_unshare = gr.Button("Yes, stop sharing", elem_id="yes-unshare")
+                keep_private = gr.Button("No", elem_id="keep-private")
         with gr.Accordion("All jobs as a table", open=False):
-            jobs = gr.Dataframe(headers=JOB_COLUMNS, value=jobs_table(), interactive=False, label="Jobs",
+            jobs = gr.Dataframe(headers=JOB_COLUMNS, value=jobs_table(built_for), interactive=False, label="Jobs",
                                 elem_id="jobs")
 
-    train.click(on_train, [train_generator, first, second, corpus, preset, iterations, lr, loss, objective],
+    train.click(on_train, [train_generator, first, second, corpus, preset, iterations, lr, loss, objective, *who],
                 [train_status, jobs], api_name="train")
     for box in (first, second, train_generator):
         box.change(on_sentences, [train_generator, first, second], vocabulary_note, api_visibility="private")
-    cancel.click(lambda j: ask("cancel", j), job_pick, [confirm_cancel, cancel_question, yes_cancel],
-                 api_visibility="private")
-    delete.click(lambda j: ask("delete", j), job_pick, [confirm_delete, delete_question, yes_delete],
-                 api_visibility="private")
-    for no in (keep, keep_path):
-        no.click(hide_confirmations, None, [confirm_cancel, confirm_delete], api_visibility="private")
-    yes_cancel.click(on_cancel, job_pick, [train_status, jobs], api_name="cancel").then(
-        hide_confirmations, None, [confirm_cancel, confirm_delete], api_visibility="private")
-    yes_delete.click(on_delete, job_pick, [train_status, jobs], api_name="delete_job").then(
-        hide_confirmations, None, [confirm_cancel, confirm_delete], api_visibility="private")
+    confirmations = [confirm_cancel, confirm_delete, confirm_share]
+    for button, action, outputs in ((cancel, "cancel", [confirm_cancel, cancel_question, yes_cancel]),
+                                    (delete, "delete", [confirm_delete, delete_question, yes_delete]),
+                                    (share, "share", [confirm_share, share_question, yes_share, yes_unshare])):
+        button.click(handler(ask, action), [job_pick, *who], outputs, api_visibility="private")
+    for no in (keep, keep_path, keep_private):
+        no.click(hide_confirmations, None, confirmations, api_visibility="private")
+    for yes, action, name in ((yes_cancel, "cancel", "cancel"), (yes_delete, "delete", "delete_job"),
+                              (yes_share, "share", "share"), (yes_unshare, "unshare", "unshare")):
+        yes.click(handler(act, action), [job_pick, *who], [train_status, jobs], api_name=name).then(
+            hide_confirmations, None, confirmations, api_visibility="private")
     jobs.select(on_job_row, None, job_pick, api_visibility="private")
     timer = page.clock()
     if explore:
-        timer.tick(on_tick, [explore["generator"], explore["path"], known_paths],
+        timer.tick(on_tick, [explore["generator"], explore["path"], known_paths, *who],
                    [jobs, preview, explore["path"], known_paths], api_name="poll", show_progress="hidden")
     else:
-        timer.tick(on_tick_jobs, None, [jobs, preview], api_name="poll", show_progress="hidden")
-    timer.tick(on_progress, [job_pick, known_jobs], [progress, job_pick, known_jobs], api_name="progress",
+        timer.tick(on_tick_jobs, who, [jobs, preview], api_name="poll", show_progress="hidden")
+    timer.tick(on_progress, [job_pick, known_jobs, *who], [progress, job_pick, known_jobs], api_name="progress",
                show_progress="hidden")
     return {}

@@ -20,13 +20,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(data_dir: Path, timeout: float = 60.0, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+def start_app(data_dir: Path, timeout: float = 60.0, env: dict[str, str] | None = None,
+              public: bool = False) -> tuple[subprocess.Popen, str]:
     """Start app.py on a free loopback port; return the process and its URL once it answers. ``env`` adds to (or
-    overrides) the environment, which is offline for the Hub by default."""
+    overrides) the environment, which is offline for the Hub by default and has no Space variables, no admin secret
+    and no ``CONTRACLIP_PUBLIC`` unless ``env`` gives them. ``public``: ``--public``, strangers share the app."""
     port = free_port()
-    env = os.environ | {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"} | (env or {})
+    quiet = {k: v for k, v in os.environ.items()
+             if k not in ("SPACE_ID", "SPACE_AUTHOR_NAME", "SYSTEM", "OAUTH_CLIENT_ID", "CONTRACLIP_PUBLIC",
+                          "CONTRACLIP_ADMIN_SECRET")}
+    env = quiet | {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"} | (env or {})
     log = open(data_dir / "app.log", "ab")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--data", str(data_dir)], cwd=ROOT,
+    flags = ["--public"] if public else []
+    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--data", str(data_dir), *flags], cwd=ROOT,
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
     url = f"http://127.0.0.1:{port}/"
@@ -51,9 +57,10 @@ def stop_app(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def running_app(data_dir: Path, timeout: float = 60.0, env: dict[str, str] | None = None) -> Iterator[str]:
+def running_app(data_dir: Path, timeout: float = 60.0, env: dict[str, str] | None = None,
+                public: bool = False) -> Iterator[str]:
     """Yield the app's URL once it answers; stop it afterwards. Logs go to data_dir/app.log."""
-    proc, url = start_app(data_dir, timeout, env)
+    proc, url = start_app(data_dir, timeout, env, public)
     try:
         yield url
     finally:

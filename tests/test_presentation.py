@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+from contraclip_core import live
+from contraclip_core.examples import EXAMPLES
 from contraclip_ui import presentation as pr
 
 
@@ -20,17 +22,17 @@ def test_human_eta(seconds, text):
 
 def test_loss_points_are_bin_means_ending_at_the_last_iteration():
     losses = [float(i) for i in range(1, 1001)]  # loss i at iteration i
-    points = pr.loss_points(losses)
-    assert len(points) == pr.MAX_CURVE_POINTS
+    points = live.loss_points(losses)
+    assert len(points) == live.MAX_CURVE_POINTS
     its = [i for i, _ in points]
     assert its == sorted(its) and its[-1] == 1000
     lo = 0
     for it, mean in points:  # each value is the mean of the losses of its bin (lo, it]
         assert mean == pytest.approx((lo + 1 + it) / 2)
         lo = it
-    assert pr.loss_points([0.5, 0.25]) == [(1, 0.5), (2, 0.25)]  # short runs keep every iteration
-    assert pr.loss_points([1.0, float("nan"), 3.0], max_points=1) == [(3, 2.0)]  # NaN left out of the mean
-    assert pr.loss_points([]) == []
+    assert live.loss_points([0.5, 0.25]) == [(1, 0.5), (2, 0.25)]  # short runs keep every iteration
+    assert live.loss_points([1.0, float("nan"), 3.0], max_points=1) == [(3, 2.0)]  # NaN left out of the mean
+    assert live.loss_points([]) == []
 
 
 def test_loss_svg_draws_a_falling_loss_going_down():
@@ -96,9 +98,9 @@ def test_frame_at_picks_the_frame_of_a_step():
 
 
 def test_examples_are_well_formed():
-    for e in pr.EXAMPLES:
+    for e in EXAMPLES:
         assert len(e.row) == 6 and e.generator == "shapes-128" and not math.isnan(e.step_size)
-    assert pr.example_label(pr.EXAMPLES[0], "a red shape ↔ a blue shape") == "a red shape ↔ a blue shape · seeds 0, 1, 2"
+    assert pr.example_label(EXAMPLES[0], "a red shape ↔ a blue shape") == "a red shape ↔ a blue shape · seeds 0, 1, 2"
 
 
 def test_prerendered_note():
