@@ -7,7 +7,6 @@ Only files made for download are served: the outputs folder and the shipped exam
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -20,20 +19,13 @@ from contraclip_core.methods.contraclip.service import PRERENDERED
 from contraclip_core.methods.registry import METHODS
 from contraclip_core.service import Service
 from contraclip_core.visitors import PUBLIC_ENV
-from contraclip_ui import build_demo
+from contraclip_ui import build_demo, options
 from contraclip_ui.layout import CSS, QUEUE_MAX_SIZE
 from contraclip_ui.upload_guard import UploadGuard
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="ContraCLIP Studio")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
-    parser.add_argument("--data", default=None, help="folder for jobs, trained paths and outputs "
-                        "(default: $CONTRACLIP_DATA or checkpoints/local)")
-    parser.add_argument("--public", action="store_true", help="serve strangers as a Space does: each visitor sees "
-                        "only their own and shared work, within quotas (sets $CONTRACLIP_PUBLIC=1)")
-    args = parser.parse_args()
+    args = options.parser().parse_args()
     if args.public:
         os.environ[PUBLIC_ENV] = "1"
     allocator.tune()  # before the first render: see contraclip_core/allocator.py
@@ -41,6 +33,12 @@ def main() -> None:
         service = Service(args.data)
     except ContraCLIPError as e:  # e.g. the data folder is a file, read-only, or in use by another app
         sys.exit(f"ContraCLIP Studio cannot start: {e}")
+    for source, clip in args.generator:  # loaded now: a bad file is a sentence here, not in the page
+        try:
+            service.add_generator(source, clip=clip)
+        except ContraCLIPError as e:
+            service.close()
+            sys.exit(f"ContraCLIP Studio cannot add the generator {source}: {e}")
     demo = build_demo(service)
     demo.queue(default_concurrency_limit=4, max_size=QUEUE_MAX_SIZE)
     data = service.data_dir

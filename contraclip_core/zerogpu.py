@@ -38,11 +38,15 @@ def is_quota_error(error: BaseException) -> bool:
 
 
 def chunk_runner(service: "Service", seconds: float | None = None, gpu: Callable[..., Any] | None = None,
-                 device: str = "cuda") -> Callable[[str, "Visitor"], dict[str, Any]]:
+                 device: str | None = None) -> Callable[[str, "Visitor"], dict[str, Any]]:
     """``continue_on_gpu(job_id, visitor)``: one chunk of the visitor's job on a ZeroGPU GPU; the job's row after
-    it. ``gpu``: the decorator factory (default ``spaces.GPU``; tests pass a stand-in that records the calls, and
-    ``device="cpu"``)."""
+    it. ``gpu``: the decorator factory (default ``spaces.GPU``; tests pass a stand-in that records the calls);
+    ``device``: default "cuda" where torch sees one (on ZeroGPU it does), else the CPU."""
     seconds = seconds or LIMITS["gpu_chunk_s"]
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if gpu is None:
         import spaces  # type: ignore[import-not-found]
 

@@ -154,6 +154,8 @@ def job_card(row: dict[str, Any], points: Sequence[tuple[int, float]] = ()) -> s
     job_id = html.escape(str(row.get("id", "")))
     shared = ' <span class="job-shared" style="color:#2563eb">· shared</span>' if row.get("shared") else ""
     mark = ' data-shared="1"' if row.get("shared") else ""
+    note = f'<div class="job-note" style="font-size:.9em">{html.escape(str(row["note"]))}</div>' \
+        if row.get("note") else ""  # where a waiting job stands (ZeroGPU: waiting for GPU time)
     return (
         f'<div class="job-card" data-job="{job_id}" data-status="{html.escape(status)}"{mark} style="border:1px solid '
         f'rgba(127,127,127,.35);border-radius:8px;padding:.6em .8em;margin:.4em 0">'
@@ -164,7 +166,7 @@ def job_card(row: dict[str, Any], points: Sequence[tuple[int, float]] = ()) -> s
         f'aria-valuenow="{percent:.0f}" style="height:10px;border-radius:5px;background:rgba(127,127,127,.2);'
         f'margin:.4em 0;overflow:hidden"><div style="width:{percent:.1f}%;height:100%;background:{colour}"></div>'
         f'</div><div class="job-summary" style="font-size:.9em">{summary} '
-        f'<span style="opacity:.6">· job {job_id}</span></div>'
+        f'<span style="opacity:.6">· job {job_id}</span></div>{note}'
         f'<div class="job-curve" style="margin-top:.3em">{loss_svg(points)}</div></div>')
 
 

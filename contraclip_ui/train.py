@@ -22,7 +22,7 @@ from contraclip_core.inputs import ServiceError
 from contraclip_core.service import Service
 from contraclip_core.vocabulary import vocabulary_warning
 
-from . import identity, presentation, ticks
+from . import gpu_chunks, identity, presentation, ticks
 from .explore import path_choices
 from .layout import Page, generator_choices
 from .presentation import escape
@@ -227,6 +227,8 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
                 yes_share = gr.Button("Yes, share it", variant="primary", elem_id="yes-share")
                 yes_unshare = gr.Button("Yes, stop sharing", elem_id="yes-unshare")
                 keep_private = gr.Button("No", elem_id="keep-private")
+        if service.gpu_chunks:  # ZeroGPU: jobs advance in the owner's GPU requests
+            gpu_chunks.build(service, visitor, job_pick, train_status, who)
         with gr.Accordion("All jobs as a table", open=False):
             jobs = gr.Dataframe(headers=JOB_COLUMNS, value=jobs_table(built_for), interactive=False, label="Jobs",
                                 elem_id="jobs")

@@ -21,17 +21,18 @@ def free_port() -> int:
 
 
 def start_app(data_dir: Path, timeout: float = 60.0, env: dict[str, str] | None = None,
-              public: bool = False) -> tuple[subprocess.Popen, str]:
+              public: bool = False, args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str]:
     """Start app.py on a free loopback port; return the process and its URL once it answers. ``env`` adds to (or
     overrides) the environment, which is offline for the Hub by default and has no Space variables, no admin secret
-    and no ``CONTRACLIP_PUBLIC`` unless ``env`` gives them. ``public``: ``--public``, strangers share the app."""
+    and no ``CONTRACLIP_PUBLIC`` unless ``env`` gives them. ``public``: ``--public``, strangers share the app.
+    ``args``: more flags for app.py (e.g. ``--generator``)."""
     port = free_port()
     quiet = {k: v for k, v in os.environ.items()
              if k not in ("SPACE_ID", "SPACE_AUTHOR_NAME", "SYSTEM", "OAUTH_CLIENT_ID", "CONTRACLIP_PUBLIC",
                           "CONTRACLIP_ADMIN_SECRET")}
     env = quiet | {"GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"} | (env or {})
     log = open(data_dir / "app.log", "ab")
-    flags = ["--public"] if public else []
+    flags = (["--public"] if public else []) + list(args)
     proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), "--data", str(data_dir), *flags], cwd=ROOT,
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
@@ -58,9 +59,9 @@ def stop_app(proc: subprocess.Popen) -> None:
 
 @contextmanager
 def running_app(data_dir: Path, timeout: float = 60.0, env: dict[str, str] | None = None,
-                public: bool = False) -> Iterator[str]:
+                public: bool = False, args: tuple[str, ...] = ()) -> Iterator[str]:
     """Yield the app's URL once it answers; stop it afterwards. Logs go to data_dir/app.log."""
-    proc, url = start_app(data_dir, timeout, env, public)
+    proc, url = start_app(data_dir, timeout, env, public, args)
     try:
         yield url
     finally:

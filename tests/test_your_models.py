@@ -111,3 +111,19 @@ def test_the_command_line_takes_your_clip(tmp_path, your_files):
                           str(tmp_path / "nowhere"), "--dipole", "a", "b", "--iterations", "1", "--out", str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "unknown CLIP model" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_app_adds_your_generator_with_its_clip_to_the_picker(tmp_path, your_files):
+    from gradio_client import Client
+
+    from .app_server import running_app, start_app
+
+    generator, clip = your_files
+    (tmp_path / "data").mkdir()
+    with running_app(tmp_path / "data", args=("--generator", str(generator), "--clip", str(clip))) as url:
+        client = Client(url, verbose=False)
+        picker, note, *_ = client.predict("yours-my-gan", api_name="/select_generator")
+        assert picker["choices"] == [] and "No paths for this generator yet" in note  # known, available, untrained
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(RuntimeError, match="cannot add the generator"):
+        start_app(tmp_path / "bad", args=("--generator", str(tmp_path / "nowhere.pt")))

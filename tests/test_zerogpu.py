@@ -11,7 +11,10 @@ import torch
 from contraclip_core import zerogpu
 from contraclip_core.methods.contraclip.artefact import PathSet
 from contraclip_core.service import Service
+from contraclip_core.inputs import LIMITS
 from contraclip_core.visitors import LOCAL
+
+LIMITS_CHUNK = LIMITS["gpu_chunk_s"]
 
 QUOTA = "You have exceeded your GPU quota (60s requested vs. 12s left). Create a free account to get more usage quota."
 
@@ -106,3 +109,45 @@ def test_zerogpu_is_detected_only_on_a_zerogpu_space(monkeypatch):
     assert not zerogpu.available()
     monkeypatch.setenv("SPACES_ZERO_GPU", "true")
     assert zerogpu.available() == (pytest.importorskip("importlib.util").find_spec("spaces") is not None)
+
+
+STAND_IN = '''
+import json, os
+
+
+def GPU(fn=None, duration=60):
+    """The app's view of spaces.GPU: bare or with a duration; each call is written to $STAND_IN_SPACES_LOG."""
+    def wrap(f):
+        def wrapper(*args, **kwargs):
+            with open(os.environ["STAND_IN_SPACES_LOG"], "a") as log:
+                log.write(json.dumps({"fn": f.__name__, "duration": duration}) + "\\n")
+            return f(*args, **kwargs)
+        return wrapper
+    return wrap(fn) if callable(fn) else wrap
+'''
+
+
+def test_on_zerogpu_the_page_trains_a_job_in_gpu_chunks_of_its_owner(tmp_path):
+    import json
+
+    from gradio_client import Client
+
+    from .app_server import ROOT, running_app
+
+    (tmp_path / "stand_in" / "spaces").mkdir(parents=True)
+    (tmp_path / "stand_in" / "spaces" / "__init__.py").write_text(STAND_IN)
+    log, data = tmp_path / "gpu-calls.jsonl", tmp_path / "data"
+    data.mkdir()
+    env = {"SPACES_ZERO_GPU": "true", "STAND_IN_SPACES_LOG": str(log),
+           "PYTHONPATH": f"{tmp_path / 'stand_in'}:{ROOT}"}
+    with running_app(data, env=env) as url:
+        client = Client(url, verbose=False)
+        status, _ = client.predict("shapes-128", "a red shape", "a blue shape", "", "quick", "5", "", "", "plain",
+                                   api_name="/train")
+        job_id = status.split("`")[1]
+        time.sleep(3)  # no background worker on ZeroGPU: the job waits for its owner's GPU request
+        assert json.loads((data / "jobs" / job_id / "job.json").read_text())["status"] == "queued"
+        said = client.predict(job_id, api_name="/continue_on_gpu")
+        assert said.startswith(f"Job `{job_id}`: done, iteration 5 of 5"), said
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {"fn": "run", "duration": LIMITS_CHUNK + 10} in calls  # the chunk, asked for with its duration
