@@ -9,17 +9,11 @@ import torch
 from PIL import Image
 
 from contraclip_core.methods.mappers.artefact import MapperSet
-from contraclip_core.service import Service
 from contraclip_core.inputs import ServiceError
 from contraclip_core.shapes_clip.captions import FACTORS, attribute_labels
 
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    torch.set_num_threads(1)
-    s = Service(tmp_path_factory.mktemp("data"), device="cpu", start_worker=False)
-    yield s
-    s.close()
+# conftest's `service`, without a worker: the mapper job is run by hand in the test's thread.
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.service_options(start_worker=False)]
 
 
 def labels(service, latent) -> dict[str, str]:

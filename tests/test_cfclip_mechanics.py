@@ -11,9 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from contraclip_core.clip import load_clip
 from contraclip_core.errors import WeightsError
-from contraclip_core.generators import from_pretrained
 from contraclip_core.inputs import ServiceError
 from contraclip_core.jobs import Job, JobStore
 from contraclip_core.methods.cfclip.artefact import META_NAME, WEIGHTS_NAME, EditSet
@@ -21,16 +19,11 @@ from contraclip_core.methods.cfclip.losses import clip_nce_loss
 from contraclip_core.methods.cfclip.model import MapperConfig, TextConditionedMapper
 from contraclip_core.methods.cfclip.train import EditTrainConfig, EditTrainer
 from contraclip_core.methods.registry import REQUEST_CHECKS
-from contraclip_core.service import Service
 
 from .conftest import populate_hf_cache
+from .helpers import open_service
 
 TARGETS = ["a red shape", "a circle"]
-
-
-@pytest.fixture(scope="module")
-def world():
-    return from_pretrained("shapes-128"), load_clip("shapes-clip")
 
 
 def tiny_config(iterations: int = 4) -> EditTrainConfig:
@@ -39,8 +32,8 @@ def tiny_config(iterations: int = 4) -> EditTrainConfig:
 
 
 @pytest.fixture(scope="module")
-def trained(world, tmp_path_factory) -> Path:
-    g, clip = world
+def trained(shapes_world, tmp_path_factory) -> Path:
+    g, clip = shapes_world
     edit_set = EditTrainer(tiny_config(), g, clip).train()
     edit_set.name = "tiny"
     return edit_set.save(tmp_path_factory.mktemp("edits") / "tiny")
@@ -85,8 +78,8 @@ def test_clip_nce_matches_a_hand_computation():
     assert float(toward) < float(away)
 
 
-def test_training_resumes_exactly_from_a_checkpoint(world, tmp_path):
-    g, clip = world
+def test_training_resumes_exactly_from_a_checkpoint(shapes_world, tmp_path):
+    g, clip = shapes_world
     straight = EditTrainer(tiny_config(4), g, clip)
     straight.train()
     ckpt = tmp_path / "checkpoint.pt"
@@ -101,8 +94,8 @@ def test_training_resumes_exactly_from_a_checkpoint(world, tmp_path):
     assert straight.losses == pytest.approx(resumed.losses, rel=1e-5)
 
 
-def test_file_round_trip_and_metadata(world, trained):
-    g, clip = world
+def test_file_round_trip_and_metadata(shapes_world, trained):
+    g, clip = shapes_world
     meta = json.loads((trained / META_NAME).read_text())
     assert meta["method"] == "cf-clip" and meta["generator"] == "shapes-128" and meta["space"] == "w"
     assert meta["targets"] == TARGETS and meta["clip"] == "shapes-clip" and meta["iterations"] == 4
@@ -115,14 +108,14 @@ def test_file_round_trip_and_metadata(world, trained):
     assert not torch.equal(edit_set.edit(w, text), w)
 
 
-def test_hub_url_loads_from_a_cache_laid_out_like_the_hub(world, trained, tmp_path, monkeypatch):
+def test_hub_url_loads_from_a_cache_laid_out_like_the_hub(shapes_world, trained, tmp_path, monkeypatch):
     import huggingface_hub.constants as constants
 
     cache = tmp_path / "hf-cache"
     populate_hf_cache(cache, "me/edits", {f"shapes-128/edits/tiny/{n}": trained / n for n in (META_NAME, WEIGHTS_NAME)})
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    edit_set = EditSet.from_pretrained("hf://me/edits/shapes-128/edits/tiny", world[0])
+    edit_set = EditSet.from_pretrained("hf://me/edits/shapes-128/edits/tiny", shapes_world[0])
     assert edit_set.targets == TARGETS
     with pytest.raises(WeightsError, match="not an edit model"):
         EditSet.from_pretrained("hf://me/edits/shapes-128/edits/missing")
@@ -137,8 +130,8 @@ def _edited(trained: Path, tmp_path: Path, **changes) -> Path:
     return folder
 
 
-def test_refusals_are_sentences(world, trained, tmp_path):
-    g, _ = world
+def test_refusals_are_sentences(shapes_world, trained, tmp_path):
+    g, _ = shapes_world
     with pytest.raises(WeightsError, match="trained on 'shapes-128', not on 'stylegan2-ffhq-1024'"):
         EditSet.load(trained).check_fits(g, "it", "stylegan2-ffhq-1024")
     other = _edited(trained, tmp_path, generator="stylegan2-ffhq-1024", space="w+", latent_shape=[18, 512])
@@ -155,10 +148,11 @@ def test_refusals_are_sentences(world, trained, tmp_path):
 
 @pytest.fixture()
 def service(tmp_path, trained):
-    s = Service(tmp_path / "data", device="cpu", start_worker=False)
-    shutil.copytree(trained, s.method("cfclip").results / "tiny")
-    yield s
-    s.close()
+    """Overrides conftest's module-wide `service`: one per test (a test here adds a foreign edit model to the results
+    folder, and each must see only its own), holding the tiny edit model, without a worker (jobs run by hand)."""
+    with open_service(tmp_path / "data", start_worker=False) as s:
+        shutil.copytree(trained, s.method("cfclip").results / "tiny")
+        yield s
 
 
 def test_service_edit_makes_before_after_and_gif(service):
@@ -255,5 +249,5 @@ def test_command_line_edits_and_stages_a_publish(trained, tmp_path, capsys):
     assert Image.open(tmp_path / "media" / "edit.gif").n_frames == 7
     assert main(["cfclip", "publish", str(trained), "--repo", "me/edits", "--dry-run", str(tmp_path / "staged")]) == 0
     assert (tmp_path / "staged" / "shapes-128" / "edits" / "tiny" / "README.md").is_file()
-    assert main(["train", "--sentence", "  ", "--out", str(tmp_path / "x")]) == 2
+    assert main(["cfclip", "train", "--sentence", "  ", "--out", str(tmp_path / "x")]) == 2
     assert "give a target sentence" in capsys.readouterr().err

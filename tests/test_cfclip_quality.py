@@ -11,13 +11,11 @@ import pytest
 from contraclip_core.methods.cfclip.artefact import EditSet
 from contraclip_core.methods.cfclip.evaluate import evaluate_edits, summary
 from contraclip_core.methods.cfclip.vocab import HELD_OUT, training_sentences
-from contraclip_core.clip import load_clip
-from contraclip_core.generators import from_pretrained
 
 
 @pytest.fixture(scope="module")
-def result():
-    g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
+def result(shapes_world):
+    g, clip = shapes_world
     edit_set = EditSet.from_pretrained("shapes-128/shapes-captions", g, generator_name="shapes-128")
     assert not set(HELD_OUT) & set(edit_set.targets)  # the sentences below were never trained on
     assert edit_set.targets == training_sentences()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,8 @@ from contraclip_core.generators import loading
 from contraclip_core.jobs import JobStore
 from contraclip_core.methods.contraclip import presets
 from contraclip_core.methods.registry import REQUEST_CHECKS
-from contraclip_core.service import Service
+
+from .helpers import job_row, open_service, wait_for
 
 PAGE = 4096
 
@@ -68,14 +68,6 @@ def disk(monkeypatch):
     return state
 
 
-def wait_for(predicate, timeout: float = 180.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-    return value
-
-
 def checkpoint_iteration(path) -> int | None:
     try:
         return int(torch.load(path, map_location="cpu", weights_only=True)["iteration"])
@@ -84,14 +76,13 @@ def checkpoint_iteration(path) -> int | None:
 
 
 def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp_path, disk):
-    service = Service(tmp_path, device="cpu")
-    try:
+    # Not conftest's module-wide `service`: this one's data folder is the test's own tmp_path, opened after `disk`.
+    with open_service(tmp_path) as service:
         job = service.submit("paths", "shapes-128", "a red shape", "a blue shape", iterations=40)
         folder = tmp_path / "jobs" / job["id"]
         wait_for(lambda: (checkpoint_iteration(folder / "checkpoint.pt") or 0) >= 2)
         disk["full"] = True
-        row = wait_for(lambda: next(r for r in service.jobs() if r["id"] == job["id"]) if next(
-            r for r in service.jobs() if r["id"] == job["id"])["status"] != "running" else None)
+        row = wait_for(lambda: (r := job_row(service, job["id"]))["status"] != "running" and r)
         assert disk["failed_writes"] == 1
         assert row["status"] == "failed"
         assert row["error"].startswith("the disk is full: writing ") and "the last checkpoint was kept" in row["error"]
@@ -103,11 +94,8 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp
 
         disk["full"] = False  # space again: the worker is alive and trains the next job
         second = service.submit("paths", "shapes-128", "a circle", "a square", iterations=2)
-        done = wait_for(lambda: (r := next(r for r in service.jobs() if r["id"] == second["id"]))["status"]
-                        not in ("queued", "running") and r)
+        done = wait_for(lambda: (r := job_row(service, second["id"]))["status"] not in ("queued", "running") and r)
         assert done["status"] == "done", done
-    finally:
-        service.close()
 
 
 def test_a_really_full_disk_a_small_tmpfs(tmp_path):

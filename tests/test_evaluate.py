@@ -63,15 +63,14 @@ def test_agrees_with_the_textbook_definition_on_random_data_with_ties():
                                             (("a triangle", "a circle"), "shape"),
                                             (("a triangle", "a square"), "shape"),
                                             (("a red shape", "a blue shape"), "hue")])
-def test_the_ground_truth_path_moves_its_target_and_nothing_else(dipole, target):
+def test_the_ground_truth_path_moves_its_target_and_nothing_else(shapes_generator, dipole, target):
     """The reference direction moves only the heads its target is made of: every other attribute stays put to
     float round-off, and the target moves far and in order at every step from every anchor (ρ 1: the ceiling a
     trained path is compared with — on the triangle dipoles the blend weights round to 0 and 1 on half the
     traversal, ρ 0.93 when ranked on them; their log-odds keep the order)."""
     from contraclip_core.methods.contraclip.evaluate import evaluate_shapes, ground_truth_paths
-    from contraclip_core.generators import from_pretrained
 
-    generator = from_pretrained("shapes-128")
+    generator = shapes_generator
     r = evaluate_shapes(generator, ground_truth_paths(generator, dipole), seeds=range(32), step_size=0.25)[0]
     assert r.target.startswith(target) and r.target_change > 2.0 and r.target_rho > 0.999, r.target_rho
     assert r.off_target_max < 1e-3, (r.off_target_worst, r.off_target_max)

@@ -11,9 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from contraclip_core.clip import load_shapes_clip
 from contraclip_core.errors import WeightsError
-from contraclip_core.generators import from_pretrained
 from contraclip_core.methods.mappers.artefact import MapperSet
 from contraclip_core.methods.mappers.train import MapperTrainConfig, MapperTrainer
 from contraclip_core.methods.mappers.uses import edit, image_to_latent, text_to_latent
@@ -22,16 +20,12 @@ from tests.conftest import populate_hf_cache
 
 TINY = dict(iterations=4, batch_size=8, image_batch=2, hidden=32, depth=2, checkpoint_every=2, domain_samples=8)
 
-
-@pytest.fixture(scope="module")
-def world():
-    torch.set_num_threads(1)
-    return from_pretrained("shapes-128"), load_shapes_clip()
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("objective", ["clip2gan", "csla"])
-def test_resume_continues_exactly(world, tmp_path, objective):
-    g, clip = world
+def test_resume_continues_exactly(shapes_world, tmp_path, objective):
+    g, clip = shapes_world
     straight = MapperTrainer(MapperTrainConfig(objective=objective, **TINY), g, clip).train()
     ckpt = tmp_path / "ckpt.pt"
     first = MapperTrainer(MapperTrainConfig(objective=objective, **TINY), g, clip)
@@ -44,12 +38,12 @@ def test_resume_continues_exactly(world, tmp_path, objective):
     assert straight.mapper.config.residual is (objective == "csla")
 
 
-def test_a_damaged_or_foreign_checkpoint_is_one_sentence_not_a_traceback(world, tmp_path):
+def test_a_damaged_or_foreign_checkpoint_is_one_sentence_not_a_traceback(shapes_world, tmp_path):
     """A truncated checkpoint, or one from a longer run, is refused with a WeightsError naming the file and what to
     do (the path trainer's rule, now shared: training_loop.read_checkpoint)."""
     from contraclip_core.errors import WeightsError
 
-    g, clip = world
+    g, clip = shapes_world
     ckpt = tmp_path / "ckpt.pt"
     MapperTrainer(MapperTrainConfig(objective="csla", **TINY), g, clip).train(checkpoint=ckpt)
     data = ckpt.read_bytes()
@@ -61,8 +55,8 @@ def test_a_damaged_or_foreign_checkpoint_is_one_sentence_not_a_traceback(world, 
         MapperTrainer(MapperTrainConfig(objective="csla", **{**TINY, "iterations": 3}), g, clip).train(checkpoint=ckpt)
 
 
-def test_training_improves_held_out_inversion(world):
-    g, clip = world
+def test_training_improves_held_out_inversion(shapes_world):
+    g, clip = shapes_world
     trainer = MapperTrainer(MapperTrainConfig(objective="clip2gan", **{**TINY, "iterations": 100, "batch_size": 16,
                                                                       "hidden": 64, "lr": 5e-3}), g, clip)
     w = g.encode(g.sample_z(range(10**6, 10**6 + 16)), "w")
@@ -79,16 +73,17 @@ def test_training_improves_held_out_inversion(world):
 
 
 @pytest.fixture(scope="module")
-def tiny(world, tmp_path_factory):
-    g, clip = world
+def tiny_mapper(shapes_world, tmp_path_factory) -> Path:
+    """A CSLA mapper trained for 4 iterations on the Shapes world, saved as ``tiny``: its folder. Scope: module."""
+    g, clip = shapes_world
     ms = MapperTrainer(MapperTrainConfig(objective="csla", **TINY), g, clip).train()
     ms.name = "tiny"
     return ms.save(tmp_path_factory.mktemp("mapper") / "tiny")
 
 
-def test_uses_give_codes_of_the_space(world, tiny):
-    g, clip = world
-    ms = MapperSet.load(tiny, g)
+def test_uses_give_codes_of_the_space(shapes_world, tiny_mapper):
+    g, clip = shapes_world
+    ms = MapperSet.load(tiny_mapper, g)
     z = text_to_latent(ms, clip, ["a red circle", "a small shape"])
     assert z.shape == (2, 32)
     noisy = text_to_latent(ms, clip, ["a red circle", "a red circle"], seeds=[1, 2], noise=1.0)
@@ -104,14 +99,14 @@ def test_uses_give_codes_of_the_space(world, tiny):
     assert torch.allclose((edited[:, 2] - w).norm(dim=-1), torch.full((2,), 2.0), atol=1e-4)
 
 
-def test_round_trip_folder_and_hub(world, tiny, tmp_path, monkeypatch):
-    g, clip = world
-    ms = MapperSet.load(tiny, g)
-    meta = json.loads((tiny / "mapper.json").read_text())
+def test_round_trip_folder_and_hub(shapes_world, tiny_mapper, tmp_path, monkeypatch):
+    g, clip = shapes_world
+    ms = MapperSet.load(tiny_mapper, g)
+    meta = json.loads((tiny_mapper / "mapper.json").read_text())
     assert meta["objective"] == "csla" and meta["generator"] == "shapes-128" and meta["space"] == "w"
     assert meta["iterations"] == 4 and meta["settings"]["relative"] and "domain_min_psnr_db" in meta["settings"]
     cache = tmp_path / "hf"
-    populate_hf_cache(cache, "someone/mappers", {f"shapes-128/tiny/{n}": tiny / n
+    populate_hf_cache(cache, "someone/mappers", {f"shapes-128/tiny/{n}": tiny_mapper / n
                                                   for n in ("mapper.json", "mapper.safetensors")})
     import huggingface_hub.constants as constants
     from contraclip_core import hub
@@ -125,16 +120,16 @@ def test_round_trip_folder_and_hub(world, tiny, tmp_path, monkeypatch):
     assert torch.equal(from_hub.mapper(e), ms.mapper(e))
 
 
-def _copy(tiny, tmp_path):
+def _copy(tiny_mapper, tmp_path):
     folder = tmp_path / "copy"
-    shutil.copytree(tiny, folder)
+    shutil.copytree(tiny_mapper, folder)
     return folder
 
 
-def test_refuses_another_generators_mapper(world, tiny):
-    g, _ = world
+def test_refuses_another_generators_mapper(shapes_world, tiny_mapper):
+    g, _ = shapes_world
     with pytest.raises(WeightsError, match="not on 'stylegan2-ffhq-1024'"):
-        MapperSet.from_pretrained(str(tiny), g, generator_name="stylegan2-ffhq-1024")
+        MapperSet.from_pretrained(str(tiny_mapper), g, generator_name="stylegan2-ffhq-1024")
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -143,19 +138,19 @@ def test_refuses_another_generators_mapper(world, tiny):
     (lambda m: m.pop("network"), "not a valid mapper description"),
     (lambda m: m["network"].update(hidden=64), "expected"),
 ])
-def test_refuses_damaged_descriptions(world, tiny, tmp_path, damage, message):
-    folder = _copy(tiny, tmp_path)
+def test_refuses_damaged_descriptions(shapes_world, tiny_mapper, tmp_path, damage, message):
+    folder = _copy(tiny_mapper, tmp_path)
     meta = json.loads((folder / "mapper.json").read_text())
     damage(meta)
     (folder / "mapper.json").write_text(json.dumps(meta))
     with pytest.raises(WeightsError, match=message):
-        MapperSet.load(folder, world[0])
+        MapperSet.load(folder, shapes_world[0])
 
 
-def test_refuses_nan_weights_and_junk(world, tiny, tmp_path):
+def test_refuses_nan_weights_and_junk(shapes_world, tiny_mapper, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    folder = _copy(tiny, tmp_path)
+    folder = _copy(tiny_mapper, tmp_path)
     state = load_file(str(folder / "mapper.safetensors"))
     state["latent_mean"][0] = float("nan")
     save_file(state, str(folder / "mapper.safetensors"))
@@ -191,11 +186,11 @@ def test_upload_reader(tmp_path):
         read_image(tmp_path / "cut.png", 32)
 
 
-def test_publish_stages_a_folder_that_loads_back_from_the_hub(world, tiny, tmp_path, monkeypatch):
+def test_publish_stages_a_folder_that_loads_back_from_the_hub(shapes_world, tiny_mapper, tmp_path, monkeypatch):
     from contraclip_core import hub
     from contraclip_core.methods.mappers.publish import publish, stage
 
-    staged = stage([tiny], tmp_path / "up", repo_id="me/mappers")
+    staged = stage([tiny_mapper], tmp_path / "up", repo_id="me/mappers")
     assert staged == ["shapes-128/mappers/tiny"]
     card = (tmp_path / "up" / staged[0] / "README.md").read_text()
     assert "csla" in card and 'from_pretrained("hf://me/mappers/shapes-128/mappers/tiny")' in card
@@ -209,7 +204,7 @@ def test_publish_stages_a_folder_that_loads_back_from_the_hub(world, tiny, tmp_p
             return "commit"
 
     api = FakeApi()
-    assert publish([tiny], "me/mappers", api=api) == "commit"
+    assert publish([tiny_mapper], "me/mappers", api=api) == "commit"
     assert "shapes-128/mappers/tiny/mapper.safetensors" in api.files
     cache = tmp_path / "hf"
     populate_hf_cache(cache, "me/mappers", {f: tmp_path / "up" / f for f in api.files})
@@ -218,19 +213,15 @@ def test_publish_stages_a_folder_that_loads_back_from_the_hub(world, tiny, tmp_p
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(hub, "endpoint_reachable", lambda **_: False)
-    ms = MapperSet.from_pretrained("hf://me/mappers/shapes-128/mappers/tiny", world[0])
+    ms = MapperSet.from_pretrained("hf://me/mappers/shapes-128/mappers/tiny", shapes_world[0])
     assert ms.name == "tiny"
 
 
-def test_a_stylegan2_goes_through_the_same_code_in_w_plus(world, tmp_path):
+def test_a_stylegan2_goes_through_the_same_code_in_w_plus(shapes_world, random_tiny_stylegan2, tmp_path):
     """A tiny random-weight StyleGAN2 (no real weights can be downloaded here): train, save, load, check, invert
     and edit in W+, where edits use adaptive style mixing (the most-changed style input takes the whole change)."""
-    from contraclip_core.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
-    from tests.conftest import fixture_config
-
-    shapes, clip = world
-    torch.manual_seed(0)
-    g = StyleGAN2Generator(StyleGAN2Config(**fixture_config("stylegan2_rosinality_tiny"))).eval().requires_grad_(False)
+    shapes, clip = shapes_world
+    g = random_tiny_stylegan2
     config = MapperTrainConfig(objective="clip2gan", generator="tiny-stylegan2", clip="shapes-clip", space="w+",
                                truncation=0.7, **{**TINY, "iterations": 2})
     ms = MapperTrainer(config, g, clip).train()

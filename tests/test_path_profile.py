@@ -6,16 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contraclip_core.service import Service
 from contraclip_core.inputs import ServiceError
 from contraclip_core.vocabulary import vocabulary_warning
 
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    s = Service(tmp_path_factory.mktemp("data"), device="cpu", start_worker=False)
-    yield s
-    s.close()
+# conftest's `service`, without a worker: the jobs queued here are only inspected and cancelled, never trained.
+pytestmark = pytest.mark.service_options(start_worker=False)
 
 
 def _path(service, first: str) -> str:

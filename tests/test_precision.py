@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from contraclip_core import precision
-from contraclip_core.generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+from contraclip_core.generators.stylegan2 import StyleGAN2Generator
 from contraclip_core.precision import DeviceProps, Trial, choose
+
+from .helpers import random_stylegan2
 
 CPU = DeviceProps("cpu", "AMD EPYC (AVX-512, no AMX)", None, frozenset({"avx512f", "avx512_bf16"}))
 CPU_AMX = DeviceProps("cpu", "Xeon Sapphire Rapids", None, frozenset({"avx512f", "amx_bf16", "amx_tile"}))
@@ -82,32 +84,34 @@ def test_cpu_props_read_from_this_machine():
 
 
 @pytest.fixture(scope="module")
-def tiny() -> StyleGAN2Generator:
-    torch.manual_seed(0)
-    g = StyleGAN2Generator(StyleGAN2Config(size=16, style_dim=32, n_mlp=2, channels={"4": 16, "8": 16, "16": 16}))
+def stylegan2_16px() -> StyleGAN2Generator:
+    """A random-weight StyleGAN2 smaller than conftest's stylegan2_16px ones (16 px, 32-d w, 16 channels), its w average
+    estimated as after a conversion: precision.measure renders with it in every mode, so it is kept as small as the
+    precision choice allows. Scope: module."""
+    g = random_stylegan2(dict(size=16, style_dim=32, n_mlp=2, channels={"4": 16, "8": 16, "16": 16}), seed=0)
     StyleGAN2Generator.after_conversion(g)
     return g.eval().requires_grad_(False)
 
 
-def test_measure_times_each_mode_and_scores_it_against_strict_fp32(tiny):
-    z = tiny.encode(tiny.sample_z([0, 1]), "w")
-    result = precision.measure(lambda: tiny.synthesis(z, "w"), "cpu", ["fp32", "bf16"], batch=2, iters=1)
+def test_measure_times_each_mode_and_scores_it_against_strict_fp32(stylegan2_16px):
+    z = stylegan2_16px.encode(stylegan2_16px.sample_z([0, 1]), "w")
+    result = precision.measure(lambda: stylegan2_16px.synthesis(z, "w"), "cpu", ["fp32", "bf16"], batch=2, iters=1)
     assert result["fp32"].psnr_db == float("inf") and result["fp32"].images_per_s > 0
     assert 25 < result["bf16"].psnr_db < 90  # bf16 really ran, and stayed close
 
 
-def test_select_reads_the_environment_and_measures_only_when_there_is_a_candidate(tiny, monkeypatch):
+def test_select_reads_the_environment_and_measures_only_when_there_is_a_candidate(stylegan2_16px, monkeypatch):
     calls = []
     monkeypatch.setattr(precision, "measure", lambda *a, **k: calls.append(a) or {})
     monkeypatch.setattr(precision.DeviceProps, "of", classmethod(lambda cls, d: CPU))
     monkeypatch.delenv(precision.ENV, raising=False)
-    assert precision.select(tiny, "cpu").mode == "fp32" and calls == []  # CPU without AMX: nothing to try
+    assert precision.select(stylegan2_16px, "cpu").mode == "fp32" and calls == []  # CPU without AMX: nothing to try
     monkeypatch.setenv(precision.ENV, "bf16")
-    assert precision.select(tiny, "cpu").mode == "bf16"
-    assert precision.select(tiny, "cpu", override="fp32").mode == "fp32"  # an explicit argument beats the env
+    assert precision.select(stylegan2_16px, "cpu").mode == "bf16"
+    assert precision.select(stylegan2_16px, "cpu", override="fp32").mode == "fp32"  # an explicit argument beats the env
     monkeypatch.delenv(precision.ENV)
     monkeypatch.setattr(precision.DeviceProps, "of", classmethod(lambda cls, d: CPU_AMX))
-    assert precision.select(tiny, "cpu").mode == "fp32" and len(calls) == 1  # measured (stubbed: no trials)
+    assert precision.select(stylegan2_16px, "cpu").mode == "fp32" and len(calls) == 1  # measured (stubbed: no trials)
 
 
 def test_context_applies_autocast():

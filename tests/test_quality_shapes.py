@@ -15,18 +15,22 @@ from contraclip_core.methods.contraclip import presets
 from contraclip_core import registry
 from contraclip_core.clip import load_clip
 from contraclip_core.methods.contraclip.evaluate import evaluate_shapes, format_table
-from contraclip_core.generators import from_pretrained
 from contraclip_core.methods.contraclip.train import Trainer
 
 DIPOLES = [("a red shape", "a blue shape"), ("a large shape", "a small shape"), ("a circle", "a square"),
            ("a shape on the left", "a shape on the right")]
+SEEDS = (0, 1, 2)  # training seeds of the circle/square lever (median run)
 KNOWN_SHORTFALLS: dict[str, str] = {}  # first sentence → measured reason (none at present)
 
 
+# Each training below loads its own CLIP rather than taking conftest's `shapes_clip`: the CLIP caches text embeddings
+# on itself, and a sentence embedded in another batch (another dipole list) may differ in round-off.
+
+
 @pytest.fixture(scope="module")
-def trained():
+def trained(shapes_generator):
     torch.set_num_threads(2)
-    generator, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
+    generator, clip = shapes_generator, load_clip("shapes-clip")
     config = presets.train_config("shapes-128", "quick", dipoles=DIPOLES)
     start = time.monotonic()
     path_set = Trainer(config, generator, clip).train()
@@ -58,28 +62,36 @@ def test_path_moves_its_attribute_monotonically_far_and_alone(trained, index):
 
 
 @pytest.fixture(scope="module")
-def circle_square_alone():
+def circle_square_alone(shapes_generator):
     """The circle/square dipole trained alone (as the app does) with the linear baseline and the quick preset, in
-    whitened W (the preset) and in W itself."""
+    whitened W (the preset) and in W itself, from three training seeds each: one training is one draw (the same
+    seed moves to another solution with any change of float round-off), so the lever is judged on the median run."""
     torch.set_num_threads(2)
-    generator, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
-    out = {}
-    for whiten in (True, False):
-        config = presets.train_config("shapes-128", "quick", dipoles=[DIPOLES[2]], method="linear")
-        config.whiten = whiten
-        path_set = Trainer(config, generator, clip).train()
-        out[whiten] = evaluate_shapes(generator, path_set, seeds=range(32), step_size=0.25)[0]
-    print("\n" + format_table(list(out.values())))
+    generator = shapes_generator
+    out: dict[bool, list] = {True: [], False: []}
+    for seed in SEEDS:
+        for whiten in (True, False):
+            clip = load_clip("shapes-clip")
+            config = presets.train_config("shapes-128", "quick", dipoles=[DIPOLES[2]], method="linear", seed=seed)
+            config.whiten = whiten
+            path_set = Trainer(config, generator, clip).train()
+            out[whiten].append(evaluate_shapes(generator, path_set, seeds=range(32), step_size=0.25)[0])
+    print("\n" + format_table(out[True] + out[False]))
     return out
 
 
 def test_whitened_w_keeps_the_circle_square_path_to_its_shape(circle_square_alone):
-    """Issue 14's conditioning lever: trained in whitened W the path moves far and monotonically while dragging
-    other attributes about half as far as it moves its target (measured 0.44 ×; issue 14's bar is ≤ 0.5 ×); in W
-    itself the same training drags them as far as the target (1.22 ×, docs/PATHS.md)."""
+    """Issue 14's conditioning lever: trained in whitened W the median path moves far and monotonically while
+    dragging other attributes about half as far as it moves its target; in W itself the same training drags them
+    further. Measured 2026-12-04 (seeds 0, 1, 2): off/Δ 0.86, 0.41, 0.47 whitened, 1.16, 0.77, 0.46 in W."""
+    def median(reports, key):
+        return sorted(key(r) for r in reports)[len(reports) // 2]
+
     whitened, plain = circle_square_alone[True], circle_square_alone[False]
-    table = format_table([whitened, plain])
-    assert whitened.target_rho >= 0.95 and whitened.target_change >= 1.5, table
-    ratio, plain_ratio = (r.off_target_max / r.target_change for r in (whitened, plain))
+    table = format_table(whitened + plain)
+    assert median(whitened, lambda r: r.target_rho) >= 0.95, table
+    assert median(whitened, lambda r: r.target_change) >= 1.5, table
+    ratio = median(whitened, lambda r: r.off_target_max / r.target_change)
+    plain_ratio = median(plain, lambda r: r.off_target_max / r.target_change)
     assert ratio <= 0.6, table
     assert ratio <= 0.7 * plain_ratio, table

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from contraclip_core.methods.contraclip.model import LinearPaths
 from contraclip_core.methods.contraclip.artefact import PathSet
 from contraclip_core.inputs import LIMITS, ServiceError, parse_seeds
-from contraclip_core.service import Service
 
 LONG = st.builds(lambda c, n: c * n, st.characters(), st.integers(min_value=9_000, max_value=10_000))  # 10k chars
 ANY_TEXT = st.one_of(st.text(max_size=60), LONG,
@@ -24,12 +23,8 @@ ANYTHING = st.one_of(ANY_TEXT, NUMBERS, st.none(), st.lists(st.integers(), max_s
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                         HealthCheck.too_slow])
 
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    s = Service(tmp_path_factory.mktemp("robust"), device="cpu", start_worker=False)
-    yield s
-    s.close()
+# conftest's `service`, without a worker: the many jobs queued here are cancelled unstarted, never trained.
+pytestmark = pytest.mark.service_options(start_worker=False)
 
 
 @FAST

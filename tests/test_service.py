@@ -10,13 +10,6 @@ from contraclip_core.inputs import ServiceError, parse_seeds
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    s = Service(tmp_path_factory.mktemp("data"), device="cpu")
-    yield s
-    s.close()
-
-
-@pytest.fixture(scope="module")
 def shapes_path(service) -> str:
     paths = service.method("contraclip").paths("shapes-128")
     assert paths, "the shipped Shapes paths are missing (checkpoints/shapes/paths)"

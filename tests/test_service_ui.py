@@ -9,24 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from contraclip_core.service import Service
 from contraclip_core.inputs import ServiceError
 
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    s = Service(tmp_path_factory.mktemp("data"), device="cpu")
-    yield s
-    s.close()
-
-
-def wait_for(service, job_id, statuses=("done", "failed", "cancelled"), timeout=300.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        row = next(r for r in service.jobs() if r["id"] == job_id)
-        if row["status"] in statuses or time.monotonic() > deadline:
-            return row
-        time.sleep(0.2)
+from .helpers import wait_for_job
 
 
 def test_frames_are_the_strips_columns_at_native_resolution(service):
@@ -66,7 +51,7 @@ def test_a_job_shows_its_preview_before_its_first_iteration_and_its_loss_curve(s
         assert row["iteration"] == 0 and Image.open(row["preview"]).size == (7 * 96 + 6 * 2, 96)
     finally:
         release.set()
-    row = wait_for(service, job["id"])
+    row = wait_for_job(service, job["id"])
     assert row["status"] == "done"
     curve = service.loss_curve(job["id"])
     assert [i for i, _ in curve] == list(range(1, 13))  # 12 iterations: every one kept
@@ -78,7 +63,7 @@ def test_deleting_a_finished_job_removes_its_path_set(service):
     job = service.submit("paths", "shapes-128", "a pink shape", "an orange shape", iterations=5)
     with pytest.raises(ServiceError, match="cancel it first"):  # still queued or running
         service.delete_job(job["id"])
-    assert wait_for(service, job["id"])["status"] == "done"
+    assert wait_for_job(service, job["id"])["status"] == "done"
     assert any(p.label == "a pink shape ↔ an orange shape" for p in service.method("contraclip").paths("shapes-128"))
     deleted = service.delete_job(job["id"])
     assert deleted["id"] == job["id"]

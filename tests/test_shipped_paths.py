@@ -14,23 +14,16 @@ from contraclip_core.methods.contraclip.artefact import PathSet
 SETS = PathSet.shipped("shapes-128")
 
 
-@pytest.fixture(scope="module")
-def generator():
-    from contraclip_core.generators import from_pretrained
-
-    return from_pretrained("shapes-128")
-
-
 def test_the_shapes_world_ships_paths_for_every_dipole_it_is_measured_on():
     dipoles = {tuple(d) for folder in SETS for d in json.loads((folder / "paths.json").read_text())["dipoles"]}
     assert len(dipoles) >= 11 and all(shapes_target(d) is not None for d in dipoles), sorted(dipoles)
 
 
 @pytest.mark.parametrize("folder", SETS, ids=[f.name for f in SETS])
-def test_every_shipped_path_is_clean_and_records_it(folder, generator):
-    path_set = PathSet.load(folder, generator)
+def test_every_shipped_path_is_clean_and_records_it(folder, shapes_generator):
+    path_set = PathSet.load(folder, shapes_generator)
     recorded = path_set.metrics["shapes_eval"]
-    reports = evaluate_shapes(generator, path_set, seeds=range(32), steps=recorded["steps"],
+    reports = evaluate_shapes(shapes_generator, path_set, seeds=range(32), steps=recorded["steps"],
                               step_size=recorded["step_size"])
     for report, row in zip(reports, recorded["per_path"], strict=True):
         assert report.clean, (report.dipole, report.target_rho, report.target_change, report.off_target_max,

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from contraclip_core.generators import from_pretrained
 from contraclip_core.methods.contraclip.model import LatentSupportSets, LinearPaths
 from contraclip_core.methods.contraclip.artefact import PathSet
 from contraclip_core.methods.contraclip.traversal import euler_path, traverse
@@ -14,15 +13,10 @@ from contraclip_core.media import gif_frames, save_gif, save_mp4, strip
 
 
 @pytest.fixture(scope="module")
-def generator():
-    return from_pretrained("shapes-128")
-
-
-@pytest.fixture(scope="module")
-def leftward(generator) -> PathSet:
+def leftward(shapes_generator) -> PathSet:
     """A linear path along the direction in W that decreases x fastest (the gradient of x w.r.t. w)."""
-    w = generator.encode(generator.sample_z(list(range(256))), "w").requires_grad_(True)
-    (grad,) = torch.autograd.grad(generator.attributes(w, "w")["x"].sum(), w)
+    w = shapes_generator.encode(shapes_generator.sample_z(list(range(256))), "w").requires_grad_(True)
+    (grad,) = torch.autograd.grad(shapes_generator.attributes(w, "w")["x"].sum(), w)
     lin = LinearPaths(1, 32)
     with torch.no_grad():
         lin.directions[0] = -grad.mean(0)
@@ -30,13 +24,13 @@ def leftward(generator) -> PathSet:
                    space="w", layers=0, truncation=1.0, latent_shape=(32,))
 
 
-def test_positive_steps_go_toward_the_first_sentence(generator, leftward):
-    t = traverse(generator, leftward, 0, seeds=[0, 1, 2], steps=4, step_size=0.5)
+def test_positive_steps_go_toward_the_first_sentence(shapes_generator, leftward):
+    t = traverse(shapes_generator, leftward, 0, seeds=[0, 1, 2], steps=4, step_size=0.5)
     assert t.steps == [-4, -3, -2, -1, 0, 1, 2, 3, 4] and t.images.shape == (3, 9, 128, 128, 3)
-    x = generator.attributes(t.latents.reshape(27, 32), "w")["x"].reshape(3, 9)
+    x = shapes_generator.attributes(t.latents.reshape(27, 32), "w")["x"].reshape(3, 9)
     assert (x.diff(dim=1) < 0).all()  # every step moves left: toward "a shape on the left"
     # The anchor column is the seed's own image.
-    anchor = generator.synthesis(generator.encode(generator.sample_z([1]), "w"), "w")
+    anchor = shapes_generator.synthesis(shapes_generator.encode(shapes_generator.sample_z([1]), "w"), "w")
     assert np.abs(t.images[1, 4].astype(int) - ((anchor[0].permute(1, 2, 0) + 1) * 127.5).round().numpy()).max() <= 1
 
 
@@ -53,8 +47,8 @@ def test_euler_integration_each_step_once():
     assert torch.allclose(step_lengths, torch.full_like(step_lengths, 0.1), atol=1e-5)  # no doubled last shift
 
 
-def test_strip_gif_and_mp4(generator, leftward, tmp_path):
-    t = traverse(generator, leftward, 0, seeds=[5, 6], steps=3, step_size=0.5)
+def test_strip_gif_and_mp4(shapes_generator, leftward, tmp_path):
+    t = traverse(shapes_generator, leftward, 0, seeds=[5, 6], steps=3, step_size=0.5)
     image = strip(t, thumb=64)
     assert image.size == (7 * 64 + 6 * 2, 2 * 64 + 2)
     frames = gif_frames(t, thumb=64)
@@ -68,6 +62,6 @@ def test_strip_gif_and_mp4(generator, leftward, tmp_path):
     assert mp4.stat().st_size > 1000 and mp4.read_bytes()[4:8] == b"ftyp"
 
 
-def test_bad_path_index(generator, leftward):
+def test_bad_path_index(shapes_generator, leftward):
     with pytest.raises(ValueError, match="path index 3 is out of range: this set has 1 paths"):
-        traverse(generator, leftward, 3, seeds=[0])
+        traverse(shapes_generator, leftward, 3, seeds=[0])
