@@ -125,7 +125,7 @@ def test_a_mapper_with_the_text_skip_round_trips_and_its_description_is_checked(
     assert torch.equal(loaded.edit(w, text), edit_set.edit(w, text))
     assert not torch.allclose(loaded.edit(w, text), w)  # three steps already move the codes
     for change, message in [({"text_skip": "yes"}, "'text_skip' must be true or false"),
-                            ({"skip_lr_mul": -1}, "skip_lr_mul must be a positive number"),
+                            ({"skip_lr_mul": -1}, "'skip_lr_mul' must be a number in"),
                             ({"text_skip": False}, "does not describe this file")]:
         bad = json.loads(json.dumps(meta))
         bad["mapper"].update(change)

@@ -119,7 +119,12 @@ def check_state_dict(expected: dict[str, torch.Tensor], found: dict[str, torch.T
     for key in found:
         if key not in expected:
             raise WeightsError(f"{source} does not fit the model config: unexpected key {key!r} in the file.")
-    for key, tensor in found.items():
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Raise ``WeightsError`` naming the file and the first tensor that holds NaN or ±Inf (a damaged download or a
+    diverged training): such weights would render black or NaN images without any error."""
+    for key, tensor in state.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise WeightsError(f"{source}: {key!r} holds NaN or infinite values; the file is damaged (download or "
                                "convert it again)")

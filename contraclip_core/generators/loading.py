@@ -21,7 +21,7 @@ from .. import hub, registry
 from ..atomic import atomic_write_bytes
 from ..errors import ContraCLIPError, UnknownNameError, WeightsError
 from .base import Generator
-from .formats import check_state_dict, read_weights
+from .formats import check_finite, check_state_dict, read_weights
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -101,6 +101,7 @@ def load_folder(folder: str | Path, *, device: str | torch.device = "cpu", dtype
     model = cls(build_config(cls, config, str(config_path)))
     state = read_weights(weights_path)
     check_state_dict(model.state_dict(), state, str(weights_path))
+    check_finite(state, str(weights_path))
     model.load_state_dict(state, strict=True)
     return _finish(model, device, dtype)
 
@@ -127,7 +128,8 @@ def convert_foreign(
     state = cls.convert_state_dict(obj, layout=layout, source=source)  # type: ignore[attr-defined]
     check_state_dict(model.state_dict(), state, source)
     model.load_state_dict(state, strict=True)
-    cls.after_conversion(model)  # type: ignore[attr-defined]
+    cls.after_conversion(model)  # type: ignore[attr-defined]  (e.g. a missing latent_avg, estimated)
+    check_finite(model.state_dict(), source)
     return save_pretrained(model, out_dir)
 
 
