@@ -24,6 +24,7 @@ from .generators.formats import read_weights
 from .records import Fields, read_json
 
 SHIPPED_ROOT = hub.PROJECT_ROOT / "checkpoints"  # shipped artefacts: checkpoints/<generator>/<shipped_folder>/<name>/
+DEFAULT_DATA = SHIPPED_ROOT / "local"  # the app's data folder by default: what is trained here is not shipped
 SPACES = ("z", "w", "w+")  # the latent spaces an artefact may live in
 MAX_LATENT_SIDE = 1 << 16  # each entry of a code's shape
 # where an artefact came from → its id tag: with the project, from the Hub, trained here by you, or another
@@ -199,7 +200,8 @@ class Artefact:
     @classmethod
     def shipped(cls, generator_name: str | None = None) -> list[Path]:
         """Folders of the ones that ship with the project (for one generator, or all)."""
-        metas = sorted(SHIPPED_ROOT.glob(f"*/{cls.shipped_folder}/*/{cls.meta_name}"), key=cls.shipped_order)
+        metas = sorted((p for p in SHIPPED_ROOT.glob(f"*/{cls.shipped_folder}/*/{cls.meta_name}")
+                        if p.parents[2] != DEFAULT_DATA), key=cls.shipped_order)  # not what was trained here
         folders = [p.parent for p in metas]
         if generator_name is None:
             return folders

@@ -33,7 +33,7 @@ from .generators.base import Generator
 from .inputs import LIMITS, ServiceError, check_generator
 from .jobs import Job, JobQueue, JobStore, PriorityGate
 from .live import read_loss_curve
-from .artefact import Artefact
+from .artefact import DEFAULT_DATA, Artefact
 from .method import MethodActions
 from .methods.registry import KINDS, METHODS
 from .visitors import LOCAL, Visitor, identify, is_public
@@ -55,7 +55,7 @@ class Service:
 
     def __init__(self, data_dir: str | Path | None = None, device: str | None = None, start_worker: bool = True,
                  precision: str | None = None, public: bool | None = None, gpu_chunks: bool | None = None):
-        self.data_dir = Path(data_dir or os.environ.get("CONTRACLIP_DATA", hub.PROJECT_ROOT / "checkpoints" / "local"))
+        self.data_dir = Path(data_dir or os.environ.get("CONTRACLIP_DATA", DEFAULT_DATA))
         self.data = DataDir.open(self.data_dir, ("jobs", OUTPUTS, *(m.results for m in METHODS.values())))
         self.outputs_dir = self.data_dir / OUTPUTS
         self.device = _device(device)

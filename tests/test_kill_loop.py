@@ -76,7 +76,7 @@ def test_kill_9_at_random_moments_in_a_loop(tmp_path):
         args: tuple[str, ...] = ()
         if round_ % SUBMIT_EVERY == 0:
             a, b = SENTENCES[submitted % len(SENTENCES)]
-            args = (a, b, str(rng.choice([20, 30, 40])))  # long enough that kills land mid-training on a fast machine too
+            args = (a, b, str(rng.choice([60, 80, 100])))  # long enough that kills land mid-training on a fast machine too
             submitted += 1
         t0 = time.monotonic()
         pid = zygote.start(tmp_path, *args)

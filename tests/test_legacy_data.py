@@ -66,3 +66,19 @@ def test_an_old_queued_job_trains_to_the_end(legacy):
         time.sleep(0.5)
     assert row["status"] == "done", row
     assert (legacy.data_dir / "paths" / QUEUED_JOB / "paths.json").is_file()
+
+
+def test_what_the_app_trained_in_its_default_data_folder_is_not_listed_as_shipped(tmp_path, monkeypatch):
+    """The default data folder is checkpoints/local, beside the shipped artefacts (checkpoints/<generator>/paths/):
+    a path trained there is "trained here", never also "shipped"."""
+    from contraclip_core import artefact
+    from contraclip_core.methods.contraclip.artefact import PathSet
+
+    from .conftest import SHIPPED_SHAPES_PATHS
+
+    root = tmp_path / "checkpoints"
+    shutil.copytree(SHIPPED_SHAPES_PATHS, root / "shapes" / "paths" / "shapes-corpus")
+    shutil.copytree(SHIPPED_SHAPES_PATHS, root / "local" / "paths" / "0123456789ab")
+    monkeypatch.setattr(artefact, "SHIPPED_ROOT", root)
+    monkeypatch.setattr(artefact, "DEFAULT_DATA", root / "local")
+    assert PathSet.shipped() == [root / "shapes" / "paths" / "shapes-corpus"]
