@@ -306,14 +306,17 @@ class JobQueue:
         if self.on_pick is not None:
             self.on_pick(picked)
 
+        taken = [False]
+
         def start(job: Job) -> bool:
-            if job.status != "queued":  # cancelled (or taken) since it was picked
+            if job.status != "queued":  # cancelled, or taken by another run (a second chunk request), since picked
                 return False
             job.status, job.started, job.error, job.note = "running", job.started or time.time(), "", ""
+            taken[0] = True
             return True
 
         job = self.store.update(picked.id, start)
-        if job.status != "running" or job.started is None:
+        if not taken[0]:  # only the run that moved it from queued to running trains it
             return
         self._served[job.owner] = time.monotonic()
         last_save, last_step = [0.0], [time.monotonic()]

@@ -279,3 +279,14 @@ def test_a_generator_folder_with_nan_weights_is_refused(tmp_path):
     save_file(state, folder / "model.safetensors")
     with pytest.raises(WeightsError, match=rf"'{key}' holds NaN or infinite values"):
         from_pretrained(str(folder))
+
+
+def test_a_job_already_running_is_not_started_a_second_time(tmp_path):
+    """Two chunk requests for one job (two tabs of its owner): the one that finds it running leaves it alone."""
+    ran = []
+    store = JobStore(tmp_path, REQUEST_CHECKS)
+    queue = JobQueue(store, lambda job, report, device: ran.append(job.id) or "done")
+    job = queue.submit(REQUEST, total=5)
+    queue.on_pick = lambda picked: store.update(picked.id, lambda j: setattr(j, "status", "running"))  # the other
+    queue._run_one(store.load(job.id))
+    assert ran == [] and store.load(job.id).status == "running"
