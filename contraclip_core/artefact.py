@@ -42,6 +42,12 @@ def require_pair(folder: str | Path, meta_name: str, weights_name: str, what: st
     return meta_path, weights_path
 
 
+def picker_label(label: str, origin: str) -> str:
+    """How a picker shows an artefact's label: typed text (every origin but shipped) has its square brackets shown
+    as parentheses, so no label can carry a fake "[shipped]" origin tag."""
+    return label if origin == "shipped" else label.translate(str.maketrans("[]", "()"))
+
+
 def same_generator(a: str, b: str) -> bool:
     """Whether two generator names mean the same generator (registry aliases count as the same)."""
     pa, pb = registry.GENERATORS.get(a), registry.GENERATORS.get(b)
@@ -140,7 +146,11 @@ class Artefact:
 
     @classmethod
     def header(cls, folder: str | Path) -> Header:
-        f = cls.fields(folder)
+        return cls.header_of(cls.fields(folder))
+
+    @classmethod
+    def header_of(cls, f: Fields) -> Header:
+        """The header of a description already read (``fields``), for a caller that reads more of it."""
         return Header(cls.kind, f.text("generator", max_chars=1000, nonempty=True),
                       f.text("name", max_chars=1000, default=""))
 

@@ -35,8 +35,8 @@ from .jobs import Job, JobQueue, JobStore, PriorityGate
 from .live import read_loss_curve
 from .artefact import DEFAULT_DATA, Artefact
 from .method import MethodActions
-from .methods.registry import KINDS, METHODS
-from .visitors import LOCAL, Visitor, identify, is_public
+from .methods.registry import KINDS, METHODS, REQUEST_CHECKS
+from .visitors import LOCAL, Visitor, identify, is_public, is_space_owner
 from . import zerogpu
 
 OUTPUTS = "outputs"  # <data>/outputs/: generated files (strips, GIFs, anchors), swept after LIMITS["output_ttl_s"]
@@ -77,7 +77,7 @@ class Service:
         self.actions: dict[str, MethodActions] = {name: m.actions(self) for name, m in METHODS.items()}
         self.by_kind: dict[str, MethodActions] = {m.kind: self.actions[name] for name, m in METHODS.items()}
         try:
-            store = JobStore(self.data_dir / "jobs", {kind: m.check_request for kind, m in KINDS.items()})
+            store = JobStore(self.data_dir / "jobs", REQUEST_CHECKS)
             self.queue = JobQueue(store, self._run_job, LIMITS["max_queue"], self.gate, LIMITS["training_min_share"])
         except BaseException:
             self.data.close()
@@ -298,10 +298,14 @@ class Service:
             return []
         mb = 1024 * 1024
         chosen = retention(self.queue.store.all(), self.job_bytes, LIMITS["visitor_storage_mb"] * mb,
-                           LIMITS["storage_mb"] * mb, exempt=lambda owner: owner == "")
+                           LIMITS["storage_mb"] * mb, exempt=is_space_owner)
         for job in chosen:
             self._remove(job)
         return [j.id for j in chosen]
+
+    def job(self, job_id: str, visitor: Visitor = LOCAL) -> dict[str, Any]:
+        """The visitor's job's row (``ServiceError`` "no job …" for one that is not theirs or does not exist)."""
+        return self.job_row(self._own(job_id, visitor, "read"))
 
     def _own(self, job_id: Any, visitor: Visitor, what: str) -> Job:
         """``visitor``'s job (any job for an admin); someone else's is answered as if it did not exist."""

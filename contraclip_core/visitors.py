@@ -32,6 +32,13 @@ class Visitor:
 LOCAL = Visitor("", admin=True)
 
 
+def is_space_owner(owner: str) -> bool:
+    """Whether a job's owner id is the Space's owner as records know them: the machine's own user (``""``) or the
+    Space's author signed in (an admin by the secret alone leaves a browser token, which names nobody)."""
+    author = os.environ.get("SPACE_AUTHOR_NAME", "")
+    return owner == "" or (bool(author) and owner == f"hf:{author}")
+
+
 def is_public() -> bool:
     """Whether this process serves strangers: on a Hugging Face Space, or told so (``CONTRACLIP_PUBLIC=1``)."""
     return bool(os.environ.get("SPACE_ID")) or os.environ.get(PUBLIC_ENV, "") == "1"

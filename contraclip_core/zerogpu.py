@@ -65,6 +65,6 @@ def chunk_runner(service: "Service", seconds: float | None = None, gpu: Callable
             reason = str(e).split("<")[0].strip() or "ZeroGPU refused the GPU"
             service.note(job_id, f"waiting for GPU time: {reason}. The job keeps its progress and goes on with "
                                  "the next chunk (keep this page open, or press Continue on GPU later).")
-            return next(r for r in service.jobs(visitor) if r["id"] == job_id)
+            return service.job(job_id, visitor)
 
     return continue_on_gpu

@@ -290,3 +290,19 @@ def test_a_job_already_running_is_not_started_a_second_time(tmp_path):
     queue.on_pick = lambda picked: store.update(picked.id, lambda j: setattr(j, "status", "running"))  # the other
     queue._run_one(store.load(job.id))
     assert ran == [] and store.load(job.id).status == "running"
+
+
+def test_storage_caps_never_remove_the_space_authors_jobs(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPACE_AUTHOR_NAME", "owner")
+    service = Service(tmp_path / "data", device="cpu", start_worker=False, public=True)
+    try:
+        ids = {}
+        for owner in ("hf:owner", A.id):
+            job = service.queue.submit(REQUEST, total=1, owner=owner)
+            (service.queue.store.folder(job.id) / "blob").write_bytes(bytes(40_000))
+            service.queue.store.update(job.id, lambda j: setattr(j, "status", "done") or setattr(j, "finished", 1.0))
+            ids[owner] = job.id
+        monkeypatch.setitem(inputs.LIMITS, "storage_mb", 10_000 / 2**20)  # room for neither
+        assert service.enforce_storage() == [ids[A.id]]  # the author's stays over the cap
+    finally:
+        service.close()

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from ... import registry
-from ...artefact import ORIGIN_TAGS, Header, same_generator
+from ...artefact import ORIGIN_TAGS, Header, picker_label, same_generator
 from ...errors import ContraCLIPError
 from ...inputs import LIMITS, ServiceError, check_generator, check_number, check_sentence, parse_seeds
 from ...jobs import MAX_ITERATIONS
@@ -51,17 +51,16 @@ class EditActions:
         for origin, folder in [("shipped", f) for f in EditSet.shipped()] + \
                               self.service.trained_here(EditSet, self.results, visitor):
             try:
-                header: Header = EditSet.header(folder)
-                targets = EditSet.fields(folder).sentences("targets", min_len=1, max_len=4096)
+                f = EditSet.fields(folder)  # read once: the header and the targets
+                header: Header = EditSet.header_of(f)
+                targets = f.sentences("targets", min_len=1, max_len=4096)
             except ContraCLIPError:
                 continue
             if generator in registry.GENERATORS and not same_generator(header.generator, generator):
                 continue
             what = targets[0] if len(targets) == 1 else f"{len(targets)} sentences"
-            label = f"{header.name or folder.name} ({what})"
-            if origin != "shipped":  # typed: no fake "[shipped]" in a picker label
-                label = label.translate(str.maketrans("[]", "()"))
-            rows.append({"id": f"{ORIGIN_TAGS[origin]}:{folder.name}", "label": label,
+            rows.append({"id": f"{ORIGIN_TAGS[origin]}:{folder.name}",
+                         "label": picker_label(f"{header.name or folder.name} ({what})", origin),
                          "origin": origin, "generator": header.generator, "folder": str(folder),
                          "targets": len(targets)})
         return rows

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import torch
 
 from ... import hub, registry
-from ...artefact import ORIGIN_TAGS, same_generator
+from ...artefact import ORIGIN_TAGS, picker_label, same_generator
 from ...atomic import atomic_write_bytes
 from ...errors import ContraCLIPError, RecordError
 from ...examples import EXAMPLES, Example
@@ -143,11 +143,8 @@ class PathActions:
             if generator is not None and not same_generator(meta.generator, generator):
                 continue
             for k, (a, b) in enumerate(meta.dipoles):
-                label = f"{a} ↔ {b}{how}"
-                if origin != "shipped":
-                    label = label.translate(str.maketrans("[]", "()"))
-                choices.append(PathChoice(f"{ORIGIN_TAGS[origin]}:{folder.name}:{k}", label, origin, meta.generator,
-                                          folder, k))
+                choices.append(PathChoice(f"{ORIGIN_TAGS[origin]}:{folder.name}:{k}",
+                                          picker_label(f"{a} ↔ {b}{how}", origin), origin, meta.generator, folder, k))
         return distinct_labels(choices)
 
     def path(self, generator: str, path_id: str, visitor: Visitor = LOCAL) -> PathChoice:

@@ -44,16 +44,13 @@ class MapperActions:
         is the default), then trained here (oldest first)."""
         check_generator(generator)
         rows = []
-        listed = [("shipped", f) for f in MapperSet.shipped(generator)] + \
-            self.service.trained_here(MapperSet, self.results, visitor)
-        for shipped in (True, False):
+        shipped = [("shipped", f) for f in MapperSet.shipped(generator)]
+        for group in (shipped, self.service.trained_here(MapperSet, self.results, visitor)):
             found = []
-            for origin, folder in listed:
-                if (origin == "shipped") != shipped:
-                    continue
+            for origin, folder in group:
                 try:
                     f = MapperSet.fields(folder)
-                    if not same_generator(f.text("generator"), generator):
+                    if not same_generator(MapperSet.header_of(f).generator, generator):
                         continue
                     objective = f.text("objective")
                     score = float(f.mapping("metrics", default={}).get("shapes_eval", {}).get("inversion", {})
@@ -62,7 +59,7 @@ class MapperActions:
                     continue  # a damaged mapper is skipped, not fatal
                 found.append(({"id": f"{ORIGIN_TAGS[origin]}:{folder.name}", "objective": objective,
                                "origin": origin, "folder": str(folder)}, score))
-            if shipped:
+            if group is shipped:
                 found.sort(key=lambda item: -item[1])
             rows += [row for row, _ in found]
         return rows
