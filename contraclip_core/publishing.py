@@ -97,3 +97,21 @@ def upload(api: Any, repo_id: str, stage_into: Callable[[Path], list[str]], titl
         except (OSError, HfHubHTTPError) as e:
             raise ContraCLIPError(f"uploading to {repo_id} failed ({type(e).__name__}: {e}); check that HF_TOKEN "
                                   "can write there and that the Hub can be reached") from e
+
+
+def add_publish_command(commands: Any, what: str, stage: Callable[..., list[str]], publish: Callable[..., Any]) -> None:
+    """A method's ``publish`` CLI sub-command (``commands``: its ``argparse`` sub-parsers) for artefacts that stage
+    with ``stage(folders, out, repo_id=…)`` and upload with ``publish(folders, repo_id)``; ``what``: "mappers"…"""
+    p = commands.add_parser("publish", help=f"upload {what} with a model card")
+    p.add_argument("folders", nargs="+")
+    p.add_argument("--repo", required=True)
+    p.add_argument("--dry-run", metavar="DIR", help="stage the upload in DIR, no network")
+
+    def run(args: Any) -> int:
+        if args.dry_run:
+            print("\n".join(stage(args.folders, args.dry_run, repo_id=args.repo)))
+        else:
+            print(publish(args.folders, args.repo))
+        return 0
+
+    p.set_defaults(run=run)

@@ -75,3 +75,13 @@ def test_errors_are_one_clear_line(tmp_path):
     assert result.returncode == 2 and result.stderr.startswith("error: ")
     result = cli("traverse", str(tmp_path / "missing"), "--out", str(tmp_path / "m"))
     assert result.returncode == 2 and "is not a path set" in result.stderr
+
+
+def test_mappers_train_and_stage_a_publish(tmp_path, capsys):
+    from contraclip_core.cli import main
+
+    out = tmp_path / "csla"
+    assert main(["mappers", "train", "--objective", "csla", "--iterations", "2", "--out", str(out)]) == 0
+    assert (out / "mapper.json").is_file() and not (out / "checkpoint.pt").exists()
+    assert main(["mappers", "publish", str(out), "--repo", "me/mappers", "--dry-run", str(tmp_path / "staged")]) == 0
+    assert (tmp_path / "staged" / "shapes-128" / "mappers" / "csla" / "README.md").is_file()

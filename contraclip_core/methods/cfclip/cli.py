@@ -12,6 +12,8 @@ from pathlib import Path
 
 from ...clip import add_clip_argument
 from ...errors import ContraCLIPError
+from ...publishing import add_publish_command
+from . import publish
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -37,11 +39,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--device", default="cpu")
     e.add_argument("--out", required=True)
     e.set_defaults(run=_edit)
-    p = commands.add_parser("publish", help="upload edit models with a model card")
-    p.add_argument("folders", nargs="+")
-    p.add_argument("--repo", required=True)
-    p.add_argument("--dry-run", metavar="DIR", help="stage the upload in DIR, no network")
-    p.set_defaults(run=_publish)
+    add_publish_command(commands, "edit models", publish.stage, publish.publish)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -91,14 +89,3 @@ def _edit(args: argparse.Namespace) -> int:
     strip(t, thumb=min(generator.resolution, 128)).save(out / "strip.png")
     print(save_gif(t, out / "edit.gif", thumb=min(generator.resolution, 256)))
     return 0
-
-
-def _publish(args: argparse.Namespace) -> int:
-    from . import publish
-
-    if args.dry_run:
-        print("\n".join(publish.stage(args.folders, args.dry_run, repo_id=args.repo)))
-    else:
-        print(publish.publish(args.folders, args.repo))
-    return 0
-

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 from ...clip import add_clip_argument
+from ...publishing import add_publish_command
+from . import publish
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -29,11 +31,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--device", default="cpu")
     t.add_argument("--out", required=True, help="folder for the mapper (mapper.safetensors + mapper.json)")
     t.set_defaults(run=_train)
-    p = commands.add_parser("publish", help="upload mappers with a model card")
-    p.add_argument("folders", nargs="+")
-    p.add_argument("--repo", required=True)
-    p.add_argument("--dry-run", metavar="DIR", help="stage the upload in DIR, no network")
-    p.set_defaults(run=_publish)
+    add_publish_command(commands, "mappers", publish.stage, publish.publish)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -55,14 +53,4 @@ def _train(args: argparse.Namespace) -> int:
     result.metrics["train_seconds"] = round(time.monotonic() - start, 1)
     print(result.save(out))
     (out / "checkpoint.pt").unlink(missing_ok=True)  # finished: the mapper is the result
-    return 0
-
-
-def _publish(args: argparse.Namespace) -> int:
-    from . import publish
-
-    if args.dry_run:
-        print("\n".join(publish.stage(args.folders, args.dry_run, repo_id=args.repo)))
-    else:
-        print(publish.publish(args.folders, args.repo))
     return 0
