@@ -2,10 +2,12 @@
 
 The rules (``choose``, a pure function of the device's properties and of measured trials):
 
-- **CPU** → fp32. bf16 is only worth trying with AMX (Sapphire Rapids and later); without it bf16 is emulated and
-  measured ~2× *slower* here (docs/PERFORMANCE.md). With AMX, bf16 wins only if measured ≥ 1.1× faster at PSNR ≥
-  35 dB (the Shapes world, which renders in its own dtype under any autocast, measured "1.02×" on an AMX machine:
-  noise, which the rule took for a win before the margin).
+- **CPU** → fp32, or bf16 where the CPU computes bf16 natively (``avx512_bf16``: AMD Zen 4, Intel Cooper Lake and
+  later; ``amx_bf16``: Sapphire Rapids and later) and bf16 measures ≥ 1.1× faster at PSNR ≥ 35 dB. Without native
+  bf16 it is emulated and measured ~2× *slower* (an AVX-512 Xeon without either, issue 13), so it is not tried. The
+  rule used to ask for AMX; an AMD EPYC with ``avx512_bf16`` measured bf16 1.6–2.1× fp32 and stayed in fp32
+  (issue 28). The Shapes world, which renders in its own dtype under any autocast, measured "1.02×" on an AMX
+  machine: noise, which the rule took for a win before the margin.
 - **NVIDIA Ampere or newer** (compute capability ≥ 8.0) → bf16 if measured ≥ 1.1× fp32-with-TF32 and PSNR ≥ 35 dB
   against strict fp32; otherwise fp32 with TF32 on (TF32 is on for every fp32 matmul/conv on these GPUs).
 - **Turing / Volta** (7.x, e.g. the T4 of ``t4-small``: no bf16 units) → fp16 with StyleGAN2's conv clamping
@@ -48,6 +50,11 @@ class DeviceProps:
     @property
     def has_amx(self) -> bool:
         return "amx_bf16" in self.cpu_flags
+
+    @property
+    def native_bf16(self) -> bool:
+        """bf16 arithmetic in hardware: AVX-512 BF16 dot products or AMX tiles (without either torch emulates it)."""
+        return self.has_amx or "avx512_bf16" in self.cpu_flags
 
     @classmethod
     def of(cls, device: str | torch.device) -> "DeviceProps":
@@ -130,7 +137,7 @@ def candidates(props: DeviceProps) -> tuple[str, str | None]:
         if props.capability >= (7, 0):
             return "fp32", "fp16"
         return "fp32", None
-    if props.kind == "cpu" and props.has_amx:
+    if props.kind == "cpu" and props.native_bf16:
         return "fp32", "bf16"
     return "fp32", None
 
@@ -151,7 +158,8 @@ def choose(props: DeviceProps, trials: dict[str, Trial] | None = None, override:
             base = trials.get("fp32")
             note = (f"; bf16 measured {measured.images_per_s / base.images_per_s:.2f}× fp32's speed here"
                     if measured and base and base.images_per_s > 0 else "")
-            return Precision("fp32", False, f"CPU without AMX: fp32 by rule, bf16 is tried only with AMX{note}")
+            return Precision("fp32", False, f"CPU without native bf16 (avx512_bf16 or AMX): fp32 by rule, bf16 "
+                                            f"would be emulated{note}")
         return Precision("fp32", False, f"{props.name} (compute capability {props.capability}) has no fast "
                                         "reduced precision")
     base_name = {"tf32": "fp32 with TF32", "fp32": "fp32"}[baseline]

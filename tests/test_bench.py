@@ -46,9 +46,9 @@ def test_bench_smoke_run_reports_ratios_and_psnr(tmp_path, monkeypatch):
     assert "**Precision chosen here**" in text
     from contraclip_core.precision import DeviceProps
 
-    if DeviceProps.of("cpu").has_amx:  # bf16 is measured against fp32 and taken only if ≥ 1.1× at ≥ 35 dB
+    if DeviceProps.of("cpu").native_bf16:  # bf16 is measured against fp32 and taken only if ≥ 1.1× at ≥ 35 dB
         assert re.search(r"StyleGAN2 32 → (fp32|bf16): bf16 (measured|renders)", text), text
-    else:  # without AMX bf16 is emulated: fp32 by rule
+    else:  # without native bf16 it is emulated: fp32 by rule
         assert "StyleGAN2 32 → fp32" in text
     assert json.loads(out.with_suffix(".json").read_text())["args"]["size"] == [32]
 

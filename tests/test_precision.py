@@ -12,7 +12,8 @@ from contraclip_core.precision import DeviceProps, Trial, choose
 
 from .helpers import random_stylegan2
 
-CPU = DeviceProps("cpu", "AMD EPYC (AVX-512, no AMX)", None, frozenset({"avx512f", "avx512_bf16"}))
+CPU = DeviceProps("cpu", "Xeon Skylake (AVX-512, no bf16)", None, frozenset({"avx512f", "avx512bw"}))
+CPU_BF16 = DeviceProps("cpu", "AMD EPYC (avx512_bf16, no AMX)", None, frozenset({"avx512f", "avx512_bf16"}))
 CPU_AMX = DeviceProps("cpu", "Xeon Sapphire Rapids", None, frozenset({"avx512f", "amx_bf16", "amx_tile"}))
 T4 = DeviceProps("cuda", "Tesla T4", (7, 5))
 A100 = DeviceProps("cuda", "NVIDIA A100-SXM4-40GB", (8, 0))
@@ -24,11 +25,22 @@ def trials(**modes: tuple[float, float]) -> dict[str, Trial]:
     return {m: Trial(m, speed, db) for m, (speed, db) in modes.items()}
 
 
-def test_cpu_without_amx_is_fp32_even_if_bf16_was_measured():
+def test_cpu_without_native_bf16_is_fp32_even_if_bf16_was_measured():
     p = choose(CPU, trials(fp32=(1.2, float("inf")), bf16=(0.6, 44.0)))
     assert (p.mode, p.tf32, p.autocast_dtype) == ("fp32", False, None)
-    assert "without AMX" in p.reason and "0.50× fp32's speed" in p.reason
+    assert "without native bf16" in p.reason and "0.50× fp32's speed" in p.reason
     assert choose(CPU).mode == "fp32"
+    assert precision.candidates(CPU) == ("fp32", None)
+
+
+def test_cpu_with_avx512_bf16_but_no_amx_measures_bf16():
+    """Issue 28: an AMD EPYC with avx512_bf16 measured bf16 1.6–2.1× fp32 and the old rule ("only with AMX") left it
+    in fp32. Native bf16 of either kind is now measured, and taken on the same bars as with AMX."""
+    assert precision.candidates(CPU_BF16) == ("fp32", "bf16")
+    assert choose(CPU_BF16).mode == "fp32"  # not measured: not assumed
+    fast = choose(CPU_BF16, trials(fp32=(1.0, 99), bf16=(1.8, 47.0)))
+    assert fast.mode == "bf16" and "1.80×" in fast.reason and "AMD EPYC" in fast.reason
+    assert choose(CPU_BF16, trials(fp32=(1.0, 99), bf16=(1.8, 30.0))).mode == "fp32"  # under the PSNR bar
 
 
 def test_cpu_with_amx_takes_bf16_only_when_measured_faster_and_close():
@@ -80,7 +92,9 @@ def test_override_wins_and_is_validated():
 def test_cpu_props_read_from_this_machine():
     props = DeviceProps.of("cpu")
     assert props.kind == "cpu" and props.name
-    assert precision.candidates(props) == (("fp32", "bf16") if props.has_amx else ("fp32", None))
+    native = bool({"amx_bf16", "avx512_bf16"} & props.cpu_flags)
+    assert props.native_bf16 == native
+    assert precision.candidates(props) == (("fp32", "bf16") if native else ("fp32", None))
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +119,7 @@ def test_select_reads_the_environment_and_measures_only_when_there_is_a_candidat
     monkeypatch.setattr(precision, "measure", lambda *a, **k: calls.append(a) or {})
     monkeypatch.setattr(precision.DeviceProps, "of", classmethod(lambda cls, d: CPU))
     monkeypatch.delenv(precision.ENV, raising=False)
-    assert precision.select(stylegan2_16px, "cpu").mode == "fp32" and calls == []  # CPU without AMX: nothing to try
+    assert precision.select(stylegan2_16px, "cpu").mode == "fp32" and calls == []  # no native bf16: nothing to try
     monkeypatch.setenv(precision.ENV, "bf16")
     assert precision.select(stylegan2_16px, "cpu").mode == "bf16"
     assert precision.select(stylegan2_16px, "cpu", override="fp32").mode == "fp32"  # an explicit argument beats the env

@@ -123,6 +123,25 @@ def test_anchor_pool_embeds_each_anchor_once_and_resumes_exactly(shapes_generato
         config(anchor_pool=-1).validate()
 
 
+def test_anchors_render_in_chunks_that_bound_memory_and_keep_values(shapes_generator, random_clip, monkeypatch):
+    """Anchors are rendered ``ANCHOR_PIXELS`` output pixels at a time (a pool block of 32 at 1024 px in one batch
+    would hold ~10 GB of activations): with a budget of two 128-px images, five anchors render as 2 + 2 + 1 and
+    give the values of one batch (to float32 round-off); the real-size quick preset draws from a pool."""
+    from contraclip_core.methods.contraclip import presets, train
+
+    trainer = Trainer(config(), shapes_generator, random_clip)
+    z = torch.randn(5, shapes_generator.z_dim, generator=torch.Generator().manual_seed(0))
+    whole_latent, whole = trainer._anchor(z)
+    sizes: list[int] = []
+    render = shapes_generator.synthesis_for
+    monkeypatch.setattr(shapes_generator, "synthesis_for", lambda w, s, n: (sizes.append(len(w)), render(w, s, n))[1])
+    monkeypatch.setattr(train, "ANCHOR_PIXELS", 2 * 128 * 128 + 5)
+    latent, embedding = trainer._anchor(z)
+    assert sizes == [2, 2, 1] and torch.equal(latent, whole_latent)
+    assert torch.allclose(embedding, whole, atol=1e-5)
+    assert presets.train_config("stylegan2-ffhq-1024", "quick", dipoles=[("a", "b")]).anchor_pool == 256
+
+
 def test_shapes_draw_at_clip_size_like_a_resized_full_render(shapes_generator, shapes_clip):
     """The trainer's renders for CLIP are drawn at CLIP's 64 px with the edge ramp a resize would give: per pixel
     within 1e-3 on average of the resized 128-px render (the same ramp without widening is 1.4e-3 away)."""

@@ -19,7 +19,10 @@ QUICK = {
     # paths in whitened W: the largest off-target change fell to 0.26–0.47 × the target's (0.72–1.10 × in W itself)
     # on triangle/circle, circle/square, red/blue and left/right (issue 14, docs/PATHS.md)
     "shapes": dict(iterations=600, lr=0.05, num_pairs=16, loss="cosine", batch_size=16, anchor_pool=256, whiten=True),
-    "default": dict(iterations=3000, lr=1e-3, num_pairs=64, loss="cosine"),
+    # anchors from a pool of 256, each rendered and embedded once (lazily, 32 at a time), as the Shapes preset: a
+    # step then renders and embeds only its shifted images — one of the levers that made a real-size iteration
+    # several times cheaper on the CPU (issue 28; bench/training_cost.py, docs/TRAINING_COST.md)
+    "default": dict(iterations=3000, lr=1e-3, num_pairs=64, loss="cosine", anchor_pool=256),
 }
 # A contrastive loss needs negatives; with fewer paths than this, the generator corpus's other dipoles serve.
 MIN_PATHS_WITHOUT_NEGATIVES = 4

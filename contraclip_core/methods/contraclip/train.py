@@ -39,6 +39,7 @@ from .model import (
 from .whitening import LatentWhitening
 
 WHITENING_SAMPLES = 10_000  # prior samples that estimate W's mean and covariance for whitened paths
+ANCHOR_PIXELS = 2**21  # output pixels rendered together for anchors: 128 Shapes images, 32 at 256 px, 2 at 1024 px
 
 
 @dataclass
@@ -171,10 +172,15 @@ class Trainer:
     # --- one step -----------------------------------------------------------------------------------------------
     @torch.no_grad()
     def _anchor(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z (B, z_dim) → the anchors' latent codes and their CLIP image embeddings (B, E)."""
+        """z (B, z_dim) → the anchors' latent codes and their CLIP image embeddings (B, E), rendered in chunks of at
+        most ``ANCHOR_PIXELS`` output pixels (a pool block of 32 anchors at 1024 px in one batch would hold ~10 GB of
+        activations); the chunks are fixed by B alone, so the same z always gives the same values."""
         c, g = self.config, self.generator
         latent = g.encode(z, c.space, c.truncation)
-        return latent, self.clip.encode_images(g.synthesis_for(latent, c.space, self.clip.image_size)).float()
+        per_chunk = max(1, ANCHOR_PIXELS // (g.resolution * g.resolution))
+        embeddings = [self.clip.encode_images(g.synthesis_for(part, c.space, self.clip.image_size)).float()
+                      for part in latent.split(per_chunk)]
+        return latent, torch.cat(embeddings)
 
     def _sample(self) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor]:
         """One batch: the anchors (latent, CLIP embedding), each sample's path, and its signed step ε."""
