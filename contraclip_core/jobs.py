@@ -53,6 +53,7 @@ class Job:
     shared: bool = False  # its owner shows what it trained to every visitor
     pinned: bool = False  # the Space's owner keeps it: storage retention never removes it
     note: str = ""  # where a waiting job stands, for its card (e.g. "the GPU quota is used up: …")
+    flops: float | None = None  # FLOPs of one iteration where it trains (costs.py): what a GPU would take
 
     @classmethod
     def from_json(cls, obj: Any, source: str, checks: Mapping[str, RequestCheck]) -> "Job":
@@ -81,6 +82,7 @@ class Job:
             result=f.text("result", max_chars=4096, default=""),
             cancel_requested=f.flag("cancel_requested", default=False),
             resumed_from=f.number("resumed_from", 0, MAX_ITERATIONS, integer=True, default=0),
+            flops=f.number("flops", 0, 1e18, nullable=True, default=None),
         )
         if job.iteration > job.total or job.resumed_from > job.total:
             raise RecordError(f"{source}: 'iteration' ({job.iteration}) and 'resumed_from' ({job.resumed_from}) "
@@ -204,7 +206,7 @@ class JobQueue:
     Args:
         store: where jobs persist.
         run: ``run(job, report, device)`` trains the job on ``device`` (None: the app's own) and returns the result
-            folder; it calls ``report(iteration, total, loss, eta_s)`` as it goes, which returns False once the job
+            folder; it calls ``report(iteration, total, loss, eta_s, flops)`` as it goes, which returns False once the job
             should stop (cancelled, shutting down, or a chunk's time is up).
         max_active: most jobs queued or running at once; more submissions are refused with a clear message.
         gate: the priority gate the worker respects between iterations.
@@ -323,11 +325,12 @@ class JobQueue:
 
         def progress(disk: Job) -> None:  # the worker's fields onto the record; the cancel flag comes from disk
             disk.iteration, disk.total, disk.loss, disk.eta_s = job.iteration, job.total, job.loss, job.eta_s
-            disk.resumed_from = job.resumed_from
+            disk.resumed_from, disk.flops = job.resumed_from, job.flops
             job.cancel_requested = disk.cancel_requested
 
-        def report(iteration: int, total: int, loss: float, eta_s: float) -> bool:
+        def report(iteration: int, total: int, loss: float, eta_s: float, flops: float | None = None) -> bool:
             job.iteration, job.total, job.loss, job.eta_s = iteration, total, loss, eta_s
+            job.flops = flops or job.flops
             now = time.monotonic()
             if now - last_save[0] > 0.5 or iteration == total:
                 self.store.update(job.id, progress)

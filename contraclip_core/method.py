@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .jobs import Job
     from .service import Service
 
-Report = Callable[..., bool]  # report(iteration, total, loss, eta_s) -> False once the job should stop
+Report = Callable[..., bool]  # report(iteration, total, loss, eta_s, flops) -> False once the job should stop
 
 
 class MethodActions(Protocol):

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 import torch
 
-from . import hub, registry
+from . import costs, hub, registry
 from . import precision as precision_mod
 from .datadir import DataDir
 from .errors import ContraCLIPError, RecordError
@@ -358,8 +358,16 @@ class Service:
                 "loss": None if job.loss is None or not math.isfinite(job.loss) else round(job.loss, 4),
                 "eta_s": None if job.eta_s is None else round(job.eta_s, 1), "error": job.error,
                 "resumed_from": job.resumed_from, "seconds": seconds, "shared": job.shared, "pinned": job.pinned,
-                "note": job.note,
+                "note": job.note, "gpu_eta_s": self.gpu_eta(job),
                 "preview": str(preview) if preview.is_file() else ""}
+
+    def gpu_eta(self, job: Job) -> float | None:
+        """For an unfinished job trained on a CPU: seconds its remaining iterations would take on a GPU (costs.py:
+        its counted FLOPs per iteration at ``costs.GPU``'s rate); None on a GPU, when done, or before it has run."""
+        if torch.device(self.device).type != "cpu" or job.status not in ("queued", "running"):
+            return None
+        seconds = costs.gpu_seconds(job.flops, job.total - job.iteration)
+        return None if seconds is None else round(seconds, 1)
 
     def cancel(self, job_id: str, visitor: Visitor = LOCAL) -> dict[str, Any]:
         """Cancel the visitor's job: at once when queued, after its current iteration when running."""

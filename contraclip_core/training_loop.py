@@ -12,6 +12,7 @@ from typing import Any, Callable
 import torch
 
 from .atomic import atomic_write_bytes
+from .costs import count_flops
 from .errors import WeightsError
 from .generators.formats import read_weights
 
@@ -24,6 +25,7 @@ class Progress:
     loss_avg: float  # running mean over the last ~50 iterations
     elapsed_s: float
     eta_s: float
+    flops: float | None = None  # FLOPs of one iteration, counted on this run's first (costs.count_flops)
 
 
 def to_cpu(obj: Any) -> Any:
@@ -77,14 +79,17 @@ def run(trainer: Any, total: int, checkpoint_every: int, checkpoint: str | Path 
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=trainer.iteration, desc=desc, unit="it")
-    start, start_iter = time.monotonic(), trainer.iteration
+    start, start_iter, flops = time.monotonic(), trainer.iteration, None
     try:
         while trainer.iteration < total:
-            loss = trainer.step()
+            if flops is None:  # the first iteration of this run is counted (what a GPU would take: costs.py)
+                loss, flops = count_flops(trainer.step)
+            else:
+                loss = trainer.step()
             elapsed = time.monotonic() - start
             eta = elapsed / (trainer.iteration - start_iter) * (total - trainer.iteration)
             recent = trainer.losses[-50:]
-            progress = Progress(trainer.iteration, total, loss, sum(recent) / len(recent), elapsed, eta)
+            progress = Progress(trainer.iteration, total, loss, sum(recent) / len(recent), elapsed, eta, flops)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(postfix(progress) if postfix else {"loss": f"{progress.loss_avg:.4f}"})

@@ -10,6 +10,7 @@ import html
 import math
 from typing import Any, Callable, Sequence
 
+from contraclip_core.costs import GPU
 from contraclip_core.examples import Example
 
 STATUS_COLOURS = {"queued": "#6b7280", "running": "#ea580c", "done": "#16a34a", "failed": "#dc2626",
@@ -115,6 +116,15 @@ def duration(seconds: Any) -> str:
     return f"{hours} h" + (f" {minutes} min" if minutes else "")
 
 
+def gpu_estimate(seconds: Any) -> str:
+    """On a CPU, what the rest of the job would take on a GPU, said as the estimate it is (contraclip_core/costs.py:
+    the job's counted FLOPs at an assumed rate until a GPU has been measured): " (a GPU: about 4 min, estimated)"."""
+    eta = human_eta(seconds)
+    if not eta:
+        return ""
+    return f" ({GPU.name}: {eta}, {'measured rate' if GPU.measured else 'estimated'})"
+
+
 def job_summary(row: dict[str, Any]) -> str:
     """One line on where a job stands: "iteration 9 of 600 · about 8 min left · loss 0.9765", "done · 600
     iterations in 14 s · loss 0.6487"."""
@@ -125,7 +135,9 @@ def job_summary(row: dict[str, Any]) -> str:
         return "waiting in the queue" + (f" · resumes at iteration {it} of {total}" if it else "")
     if status == "running":
         eta = human_eta(row.get("eta_s"))
-        return f"iteration {it} of {total}" + (f" · {eta} left" if eta else " · starting…") + loss_text
+        gpu = gpu_estimate(row.get("gpu_eta_s"))
+        return (f"iteration {it} of {total}" + (f" · {eta} left{' here' if gpu else ''}" if eta else " · starting…")
+                + gpu + loss_text)
     if status == "done":
         took = duration(row.get("seconds"))
         return f"done · {total} iterations" + (f" in {took}" if took else "") + loss_text

@@ -182,7 +182,7 @@ class EditActions:
             job.resumed_from = trainer.resumed_from
             if p.iteration % preview_every == 0:
                 self._preview(trainer, folder / "preview.png")
-            return report(p.iteration, p.total, p.loss_avg, p.eta_s)
+            return report(p.iteration, p.total, p.loss_avg, p.eta_s, p.flops)
 
         start = time.monotonic()
         edit_set = trainer.train(checkpoint=folder / "checkpoint.pt", callback=callback)

@@ -331,7 +331,7 @@ class PathActions:
         def callback(p) -> bool:
             job.resumed_from = trainer.resumed_from
             live.update(p.iteration, p.total, trainer.losses)
-            return report(p.iteration, p.total, p.loss_avg, p.eta_s)
+            return report(p.iteration, p.total, p.loss_avg, p.eta_s, p.flops)
 
         start = time.monotonic()
         with self.service.precision(req["generator"], device).context(device or self.service.device):

@@ -225,7 +225,7 @@ class MapperActions:
 
         def callback(p) -> bool:
             job.resumed_from = trainer.resumed_from
-            return report(p.iteration, p.total, p.loss_avg, p.eta_s)
+            return report(p.iteration, p.total, p.loss_avg, p.eta_s, p.flops)
 
         start = time.monotonic()
         result = trainer.train(checkpoint=checkpoint, callback=callback)
