@@ -27,3 +27,12 @@ class RecordError(ContraCLIPError):
 
 class DataDirError(ContraCLIPError):
     """The data folder cannot be used: a file where a folder should be, not writable, or in use by another app."""
+
+
+class FaceError(ContraCLIPError, ValueError):
+    """A picture that cannot be face-aligned: not an image array, too small or too large, or the face model is
+    missing."""
+
+
+class NoFaceError(FaceError):
+    """A picture in which the face detector finds no face."""
