@@ -7,7 +7,8 @@ Three foreign layouts are recognised (nothing is guessed from the file name):
 - genforce ProgGAN (``layer{i}.weight``, ``output{j}.weight``, bare or under ``generator_smooth``/``generator``/
   ``state_dict``): z size, resolution, ``fmaps_base``/``fmaps_max``, fused up-sampling;
 - NVIDIA StyleGAN2-ADA (a snapshot pickle read by ``nvidia_pickle``, or a ``G_ema`` state dict): see
-  ``nvidia_layout.nvidia_config``.
+  ``nvidia_layout.nvidia_config``;
+- a pSp / e4e checkpoint (``state_dict`` with ``encoder.*`` and ``decoder.*``): its decoder, a rosinality StyleGAN2.
 
 Anything else is refused with a sentence naming what was found.
 """
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import WeightsError
+from .formats import psp_decoder
 from .nvidia_layout import is_nvidia_state, nvidia_config, snapshot_generator
 from .nvidia_pickle import NvidiaModule
 from .stylegan2 import default_channels
@@ -109,6 +111,7 @@ def infer(obj: Any, source: str) -> Inferred:
     ):
         state, kwargs = snapshot_generator(obj, source)
         return Inferred("stylegan2", "nvidia", nvidia_config(state, kwargs, source))
+    obj = psp_decoder(obj) or obj
     if isinstance(obj, dict) and _tensors(obj.get("g_ema")) is not None:
         return Inferred("stylegan2", "rosinality", _rosinality(obj["g_ema"], source))
     state = _tensors(obj)
