@@ -122,7 +122,8 @@ def main() -> None:
     (args.out / "e4e_tiny.recipe.json").write_text(json.dumps(recipe, indent=0) + "\n")
     n = sum(t.numel() for t in state.values())
     print(f"{len(state)} tensors, {n / 1e6:.1f} M values ({n * 4 / 2**20:.0f} MiB in fp32), style inputs "
-          f"{style_count}; |e4e W+| max {io['e4e_wplus'].abs().max():.3g}, |pSp W+| max {io['psp_wplus_x64'].abs().max():.3g}, "
+          f"{style_count}")
+    print(f"|e4e W+| max {io['e4e_wplus'].abs().max():.3g}, |pSp W+| max {io['psp_wplus_x64'].abs().max():.3g}, "
           f"|image| max {io['decoder_img'].abs().max():.3g}; checksum {recipe['checksum']:.6f}")
     assert all(math.isfinite(v.abs().max().item()) for v in io.values())
 

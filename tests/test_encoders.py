@@ -175,6 +175,15 @@ def test_a_pickled_object_is_refused_and_never_runs(tmp_path):
     assert not marker.exists()
 
 
+def test_a_namespace_lets_nothing_else_through(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "ns_evil.pt"
+    torch.save({"opts": argparse.Namespace(encoder_type="Encoder4Editing", hook=Armed(marker))}, path)
+    with pytest.raises(WeightsError, match=r"refused to load ns_evil\.pt"):
+        load_encoder(path)
+    assert not marker.exists()
+
+
 def test_opts_as_a_namespace_are_read(checkpoint, tmp_path):
     """Older training code pickles opts as an argparse.Namespace: let through (it only holds values), nothing else."""
     path = tmp_path / "ns.pt"

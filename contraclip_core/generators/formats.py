@@ -76,7 +76,8 @@ def psp_decoder(obj: Any) -> dict[str, Any] | None:
     state = obj.get("state_dict") if isinstance(obj, dict) else None
     if not _is_tensor_dict(state) or "decoder.style.1.weight" not in state:
         return None
-    out: dict[str, Any] = {"g_ema": {k.removeprefix("decoder."): v for k, v in state.items() if k.startswith("decoder.")}}
+    decoder = {k.removeprefix("decoder."): v for k, v in state.items() if k.startswith("decoder.")}
+    out: dict[str, Any] = {"g_ema": decoder}
     latent_avg = obj.get("latent_avg")
     if isinstance(latent_avg, torch.Tensor) and latent_avg.ndim >= 1:
         out["latent_avg"] = latent_avg.float().reshape(-1, latent_avg.shape[-1]).mean(0)

@@ -57,7 +57,12 @@ def _rosinality(state: dict[str, torch.Tensor], source: str) -> dict[str, Any]:
             channels[str(8 * 2**k)] = int(state[f"convs.{2 * k}.conv.weight"].shape[1])
     except KeyError as e:
         raise WeightsError(f"{source} looks like a rosinality StyleGAN2 checkpoint but has no {e.args[0]!r}.") from None
-    config: dict[str, Any] = {"size": size, "style_dim": int(state["style.1.weight"].shape[0]), "n_mlp": len(mlp)}
+    first, last = state["style.1.weight"].shape, state[f"style.{len(mlp)}.weight"].shape
+    config: dict[str, Any] = {"size": size, "style_dim": int(last[0]), "n_mlp": len(mlp)}
+    if first[1] != last[0]:  # z and the mapping layers may be narrower or wider than w (from NVIDIA's ADA models)
+        config["z_dim"] = int(first[1])
+    if len(mlp) > 1 and first[0] != last[0]:
+        config["mapping_width"] = int(first[0])
     for multiplier in (2, 1, 4):  # config-f first; store the short form when a standard table fits
         if default_channels(size, multiplier) == channels:
             return config | {"channel_multiplier": multiplier}
