@@ -193,3 +193,16 @@ DOMAIN_CORPORA: dict[str, list[tuple[str, str]]] = {
         ("many dividing cells", "few dividing cells"),
     ],
 }
+
+
+# --- image → W+ encoders (pSp / e4e checkpoints as their authors save them; contraclip_core.encoders) -----------------
+@dataclass(frozen=True)
+class EncoderPreset:
+    source: str  # hf://org/repo/file or a path relative to the project root
+    generator: str  # the catalogue generator its W+ codes are for (its checkpoint's decoder is that generator)
+    description: str  # one line for the UI
+
+
+# Listed only once a Hub location has been downloaded and checked; none could be from the machines this project is
+# built on. Any local or hf:// checkpoint loads with encoders.load_encoder(source).
+ENCODERS: dict[str, EncoderPreset] = {}

@@ -58,6 +58,49 @@ def test_g_ema_reproduces_nvidia_outputs(io, contraclip_home, impl):
     assert io["img_from_wplus"].abs().max() > 1.0  # 1e-4 is meaningful against these images
 
 
+ZDIM_PKL = FIXTURES / "stylegan2ada_nvidia_zdim.pkl"
+
+
+@pytest.mark.parametrize("impl", ["fast", "grouped"])
+def test_z_dim_and_mapping_width_other_than_w_dim(contraclip_home, impl):
+    """NVIDIA lets z (24), the mapping layers (40) and w (32) differ: made with NVIDIA's code
+    (scripts/make_nvidia_zdim_fixture.py), the snapshot loads and reproduces its mapping and images within 1e-4."""
+    io = load_file(FIXTURES / "stylegan2ada_nvidia_zdim.io.safetensors")
+    g = from_pretrained(ZDIM_PKL).set_impl(impl)
+    assert (g.z_dim, g.w_dim, g.num_ws, g.config.mapping_width, g.config.n_mlp) == (24, 32, 8, 40, 3)
+    assert g.latent_shape("z") == (24,) and g.sample_z([0, 1]).shape == (2, 24)
+    with torch.no_grad():
+        assert max_err(g.w_avg(), io["w_avg"]) == 0.0
+        assert max_err(g.encode(io["z"], "w+"), io["ws"]) < TOL
+        assert max_err(g.encode(io["z"], "w+", truncation=0.7), io["ws_trunc0.7"]) < TOL
+        assert max_err(g.synthesis(io["z"], "z"), io["img_from_z"]) < TOL
+        assert max_err(g.synthesis(g.encode(io["z"], "w+", 0.7), "w+"), io["img_from_z_trunc0.7"]) < TOL
+        assert max_err(g.synthesis(io["wplus"], "w+"), io["img_from_wplus"]) < TOL
+    assert io["img_from_wplus"].abs().max() > 1.0
+
+
+def test_z_dim_other_than_w_dim_in_rosinality_layout(tmp_path, contraclip_home):
+    """The same generator saved in rosinality's layout (as NVIDIA models converted to .pt are): dims read again."""
+    io = load_file(FIXTURES / "stylegan2ada_nvidia_zdim.io.safetensors")
+    state = from_pretrained(ZDIM_PKL).state_dict()
+    path = tmp_path / "zdim.pt"
+    torch.save({"g_ema": {k: v for k, v in state.items() if k != "latent_avg"}, "latent_avg": state["latent_avg"]}, path)
+    g = from_pretrained(path)
+    assert (g.z_dim, g.w_dim, g.config.mapping_width) == (24, 32, 40)
+    with torch.no_grad():
+        assert max_err(g.synthesis(io["z"], "z"), io["img_from_z"]) < TOL
+
+
+def test_mapping_layers_that_do_not_chain_are_refused(tmp_path, contraclip_home):
+    snapshot = load_nvidia_pickle(ZDIM_PKL)
+    g = copy.deepcopy(snapshot["G_ema"])
+    g.modules["mapping"].modules["fc1"].parameters["weight"] = torch.zeros(40, 36)
+    path = write_snapshot(tmp_path / "odd-mapping.pkl", {"G_ema": g})
+    with pytest.raises(WeightsError, match=r"odd-mapping\.pkl: the mapping layers have shapes \[\(40, 24\), \(40, 36\), "
+                                           r"\(32, 40\)\], which is not NVIDIA's z_dim → layer_features → … → w_dim"):
+        from_pretrained(path)
+
+
 def test_conversion_is_cached_in_our_format(contraclip_home):
     from_pretrained(PKL)
     folders = list((contraclip_home / "converted").iterdir())

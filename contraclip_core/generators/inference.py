@@ -7,7 +7,8 @@ Three foreign layouts are recognised (nothing is guessed from the file name):
 - genforce ProgGAN (``layer{i}.weight``, ``output{j}.weight``, bare or under ``generator_smooth``/``generator``/
   ``state_dict``): z size, resolution, ``fmaps_base``/``fmaps_max``, fused up-sampling;
 - NVIDIA StyleGAN2-ADA (a snapshot pickle read by ``nvidia_pickle``, or a ``G_ema`` state dict): see
-  ``nvidia_layout.nvidia_config``.
+  ``nvidia_layout.nvidia_config``;
+- a pSp / e4e checkpoint (``state_dict`` with ``encoder.*`` and ``decoder.*``): its decoder, a rosinality StyleGAN2.
 
 Anything else is refused with a sentence naming what was found.
 """
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import WeightsError
+from .formats import psp_decoder
 from .nvidia_layout import is_nvidia_state, nvidia_config, snapshot_generator
 from .nvidia_pickle import NvidiaModule
 from .stylegan2 import default_channels
@@ -55,7 +57,12 @@ def _rosinality(state: dict[str, torch.Tensor], source: str) -> dict[str, Any]:
             channels[str(8 * 2**k)] = int(state[f"convs.{2 * k}.conv.weight"].shape[1])
     except KeyError as e:
         raise WeightsError(f"{source} looks like a rosinality StyleGAN2 checkpoint but has no {e.args[0]!r}.") from None
-    config: dict[str, Any] = {"size": size, "style_dim": int(state["style.1.weight"].shape[0]), "n_mlp": len(mlp)}
+    first, last = state["style.1.weight"].shape, state[f"style.{len(mlp)}.weight"].shape
+    config: dict[str, Any] = {"size": size, "style_dim": int(last[0]), "n_mlp": len(mlp)}
+    if first[1] != last[0]:  # z and the mapping layers may be narrower or wider than w (from NVIDIA's ADA models)
+        config["z_dim"] = int(first[1])
+    if len(mlp) > 1 and first[0] != last[0]:
+        config["mapping_width"] = int(first[0])
     for multiplier in (2, 1, 4):  # config-f first; store the short form when a standard table fits
         if default_channels(size, multiplier) == channels:
             return config | {"channel_multiplier": multiplier}
@@ -109,6 +116,7 @@ def infer(obj: Any, source: str) -> Inferred:
     ):
         state, kwargs = snapshot_generator(obj, source)
         return Inferred("stylegan2", "nvidia", nvidia_config(state, kwargs, source))
+    obj = psp_decoder(obj) or obj
     if isinstance(obj, dict) and _tensors(obj.get("g_ema")) is not None:
         return Inferred("stylegan2", "rosinality", _rosinality(obj["g_ema"], source))
     state = _tensors(obj)

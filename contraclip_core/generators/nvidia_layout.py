@@ -3,7 +3,8 @@
 The two layouts compute the same network; only names, shapes and where constants live differ:
 
 - mapping: ``mapping.fc{i}`` → ``style.{i+1}`` (both keep weights divided by the lr multiplier and scale them by
-  ``lr_mul/√in`` at run time); ``mapping.w_avg`` → ``latent_avg``.
+  ``lr_mul/√in`` at run time); ``mapping.w_avg`` → ``latent_avg``. z_dim and the layers' width (``layer_features``)
+  may differ from w_dim: they become our config's ``z_dim`` and ``mapping_width``.
 - synthesis: ``b4.const`` (C, 4, 4) → ``input.input`` (1, C, 4, 4); ``b4.conv1`` → ``conv1``; ``b4.torgb`` →
   ``to_rgb1``; block ``b{4·2^k}`` (k ≥ 1) → ``convs.{2k-2}`` (``conv0``, up-sampling), ``convs.{2k-1}`` (``conv1``)
   and ``to_rgbs.{k-1}``. A layer's ``weight`` gains a leading 1, ``affine`` → ``conv.modulation``, ``bias`` →
@@ -88,27 +89,36 @@ def _nvidia_config(state: dict[str, torch.Tensor], kwargs: dict[str, Any], sourc
         raise WeightsError(f"{source} uses the {architecture!r} synthesis architecture; only 'skip' (StyleGAN2's "
                            "default) is supported.")
     n_mlp = sum(1 for k in state if re.fullmatch(r"mapping\.fc\d+\.weight", k))
-    z_dim = _shape(state, "mapping.fc0.weight", source)[1]
-    w_dim = _shape(state, f"mapping.fc{n_mlp - 1}.weight", source)[0]
-    widths = {_shape(state, f"mapping.fc{i}.weight", source) for i in range(n_mlp)}
-    if widths != {(w_dim, w_dim)} or z_dim != w_dim:
-        raise WeightsError(f"{source}: the mapping network has layer shapes {sorted(widths)}; only z_dim = w_dim = "
-                           "layer width (every official StyleGAN2 model) is supported.")
+    mapping = mapping_dims(state, n_mlp, source)
     resolutions = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"synthesis\.b(\d+)\.conv1\.weight", k)))
     if not resolutions or resolutions[0] != 4 or resolutions != [4 * 2**i for i in range(len(resolutions))]:
         raise WeightsError(f"{source}: the synthesis blocks {resolutions} are not b4, b8, … b<size>.")
     if "synthesis.b4.conv1.noise_const" not in state:
         raise WeightsError(f"{source}: a generator without noise inputs (use_noise=False) is not supported.")
     clamp = synthesis_kwargs.get("conv_clamp")
-    return {
+    return mapping | {
         "size": resolutions[-1],
-        "style_dim": w_dim,
         "n_mlp": n_mlp,
         "lr_mlp": float(mapping_kwargs.get("lr_multiplier", 0.01)),
         "blur_kernel": [int(t) for t in synthesis_kwargs.get("resample_filter", [1, 3, 3, 1])],
         "channels": {str(r): _shape(state, f"synthesis.b{r}.conv1.weight", source)[0] for r in resolutions},
         "conv_clamp": None if clamp is None else float(clamp),
     }
+
+
+def mapping_dims(state: dict[str, torch.Tensor], n_mlp: int, source: str) -> dict[str, int]:
+    """``style_dim`` (w_dim), and ``z_dim`` / ``mapping_width`` where they differ from it, from the mapping layers'
+    shapes: NVIDIA's ``MappingNetwork`` is z_dim → layer_features → … → layer_features → w_dim
+    (``fc0`` … ``fc{n-1}``)."""
+    shapes = [_shape(state, f"mapping.fc{i}.weight", source) for i in range(max(n_mlp, 1))]
+    z_dim, w_dim = shapes[0][1], shapes[-1][0]
+    width = shapes[0][0] if n_mlp > 1 else w_dim
+    expected = [(d_out, d_in) for d_in, d_out in zip([z_dim] + [width] * (n_mlp - 1), [width] * (n_mlp - 1) + [w_dim])]
+    if z_dim == 0 or shapes != expected:
+        raise WeightsError(f"{source}: the mapping layers have shapes {shapes}, which is not NVIDIA's z_dim → "
+                           "layer_features → … → w_dim chain (with z_dim > 0).")
+    return {"style_dim": w_dim} | ({"z_dim": z_dim} if z_dim != w_dim else {}) | (
+        {"mapping_width": width} if width != w_dim else {})
 
 
 def _layer(state: dict[str, torch.Tensor], src: str, dst: str, out: dict[str, torch.Tensor]) -> torch.Tensor:

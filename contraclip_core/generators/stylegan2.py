@@ -37,17 +37,27 @@ def default_channels(size: int, channel_multiplier: int) -> dict[str, int]:
 @dataclass
 class StyleGAN2Config:
     size: int = 1024  # output resolution (a power of two ≥ 8)
-    style_dim: int = 512  # size of z and w
+    style_dim: int = 512  # size of w (and of z and the mapping layers unless z_dim / mapping_width say otherwise)
     n_mlp: int = 8  # depth of the mapping network
     channel_multiplier: int = 2  # 2 for config-f
     blur_kernel: list[int] = field(default_factory=lambda: [1, 3, 3, 1])  # FIR taps for up-sampling
     lr_mlp: float = 0.01  # equalised-lr multiplier of the mapping network
     channels: dict[str, int] | None = None  # resolution (as str) → channels; None = the config-f table
     conv_clamp: float | None = None  # NVIDIA StyleGAN2-ADA: clamp conv/toRGB outputs to ±conv_clamp (None: never)
+    # NVIDIA StyleGAN2-ADA lets z and the mapping layers differ from w (z_dim, layer_features): the mapping network
+    # is z_dim → mapping_width → … → mapping_width → style_dim. None: style_dim (rosinality's, every official model).
+    z_dim: int | None = None
+    mapping_width: int | None = None
 
     def __post_init__(self) -> None:
         if self.size < 8 or self.size & (self.size - 1):
             raise ValueError(f"size must be a power of two ≥ 8, got {self.size}")
+        if self.n_mlp < 1:
+            raise ValueError(f"n_mlp must be ≥ 1, got {self.n_mlp}")
+        for name in ("style_dim", "z_dim", "mapping_width"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.channels is None:
             self.channels = default_channels(self.size, self.channel_multiplier)
         self.channels = {str(k): int(v) for k, v in self.channels.items()}
@@ -228,15 +238,17 @@ class StyleGAN2Generator(Generator):
     def __init__(self, config: StyleGAN2Config):
         super().__init__()
         self.config = config
-        self.z_dim = self.w_dim = config.style_dim
+        self.w_dim = config.style_dim
+        self.z_dim = config.z_dim or config.style_dim
         self.resolution = config.size
         ch = {int(k): v for k, v in config.channels.items()}
         blur = list(config.blur_kernel)
         clamp = None if config.conv_clamp is None else float(config.conv_clamp)
+        width = config.mapping_width or config.style_dim
+        dims = [self.z_dim] + [width] * (config.n_mlp - 1) + [config.style_dim]
         self.style = nn.Sequential(
             PixelNorm(),
-            *[EqualLinear(config.style_dim, config.style_dim, lr_mul=config.lr_mlp, activation=True)
-              for _ in range(config.n_mlp)],
+            *[EqualLinear(d_in, d_out, lr_mul=config.lr_mlp, activation=True) for d_in, d_out in zip(dims, dims[1:])],
         )
         self.input = ConstantInput(ch[4])
         self.conv1 = StyledConv(ch[4], ch[4], 3, config.style_dim, blur_kernel=blur, clamp=clamp)
