@@ -241,3 +241,24 @@ def test_a_stylegan2_goes_through_the_same_code_in_w_plus(shapes_world, random_t
     expected = n * (n / n.max())  # each layer's share of the unit change, weighted by its size relative to the largest
     assert torch.allclose(per_layer, expected.expand_as(per_layer), atol=1e-5)
     assert float(expected.min()) < 0.5 * float(expected.max())  # some layers keep far more of the source
+
+
+def test_a_mappers_samples_render_a_bounded_batch_at_a_time(shapes_world, monkeypatch):
+    """A CSLA step renders 64 samples without gradients; at 1024 px in one batch that held more than 18 GB
+    (bench/training_cost.py). They render ``per_chunk`` images at a time (64 at 1024 px → 32 batches of 2) and give
+    what one batch gives."""
+    from contraclip_core.generators.base import per_chunk
+    from contraclip_core.methods.mappers import train
+
+    assert [per_chunk(r) for r in (64, 128, 256, 1024, 4096)] == [512, 128, 32, 2, 1]
+    g, clip = shapes_world
+    whole = MapperTrainer(MapperTrainConfig(objective="csla", **TINY), g, clip).sample()
+    trainer = MapperTrainer(MapperTrainConfig(objective="csla", **TINY), g, clip)
+    sizes: list[int] = []
+    render = trainer.renderer.synthesis
+    monkeypatch.setattr(trainer.renderer, "synthesis", lambda w, s: (sizes.append(len(w)), render(w, s))[1])
+    monkeypatch.setattr(train, "per_chunk", lambda resolution: 3)
+    chunked = trainer.sample()
+    assert sizes == [3, 3, 2]  # the batch of 8
+    assert torch.equal(chunked.latent, whole.latent) and torch.allclose(chunked.embedding, whole.embedding, atol=1e-5)
+    assert torch.allclose(chunked.images, whole.images, atol=1e-6)

@@ -17,6 +17,14 @@ import torch
 from torch import nn
 
 SPACES = ("z", "w", "w+")
+RENDER_PIXELS = 2**21  # output pixels a batch of training renders holds at once: 128 at 128 px, 32 at 256, 2 at 1024
+
+
+def per_chunk(resolution: int, pixels: int = RENDER_PIXELS) -> int:
+    """How many images of ``resolution``² pixels to render together (at least one) so that a large batch of
+    renders without gradients — anchors, a mapper's samples — never holds more than ``pixels`` pixels of
+    activations at once: 64 images at 1024 px in one batch held more than 18 GB."""
+    return max(1, pixels // (resolution * resolution))
 
 
 def seeded_normal(seeds: Sequence[int], dim: int) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch
 
 from ... import registry, training_loop
 from ...clip import ClipModel, cached_text_embeddings
-from ...generators.base import Generator
+from ...generators.base import RENDER_PIXELS, Generator, per_chunk
 from ...training_loop import (  # noqa: F401  (Progress: callers)
     Progress,
     read_checkpoint,
@@ -39,7 +39,7 @@ from .model import (
 from .whitening import LatentWhitening
 
 WHITENING_SAMPLES = 10_000  # prior samples that estimate W's mean and covariance for whitened paths
-ANCHOR_PIXELS = 2**21  # output pixels rendered together for anchors: 128 Shapes images, 32 at 256 px, 2 at 1024 px
+ANCHOR_PIXELS = RENDER_PIXELS  # output pixels rendered together for anchors (generators.base.per_chunk)
 
 
 @dataclass
@@ -177,9 +177,8 @@ class Trainer:
         activations); the chunks are fixed by B alone, so the same z always gives the same values."""
         c, g = self.config, self.generator
         latent = g.encode(z, c.space, c.truncation)
-        per_chunk = max(1, ANCHOR_PIXELS // (g.resolution * g.resolution))
         embeddings = [self.clip.encode_images(g.synthesis_for(part, c.space, self.clip.image_size)).float()
-                      for part in latent.split(per_chunk)]
+                      for part in latent.split(per_chunk(g.resolution, ANCHOR_PIXELS))]
         return latent, torch.cat(embeddings)
 
     def _sample(self) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor]:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ... import registry, training_loop
 from ...clip import ClipModel, cached_text_embeddings
-from ...generators.base import Generator
+from ...generators.base import Generator, per_chunk
 from ...training_loop import (
     Progress,
     read_checkpoint,
@@ -121,7 +121,8 @@ class MapperTrainer:
             z = torch.randn(1024, generator.z_dim, generator=init_rng).to(self.device, generator.dtype)
             latents = generator.encode(z, config.space, config.truncation)
             flat = latents.reshape(len(z), -1).float()
-            e = torch.cat([self._embed(chunk) for chunk in latents[:512].split(64)])  # (512, D)
+            chunk = min(64, per_chunk(self.renderer.resolution))
+            e = torch.cat([self._embed(part) for part in latents[:512].split(chunk)])  # (512, D)
             texts = caption_set(generator, config.generator, latents[:512], config.space, init_rng)
             t = F.normalize(cached_text_embeddings(clip, texts).float(), dim=-1)
         net = MapperConfig(clip_dim=e.shape[1], latent_dim=flat.shape[1], hidden=config.hidden, depth=config.depth,
@@ -155,7 +156,8 @@ class MapperTrainer:
         noise = torch.randn(c.batch_size, self.mapper.config.clip_dim, generator=self.rng).to(self.device)
         with torch.no_grad():
             latents = g.encode(z, c.space, c.truncation)
-            images = self.renderer.synthesis(latents, c.space)  # (B, 3, H, W)
+            images = torch.cat([self.renderer.synthesis(part, c.space)  # (B, 3, H, W), a bounded batch at a time
+                                for part in latents.split(per_chunk(self.renderer.resolution))])
             e = F.normalize(self.clip.encode_images(images).float(), dim=-1)
         inputs = F.normalize(e + c.noise * noise / math.sqrt(noise.shape[1]), dim=-1)
         return MapperBatch(latent=latents.reshape(len(z), -1).float(), embedding=e, inputs=inputs,
