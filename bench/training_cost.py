@@ -36,24 +36,25 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-# Each lever: (label, anchors from a pool, precision, torch.compile). The first row is today's step.
+# Each lever: (label, anchors from a pool, precision, CLIP's bf16 copy, torch.compile). The first row is today's step.
 LEVERS = [
-    ("today's step: fresh anchors, fp32", False, "fp32", False),
-    ("anchor pool (anchors rendered and embedded once)", True, "fp32", False),
-    ("bf16", False, "bf16", False),
-    ("anchor pool + bf16", True, "bf16", False),
-    ("anchor pool + bf16 + torch.compile", True, "bf16", True),
+    ("today's step: fresh anchors, fp32", False, "fp32", False, False),
+    ("anchor pool (anchors rendered and embedded once)", True, "fp32", False, False),
+    ("bf16 (autocast)", False, "bf16", False, False),
+    ("anchor pool + bf16", True, "bf16", False, False),
+    ("anchor pool + bf16, CLIP as a bf16 copy with batch-first attention", True, "bf16", True, False),
+    ("anchor pool + bf16, CLIP copy + torch.compile", True, "bf16", True, True),
 ]
 METHODS = ("paths", "cfclip", "csla")
 GENERATOR_NAME = "stylegan2-ffhq-1024"  # whose presets (W+, ℓ, ψ, corpus) the real-size trainers take
 
 
 # --- one row, in its own process ---------------------------------------------------------------------------------
-def build(method: str, size: int, pool: bool, clip_name: str):
-    """The method's trainer at real size (random weights), and a no-argument step."""
+def build(method: str, size: int, pool: bool, clip_name: str, device: str):
+    """The method's trainer at real size (random weights), and its batch as a table says it."""
     from bench import clip_model, stylegan2
 
-    g, clip = stylegan2(size, "cpu"), clip_model(clip_name, "cpu")
+    g, clip = stylegan2(size, device), clip_model(clip_name, device)
     if method == "paths":
         from contraclip_core.methods.contraclip import presets
         from contraclip_core.methods.contraclip.train import Trainer
@@ -80,13 +81,16 @@ def run_row(spec: dict[str, Any]) -> dict[str, Any]:
 
     torch.manual_seed(0)
     started = time.perf_counter()
-    trainer, batch = build(spec["method"], spec["size"], spec["pool"], spec["clip"])
+    device = spec.get("device", "cpu")
+    cuda = torch.device(device).type == "cuda"
+    trainer, batch = build(spec["method"], spec["size"], spec["pool"], spec["clip"], device)
+    trainer.clip.bf16_copy = spec.get("clip_copy", True)  # the app's way unless a lever row turns it off
     setup_s = time.perf_counter() - started
     mode = spec["precision"]
     if mode == "auto":  # as the app: measured on this generator here (precision.select)
-        chosen = precision_mod.select(trainer.generator, "cpu")
+        chosen = precision_mod.select(trainer.generator, device)
         mode, spec["precision_reason"] = chosen.mode, chosen.reason
-    context = precision_mod.Precision(mode, False, "bench").context("cpu")
+    context = precision_mod.Precision(mode, cuda and mode != "fp32", "bench").context(device)
     row: dict[str, Any] = {**spec, "precision": mode, "batch": batch, "setup_s": setup_s}
     with context:
         pool = getattr(trainer, "pool", None)
@@ -107,11 +111,17 @@ def run_row(spec: dict[str, Any]) -> dict[str, Any]:
         row["first_step_s"] = time.perf_counter() - start
         times = []
         for _ in range(spec["steps"]):
+            if cuda:
+                torch.cuda.synchronize()
             start = time.perf_counter()
             step()
+            if cuda:
+                torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
     row["ms_per_step"] = 1000 * sorted(times)[len(times) // 2]
-    row["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB → GB
+    row["peak_gb"] = (torch.cuda.max_memory_allocated() / 2**30 if cuda  # the GPU's; on a CPU the process's, kB → GB
+                      else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+    row["tflop_s"] = row["flops"] / row["ms_per_step"] / 1e9  # what costs.GPU records once measured on a GPU
     row["gpu_estimate_s"] = costs.GPU.seconds(row["flops"])
     return row
 
@@ -151,11 +161,11 @@ def measure(spec: dict[str, Any], max_gb: float, timeout_s: float) -> dict[str, 
 
 def lever_rows(size: int, args) -> list[dict[str, Any]]:
     rows = []
-    for label, pool, mode, compiled in LEVERS:
+    for label, pool, mode, clip_copy, compiled in LEVERS:
         if compiled and args.no_compile:
             continue
         spec = dict(method="paths", size=size, pool=pool, precision=mode, compile=compiled, clip=args.clip,
-                    steps=args.steps, lever=label)
+                    clip_copy=clip_copy, steps=args.steps, lever=label, device=args.device)
         rows.append(measure(spec, args.max_gb, args.timeout))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     base = rows[0].get("ms_per_step")
@@ -169,7 +179,8 @@ def cost_rows(sizes: list[int], methods: list[str], args) -> list[dict[str, Any]
     for method in methods:
         for size in sizes:
             spec = dict(method=method, size=size, pool=method == "paths", precision="auto", compile=False,
-                        clip=args.clip, steps=args.steps if size <= 256 else 1)
+                        clip=args.clip, steps=args.steps if size <= 256 or args.device != "cpu" else 1,
+                        device=args.device)
             rows.append(measure(spec, args.max_gb, args.timeout))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
@@ -192,10 +203,13 @@ def report(results: dict[str, Any]) -> str:
 
     parts = [f"Run {results['date']} on {results['device']}, torch {results['torch']}; "
              f"`python bench/training_cost.py {' '.join(results['argv'])}`."]
+    for u in results.get("updates", []):
+        parts.append(f"Rows re-measured {u['date']} on {u['device']}: `python bench/training_cost.py {' '.join(u['argv'])}`.")
     iters = results["preset_iterations"]
     if results.get("levers"):
         lv = results["levers"]
-        parts.append(f"**Levers** (ContraCLIP paths, quick preset, one dipole, StyleGAN2 {lv[0]['size']} px, CLIP "
+        parts.append(f"**Levers** (measured {results.get('levers_date', results['date'])}; ContraCLIP paths, quick "
+                     f"preset, one dipole, StyleGAN2 {lv[0]['size']} px, CLIP "
                      f"{lv[0]['clip']}; × today: today's ms over this row's, measured in this run; one dipole = the "
                      f"preset's {iters} iterations)")
         lines = ["| lever | batch | ms/iteration | × today | one dipole | peak GB | note |", "|---|---|---|---|---|---|---|"]
@@ -220,7 +234,7 @@ def report(results: dict[str, Any]) -> str:
             lines.append(f"| {names[r['method']]} | {r['size']} | {fmt(r.get('batch'))} | {fmt(r.get('precision'))} | "
                          f"{fmt(r.get('ms_per_step'), '.0f')} | {fmt(flops and flops / 1e12, '.2f')} | "
                          f"{fmt(r.get('peak_gb'), '.1f')} | {fmt(r.get('gpu_estimate_s') and r['gpu_estimate_s'] * 1e3, '.0f')} | "
-                         f"{r.get('error') or ''} |")
+                         f"{r.get('error') or ''}{' re-measured ' + r['remeasured'] if r.get('remeasured') else ''} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)
 
@@ -232,6 +246,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row in this process, print its JSON
     parser.add_argument("--part", choices=["levers", "cost", "all"], default="all")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU (its rows' TFLOP/s is the measured "
+                        "rate contraclip_core/costs.py can record)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
     parser.add_argument("--lever-size", type=int, default=256)
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
@@ -241,6 +257,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--max-gb", type=float, default=18.0)
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per row before it is stopped")
     parser.add_argument("--out", help="write the report (Markdown, between bench markers if it has them) + JSON")
+    parser.add_argument("--update", action="store_true", help="with --out: replace only the cost rows measured now "
+                        "(same method and size) in the run recorded there, noting the date of the re-measured rows")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.row:
@@ -251,12 +269,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     results: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "device": machine("cpu"), "torch": torch.__version__, "argv": argv,
+        "device": machine(args.device), "torch": torch.__version__, "argv": argv,
         "preset_iterations": presets.QUICK["default"]["iterations"]}
     if args.part in ("levers", "all"):
         results["levers"] = lever_rows(args.lever_size, args)
     if args.part in ("cost", "all"):
         results["cost"] = cost_rows(args.sizes, args.methods, args)
+    if args.update and args.out and Path(args.out).with_suffix(".json").is_file():
+        recorded = json.loads(Path(args.out).with_suffix(".json").read_text())
+        new = {(r["method"], r["size"]): {**r, "remeasured": results["date"]} for r in results.get("cost", [])}
+        recorded["cost"] = [new.pop((r["method"], r["size"]), r) for r in recorded.get("cost", [])] + list(new.values())
+        if results.get("levers"):  # levers are compared within one run: all of them are replaced together
+            recorded["levers"], recorded["levers_date"] = results["levers"], results["date"]
+        recorded.setdefault("updates", []).append({"date": results["date"], "argv": argv, "device": results["device"]})
+        results = recorded
     text = report(results)
     print(text)
     if args.out:

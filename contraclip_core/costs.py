@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from torch.utils.flop_counter import FlopCounterMode
+import torch
+from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,17 @@ class GpuRate:
 GPU = GpuRate("ZeroGPU's H200", 989.0 * 0.20, measured=False)
 
 
+def _nnpack_flops(x_shape, w_shape, *args: Any, out_shape=None, **kwargs: Any) -> int:
+    """NNPACK's Winograd convolution (the CPU's fp32 path for wide 3×3 layers, generators/fast_ops.py) counted as the
+    direct convolution it replaces: torch's counter has no formula for it, and a GPU runs the direct one."""
+    return conv_flop_count(list(x_shape), list(w_shape), list(out_shape), transposed=False)
+
+
 def count_flops(fn: Callable[[], Any]) -> tuple[Any, float]:
-    """``fn()``'s result and the FLOPs it ran (forward and backward convolutions and matrix products)."""
-    with FlopCounterMode(display=False) as counter:
+    """``fn()``'s result and the FLOPs it ran (forward and backward convolutions and matrix products; Winograd
+    convolutions as the direct ones they stand for)."""
+    with FlopCounterMode(display=False, custom_mapping={
+            torch.ops.aten._nnpack_spatial_convolution: _nnpack_flops}) as counter:
         result = fn()
     return result, float(counter.get_total_flops())
 

@@ -65,3 +65,29 @@ def test_the_report_goes_between_the_markers_of_a_curated_file(tmp_path):
     plain = tmp_path / "plain.md"
     bench.write_report(plain, "a run")
     assert plain.read_text() == "a run\n"
+
+
+def test_training_cost_rows_time_count_and_report(tmp_path, monkeypatch):
+    """bench/training_cost.py: a lever row and a cost row at 32 px (in this process: the script runs each in its own),
+    the ratio against today's step, a stopped row reported as stopped, and --update replacing only the rows measured
+    again. docs/TRAINING_COST.md holds the real-size run."""
+    spec = importlib.util.spec_from_file_location("training_cost", ROOT / "bench" / "training_cost.py")
+    tc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tc)
+    base = dict(method="paths", size=32, compile=False, clip="shapes-clip", steps=1, device="cpu")
+    today = tc.run_row({**base, "pool": False, "precision": "fp32", "lever": tc.LEVERS[0][0]})
+    pooled = tc.run_row({**base, "pool": True, "precision": "fp32", "lever": tc.LEVERS[1][0]})
+    assert today["batch"] == pooled["batch"] == 8 and today["ms_per_step"] > 0 and today["peak_gb"] > 0.1
+    # the pool's steady state renders and embeds only the shifted images: fewer FLOPs than fresh anchors
+    assert 0 < pooled["flops"] < today["flops"] and pooled["pool_block_s"] > 0
+    monkeypatch.setattr(tc, "measure", lambda spec, max_gb, timeout: dict(
+        {**today, **spec} if spec["lever"] == tc.LEVERS[0][0] else {**spec, "error": "stopped: more than 18 GB"}))
+    args = type("A", (), {"no_compile": True, "clip": "shapes-clip", "steps": 1, "device": "cpu", "max_gb": 18.0,
+                          "timeout": 60.0})()
+    rows = tc.lever_rows(32, args)
+    assert rows[0]["ratio"] == 1.0 and rows[1]["ratio"] is None and len(rows) == len(tc.LEVERS) - 1
+    assert [r["clip_copy"] for r in rows][-1] is True and rows[0]["clip_copy"] is False
+    text = tc.report({"date": "d", "device": "cpu", "torch": "t", "argv": [], "preset_iterations": 3000,
+                      "levers": rows, "cost": [pooled]})
+    assert "| today's step: fresh anchors, fp32 | 8 |" in text and "stopped: more than 18 GB" in text
+    assert "an assumed" in text and "ContraCLIP paths | 32 |" in text

@@ -51,3 +51,14 @@ def test_a_cpu_job_counts_its_iteration_and_its_card_says_what_a_gpu_would_take(
     card = pr.job_summary(row | {"eta_s": 3600.0, "gpu_eta_s": 240.0})
     assert card.startswith("iteration 1 of 3 · about 1 h left here (ZeroGPU's H200: about 4 min, estimated)")
     assert "here" not in pr.job_summary(row | {"eta_s": 3600.0, "gpu_eta_s": None})  # on a GPU: just the time left
+
+
+def test_winograd_convolutions_count_as_the_direct_ones_they_replace():
+    """On a CPU in fp32 StyleGAN2's wide 3×3 layers run through NNPACK, which torch's counter has no formula for: the
+    GPU estimate would miss them. They count as the convolution they compute."""
+    if not torch._nnpack_available():
+        pytest.skip("NNPACK is not built into this torch")
+    x, w, b = torch.randn(1, 8, 16, 16), torch.randn(4, 8, 3, 3), torch.zeros(4)
+    _, direct = costs.count_flops(lambda: torch.nn.functional.conv2d(x, w, b, padding=1))
+    _, winograd = costs.count_flops(lambda: torch._nnpack_spatial_convolution(x, w, b, [1, 1], [1, 1]))
+    assert direct == winograd == 2 * 16 * 16 * 4 * 8 * 9
