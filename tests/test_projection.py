@@ -34,7 +34,7 @@ from contraclip_core.uploads import UploadError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-SMALL = ProjectionConfig(steps=60, search_steps=20, starts=4)  # the tests' budget; the shipped default is larger
+SMALL = ProjectionConfig(steps=100, search_steps=60, starts=8)  # the tests' budget; the shipped default is larger
 SEEDS = range(HELD_OUT, HELD_OUT + 4)  # held out: never used to choose the settings
 
 
@@ -61,8 +61,9 @@ def test_shapes_renders_are_reproduced_and_every_factor_recovered(shapes_world, 
 
 
 def test_a_random_stylegan2s_own_samples_are_reproduced(narrow_stylegan2):
-    figures = generator_quality(narrow_stylegan2, range(HELD_OUT, HELD_OUT + 2),
-                                ProjectionConfig(steps=80, search_steps=0, lr=0.1), batch=2)
+    """One held-out sample (the script measures more, and the config-f width): W+ from the mean code, pixels only."""
+    figures = generator_quality(narrow_stylegan2, range(HELD_OUT, HELD_OUT + 1),
+                                ProjectionConfig(steps=600, search_steps=0, lr=0.1), batch=1)
     assert figures["space"] == "w+" and figures["projection"]["psnr_min_db"] >= PSNR_BAR_DB, figures
 
 
@@ -178,8 +179,8 @@ def test_the_cli_projects_a_picture_file(shapes_world, tmp_path, capsys):
     png = tmp_path / "photo.png"
     Image.fromarray(((picture[0].permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()).save(png)
     out = tmp_path / "code.pt"
-    assert main(["project", "--generator", "shapes-128", "--image", str(png), "--out", str(out), "--steps", "60",
-                 "--search-steps", "20", "--starts", "4"]) == 0
+    assert main(["project", "--generator", "shapes-128", "--image", str(png), "--out", str(out), "--steps", "100",
+                 "--search-steps", "60", "--starts", "8"]) == 0
     said = capsys.readouterr().out
     assert "starting from the mapper 'shapes-csla''s guess" in said and "LPIPS: off" in said
     code = load_code(out)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...generators.base import Generator, seeded_normal
+from .losses import ProjectionError
 
 NOISE_SPACES = ("w", "w+")  # per-layer noise is optimised only with a style code (StyleGAN2)
 
@@ -55,7 +56,7 @@ class LatentCode(nn.Module):
         self.noise = nn.ParameterList()
         if noise:
             if space not in NOISE_SPACES or not has_noise_inputs(generator):
-                raise ValueError(f"{type(generator).__name__} has no per-layer noise to optimise in {space!r}")
+                raise ProjectionError(f"{type(generator).__name__} has no per-layer noise to optimise in {space!r}")
             for n in generator.noise_inputs():  # (1, 1, r, r) each
                 self.noise.append(nn.Parameter(n.detach().float().repeat(len(codes), 1, 1, 1)))
 

@@ -35,9 +35,9 @@ from .model import LatentCode, default_space, mean_code, prior_spread, resize
 class ProjectionConfig:
     space: str | None = None  # None: the generator's richest style space (W+, W for the Shapes world, else Z)
     steps: int = 150  # refinement steps at full resolution
-    search_steps: int = 40  # steps of the multi-start search (0, or starts = 1: no search)
-    starts: int = 8  # codes per picture in the search: the start and starts − 1 jittered copies
-    jitter: float = 0.75  # the copies' spread, in prior standard deviations of the space
+    search_steps: int = 80  # steps of the multi-start search (0, or starts = 1: no search)
+    starts: int = 16  # codes per picture in the search: the start and starts − 1 jittered copies
+    jitter: float = 1.0  # the copies' spread, in prior standard deviations of the space
     search_size: int = 32  # pixels the search compares at
     lr: float = 0.05  # refinement learning rate (×prior std), decaying to 0 on a cosine
     search_lr: float = 0.1  # search learning rate (×prior std), constant
@@ -194,7 +194,7 @@ class Projector:
         if len(self.code.noise):
             self.code.normalise_noise()
         self.iteration += 1
-        self.losses.append(float(loss.mean()))
+        self.losses.append(float(loss.detach().mean()))
         if searching and self.iteration == self.search_total:  # the search is over: keep one start per picture
             with torch.no_grad():
                 scores = self.per_picture_loss(None)
