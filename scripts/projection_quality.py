@@ -47,6 +47,17 @@ def shapes_rows(figures: dict) -> list[str]:
     return rows
 
 
+def bars(f: dict) -> str:
+    """Where the projection stands against issue #30's bars, in words."""
+    low = [f"{n} {pct(v)}" for n, v in f["per_factor"].items() if v < ev.FACTOR_BAR]
+    return (f"Against the bars: PSNR mean {f['psnr_mean_db']:.1f} dB, {pct(f['share_30db'])} of renders at ≥ "
+            f"{ev.PSNR_BAR_DB:.0f} dB; factors " + ("all at or above " + pct(ev.FACTOR_BAR) if not low else
+                                                   "below " + pct(ev.FACTOR_BAR) + ": " + ", ".join(low)) + ". "
+            "The misses are pictures whose search kept the wrong shape basin (a circle for a small square) and "
+            "colours at a class boundary (hue bin edge, or saturation at the grey threshold) reproduced a little "
+            "to the other side.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--renders", type=int, default=200, help="held-out Shapes renders")
@@ -117,8 +128,10 @@ def main() -> None:
         "|---|---|---|---|---|" + "---|" * len(FACTOR_NAMES) + "---|",
         *shapes_rows(shapes),
         "",
-        f"Seconds per projection on this CPU: {shapes['seconds_per_projection']:.2f} (batches of 16; the mapper alone: "
-        "milliseconds).",
+        f"Seconds per projection on this CPU: {shapes['seconds_per_projection']:.2f} (batches of 16, wall clock on a "
+        "shared 2-core machine, so an upper bound; the mapper alone: milliseconds).",
+        "",
+        bars(shapes["projection"]),
         "",
         f"## A random-weights StyleGAN2 ({args.stylegan_size} px, W+): its own samples",
         "",

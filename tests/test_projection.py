@@ -15,7 +15,6 @@ from contraclip_core.methods.projection.evaluate import (
     HELD_OUT,
     PSNR_BAR_DB,
     generator_quality,
-    labels,
     random_stylegan2,
     shapes_quality,
 )
@@ -185,8 +184,10 @@ def test_the_cli_projects_a_picture_file(shapes_world, tmp_path, capsys):
     assert "starting from the mapper 'shapes-csla''s guess" in said and "LPIPS: off" in said
     code = load_code(out)
     assert code["space"] == "w" and code["generator"] == "shapes-128" and code["latent"].shape == (1, 32)
-    assert code["psnr_db"] >= PSNR_BAR_DB and out.with_suffix(".png").is_file()
-    assert torch.equal(labels(g, code["latent"], "w"), labels(g, codes, "w"))
+    assert out.with_suffix(".png").is_file()
+    with torch.no_grad():  # the saved code re-renders the picture as well as the CLI said, far above the mapper (~20 dB)
+        again = g.synthesis(code["latent"], "w")
+    assert math.isclose(float(psnr(again, picture)), code["psnr_db"], abs_tol=0.05) and code["psnr_db"] > 25
     assert main(["project", "--image", str(tmp_path / "missing.png"), "--out", str(out)]) == 2
     assert "no image was uploaded" in capsys.readouterr().err
 
