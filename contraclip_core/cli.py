@@ -8,6 +8,7 @@ Examples (the Shapes world works offline):
   python -m contraclip_core evaluate runs/red-blue
   python -m contraclip_core cfclip train --sentence "a green shape" --out runs/green
   python -m contraclip_core mappers train --objective csla --iterations 400 --out runs/csla
+  python -m contraclip_core project --generator shapes-128 --image photo.png --out code.pt
   python -m contraclip_core convert stylegan2-ffhq-1024 --out converted/ffhq
 """
 from __future__ import annotations
@@ -31,13 +32,15 @@ def _add_convert(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .methods.registry import METHODS
+    from .methods.registry import COMMANDS, METHODS
 
     parser = argparse.ArgumentParser(prog="python -m contraclip_core", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for method in METHODS.values():
         method.add_cli(sub)
+    for add_commands in COMMANDS:  # method packages without a job kind (the projection)
+        add_commands(sub)
     _add_convert(sub).set_defaults(run=cmd_convert)
     return parser
 

@@ -322,8 +322,23 @@ class StyleGAN2Generator(Generator):
         """ws (B, num_ws, w_dim) → image (B, 3, size, size). Uses the fixed noise buffers unless noise is given."""
         if self.impl == "fast":
             return fast_ops.synthesize(self, ws, noise)
+        return self._module_forwards(ws, noise)
+
+    def noise_inputs(self) -> list[torch.Tensor]:
+        """The fixed per-layer noise maps every render uses, (1, 1, r, r) each, in layer order."""
+        return [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
+
+    def synthesis_with_noise(self, ws: torch.Tensor, noise: list[torch.Tensor]) -> torch.Tensor:
+        """ws (B, num_ws, w_dim) and one noise map per layer, (B or 1, 1, r, r), → image (B, 3, size, size);
+        differentiable in both (a projection optimises them). Runs the module forwards: the fast path's per-sample
+        convolutions share one noise map across the batch."""
+        if len(noise) != self.num_layers:
+            raise ValueError(f"this generator has {self.num_layers} noise inputs, got {len(noise)}")
+        return self._module_forwards(ws.to(device=self.device, dtype=self.dtype), noise)
+
+    def _module_forwards(self, ws: torch.Tensor, noise: list[torch.Tensor] | None) -> torch.Tensor:
         if noise is None:
-            noise = [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
+            noise = self.noise_inputs()
         x = self.input(ws.shape[0])  # (B, C4, 4, 4)
         x = self.conv1(x, ws[:, 0], noise[0])
         skip = self.to_rgb1(x, ws[:, 1])

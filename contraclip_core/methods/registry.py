@@ -7,7 +7,8 @@ method is one folder under ``methods/``, one UI module, one entry below and its 
 
 The five methods of the README map onto three entries: ContraCLIP paths with their CLIP-PAE objectives
 (``contraclip``), CF-CLIP edit models (``cfclip``), and the CLIP → latent mappers trained by CLIP2GAN's or CSLA's
-objective (``mappers``).
+objective (``mappers``). The projection (``projection``: a picture → the code that re-renders it) has no job kind:
+the app runs it as a streamed step, so it is listed in ``COMMANDS`` for its CLI sub-command only.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .contraclip.artefact import PathSet
 from .mappers import cli as mappers_cli
 from .mappers import service as mappers_service
 from .mappers.artefact import MapperSet
+from .projection import cli as projection_cli
 
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method(name="contraclip", title="ContraCLIP paths (plain or CLIP-PAE objective)", kind="paths",
@@ -37,3 +39,5 @@ METHODS: dict[str, Method] = {m.name: m for m in (
 )}
 KINDS: dict[str, Method] = {m.kind: m for m in METHODS.values()}  # a job record's kind → its method
 REQUEST_CHECKS = {kind: m.check_request for kind, m in KINDS.items()}  # what a job store reads each kind's request with
+# Method packages without a job kind: only their CLI sub-command (the app calls their functions directly).
+COMMANDS = (projection_cli.add_commands,)
