@@ -187,18 +187,18 @@ def cost_rows(sizes: list[int], methods: list[str], args) -> list[dict[str, Any]
 
 
 # --- report ----------------------------------------------------------------------------------------------------
-def fmt(v: Any, spec: str = "") -> str:
-    return "—" if v is None else (f"{v:{spec}}" if spec else str(v))
-
-
-def hours(ms: float | None, iterations: int) -> str:
+def hours(ms: float | None, iterations: int) -> str | None:
     if ms is None:
-        return "—"
+        return None
     s = ms / 1000 * iterations
     return f"{s / 3600:.1f} h" if s >= 3600 else f"{s / 60:.0f} min"
 
 
+NAMES = {"paths": "ContraCLIP paths", "cfclip": "CF-CLIP edit model", "csla": "CSLA mapper"}
+
+
 def report(results: dict[str, Any]) -> str:
+    from bench import table
     from contraclip_core.costs import GPU
 
     parts = [f"Run {results['date']} on {results['device']}, torch {results['torch']}; "
@@ -212,34 +212,27 @@ def report(results: dict[str, Any]) -> str:
                      f"preset, one dipole, StyleGAN2 {lv[0]['size']} px, CLIP "
                      f"{lv[0]['clip']}; × today: today's ms over this row's, measured in this run; one dipole = the "
                      f"preset's {iters} iterations)")
-        lines = ["| lever | batch | ms/iteration | × today | one dipole | peak GB | note |", "|---|---|---|---|---|---|---|"]
-        for r in lv:
-            note = r.get("error") or "; ".join(x for x in (
-                f"compiling took {r['compile_s']:.0f} s" if r.get("compile_s") else "",
-                f"a block of 32 anchors: {r['pool_block_s']:.1f} s once" if r.get("pool_block_s") else "") if x)
-            lines.append(f"| {r['lever']} | {fmt(r.get('batch'))} | {fmt(r.get('ms_per_step'), '.0f')} | "
-                         f"{fmt(r.get('ratio'), '.2f')} | {hours(r.get('ms_per_step'), iters)} | "
-                         f"{fmt(r.get('peak_gb'), '.1f')} | {note} |")
-        parts.append("\n".join(lines))
+        rows = [{**r, "dipole": hours(r.get("ms_per_step"), iters), "note": r.get("error") or "; ".join(x for x in (
+            f"compiling took {r['compile_s']:.0f} s" if r.get("compile_s") else "",
+            f"a block of 32 anchors: {r['pool_block_s']:.1f} s once" if r.get("pool_block_s") else "") if x)}
+            for r in lv]
+        parts.append(table(rows, [("lever", "lever", ""), ("batch", "batch", ""), ("ms_per_step", "ms/iteration", ".0f"),
+                                  ("ratio", "× today", ".2f"), ("dipole", "one dipole", ""),
+                                  ("peak_gb", "peak GB", ".1f"), ("note", "note", "")]))
     if results.get("cost"):
         parts.append(f"**Cost per iteration, each method at real size**, trained the way the app trains now on this "
                      f"machine (precision as the app chooses it here; paths from the anchor pool, its steady state). "
                      f"GPU: the counted FLOPs at {GPU.name}'s rate, {'measured' if GPU.measured else 'an assumed'} "
                      f"{GPU.tflops:.0f} TFLOP/s (contraclip_core/costs.py) — an estimate, not a measurement")
-        lines = ["| method | size | batch | precision | ms/iteration | TFLOP/iteration | peak GB | GPU estimate ms | note |",
-                 "|---|---|---|---|---|---|---|---|---|"]
-        names = {"paths": "ContraCLIP paths", "cfclip": "CF-CLIP edit model", "csla": "CSLA mapper"}
-        for r in results["cost"]:
-            flops = r.get("flops")
-            lines.append(f"| {names[r['method']]} | {r['size']} | {fmt(r.get('batch'))} | {fmt(r.get('precision'))} | "
-                         f"{fmt(r.get('ms_per_step'), '.0f')} | {fmt(flops and flops / 1e12, '.2f')} | "
-                         f"{fmt(r.get('peak_gb'), '.1f')} | {fmt(r.get('gpu_estimate_s') and r['gpu_estimate_s'] * 1e3, '.0f')} | "
-                         f"{r.get('error') or ''}{' re-measured ' + r['remeasured'] if r.get('remeasured') else ''} |")
-        parts.append("\n".join(lines))
+        rows = [{**r, "name": NAMES[r["method"]], "tflop": r.get("flops") and r["flops"] / 1e12,
+                 "gpu_ms": r.get("gpu_estimate_s") and r["gpu_estimate_s"] * 1e3,
+                 "note": (r.get("error") or "") + (" re-measured " + r["remeasured"] if r.get("remeasured") else "")}
+                for r in results["cost"]]
+        parts.append(table(rows, [("name", "method", ""), ("size", "size", ""), ("batch", "batch", ""),
+                                  ("precision", "precision", ""), ("ms_per_step", "ms/iteration", ".0f"),
+                                  ("tflop", "TFLOP/iteration", ".2f"), ("peak_gb", "peak GB", ".1f"),
+                                  ("gpu_ms", "GPU estimate ms", ".0f"), ("note", "note", "")]))
     return "\n\n".join(parts)
-
-
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -286,11 +279,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     text = report(results)
     print(text)
     if args.out:
+        from bench import write_report
+
         out = Path(args.out)
-        old = out.read_text() if out.exists() else ""
-        if BEGIN in old and END in old:
-            text = old[: old.index(BEGIN) + len(BEGIN)] + "\n" + text.rstrip() + "\n" + old[old.index(END):]
-        out.write_text(text.rstrip("\n") + "\n")
+        write_report(out, text)  # between its bench markers when the file has them (docs/TRAINING_COST.md does)
         out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
     return results
 

@@ -206,8 +206,8 @@ class JobQueue:
     Args:
         store: where jobs persist.
         run: ``run(job, report, device)`` trains the job on ``device`` (None: the app's own) and returns the result
-            folder; it calls ``report(iteration, total, loss, eta_s, flops)`` as it goes, which returns False once the job
-            should stop (cancelled, shutting down, or a chunk's time is up).
+            folder; it calls ``report(iteration, total, loss, eta_s, flops)`` as it goes, which returns False once
+            the job should stop (cancelled, shutting down, or a chunk's time is up).
         max_active: most jobs queued or running at once; more submissions are refused with a clear message.
         gate: the priority gate the worker respects between iterations.
         min_share: the share of time training keeps under interactive load: after an iteration that took t seconds

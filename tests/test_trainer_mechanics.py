@@ -124,9 +124,9 @@ def test_anchor_pool_embeds_each_anchor_once_and_resumes_exactly(shapes_generato
 
 
 def test_anchors_render_in_chunks_that_bound_memory_and_keep_values(shapes_generator, random_clip, monkeypatch):
-    """Anchors are rendered ``ANCHOR_PIXELS`` output pixels at a time (a pool block of 32 at 1024 px in one batch
-    would hold ~10 GB of activations): with a budget of two 128-px images, five anchors render as 2 + 2 + 1 and
-    give the values of one batch (to float32 round-off); the real-size quick preset draws from a pool."""
+    """Anchors are rendered ``per_chunk`` images at a time (a pool block of 32 at 1024 px in one batch would hold
+    ~10 GB of activations): two at a time, five anchors render as 2 + 2 + 1 and give the values of one batch (to
+    float32 round-off); the real-size quick preset draws from a pool."""
     from contraclip_core.methods.contraclip import presets, train
 
     trainer = Trainer(config(), shapes_generator, random_clip)
@@ -135,7 +135,7 @@ def test_anchors_render_in_chunks_that_bound_memory_and_keep_values(shapes_gener
     sizes: list[int] = []
     render = shapes_generator.synthesis_for
     monkeypatch.setattr(shapes_generator, "synthesis_for", lambda w, s, n: (sizes.append(len(w)), render(w, s, n))[1])
-    monkeypatch.setattr(train, "ANCHOR_PIXELS", 2 * 128 * 128 + 5)
+    monkeypatch.setattr(train, "per_chunk", lambda resolution: 2)
     latent, embedding = trainer._anchor(z)
     assert sizes == [2, 2, 1] and torch.equal(latent, whole_latent)
     assert torch.allclose(embedding, whole, atol=1e-5)

@@ -18,7 +18,7 @@ import torch
 
 from ... import registry, training_loop
 from ...clip import ClipModel, cached_text_embeddings
-from ...generators.base import RENDER_PIXELS, Generator, per_chunk
+from ...generators.base import Generator, per_chunk
 from ...training_loop import (  # noqa: F401  (Progress: callers)
     Progress,
     read_checkpoint,
@@ -39,7 +39,6 @@ from .model import (
 from .whitening import LatentWhitening
 
 WHITENING_SAMPLES = 10_000  # prior samples that estimate W's mean and covariance for whitened paths
-ANCHOR_PIXELS = RENDER_PIXELS  # output pixels rendered together for anchors (generators.base.per_chunk)
 
 
 @dataclass
@@ -172,13 +171,13 @@ class Trainer:
     # --- one step -----------------------------------------------------------------------------------------------
     @torch.no_grad()
     def _anchor(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z (B, z_dim) → the anchors' latent codes and their CLIP image embeddings (B, E), rendered in chunks of at
-        most ``ANCHOR_PIXELS`` output pixels (a pool block of 32 anchors at 1024 px in one batch would hold ~10 GB of
-        activations); the chunks are fixed by B alone, so the same z always gives the same values."""
+        """z (B, z_dim) → the anchors' latent codes and their CLIP image embeddings (B, E), rendered a bounded
+        number at a time (``generators.base.per_chunk``: a pool block of 32 anchors at 1024 px in one batch would
+        hold ~10 GB of activations); the chunks are fixed by B alone, so the same z always gives the same values."""
         c, g = self.config, self.generator
         latent = g.encode(z, c.space, c.truncation)
         embeddings = [self.clip.encode_images(g.synthesis_for(part, c.space, self.clip.image_size)).float()
-                      for part in latent.split(per_chunk(g.resolution, ANCHOR_PIXELS))]
+                      for part in latent.split(per_chunk(g.resolution))]
         return latent, torch.cat(embeddings)
 
     def _sample(self) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor, torch.Tensor]:
