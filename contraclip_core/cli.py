@@ -32,15 +32,15 @@ def _add_convert(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .methods.registry import COMMANDS, METHODS
+    from .methods.registry import GUESSES, METHODS, TOOLS
 
     parser = argparse.ArgumentParser(prog="python -m contraclip_core", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for method in METHODS.values():
         method.add_cli(sub)
-    for add_commands in COMMANDS:  # method packages without a job kind (the projection)
-        add_commands(sub)
+    for tool in TOOLS.values():  # method packages without a job kind (the projection)
+        tool.add_cli(sub, GUESSES)
     _add_convert(sub).set_defaults(run=cmd_convert)
     return parser
 

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from .service import Service
 
 Report = Callable[..., bool]  # report(iteration, total, loss, eta_s, flops) -> False once the job should stop
+# guess(generator, generator_name, pictures (B, 3, R, R) in [-1, 1], space, clip=None) -> (codes (B, *shape) or None,
+# a few words saying what the guess is or why there is none); ``clip(name)`` loads a CLIP model (a cache's, or None)
+Guess = Callable[..., tuple[Any, str]]
 
 
 class MethodActions(Protocol):
@@ -50,3 +53,16 @@ class Method:
     artefact: type["Artefact"]  # the saved artefact its jobs make
     add_cli: Callable[[argparse._SubParsersAction], None]  # adds its CLI sub-command(s)
     ui: tuple[str, ...]  # the modules of the UI package (contraclip_ui.<name>) that show it, in page order
+    guess: Guess | None = None  # a fast first guess of pictures' codes (image → latent) that an inversion refines
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A method package without a job kind: it trains nothing and keeps nothing but a code (the projection). The
+    registry hands it every method's ``guess`` (``guesses``), so it starts from them without importing them."""
+
+    name: str  # its package under contraclip_core/methods/, its CLI sub-command, and ``service.method(name)``
+    title: str
+    actions: Callable[["Service", tuple[Guess, ...]], Any]  # its service actions, built once per Service
+    add_cli: Callable[[argparse._SubParsersAction, tuple[Guess, ...]], None]  # adds its CLI sub-command(s)
+    ui: tuple[str, ...]  # the UI modules that show it (shared with a method's: built once)

@@ -26,6 +26,7 @@ import torch
 
 from . import costs, hub, registry
 from . import precision as precision_mod
+from .anchors import AnchorStore
 from .datadir import DataDir
 from .errors import ContraCLIPError, RecordError
 from .fairness import Admission, folder_bytes, retention
@@ -35,7 +36,7 @@ from .jobs import Job, JobQueue, JobStore, PriorityGate
 from .live import read_loss_curve
 from .artefact import DEFAULT_DATA, Artefact
 from .method import MethodActions
-from .methods.registry import KINDS, METHODS, REQUEST_CHECKS
+from .methods.registry import GUESSES, KINDS, METHODS, REQUEST_CHECKS, TOOLS
 from .visitors import LOCAL, Visitor, identify, is_public, is_space_owner
 from . import zerogpu
 
@@ -58,6 +59,7 @@ class Service:
         self.data_dir = Path(data_dir or os.environ.get("CONTRACLIP_DATA", DEFAULT_DATA))
         self.data = DataDir.open(self.data_dir, ("jobs", OUTPUTS, *(m.results for m in METHODS.values())))
         self.outputs_dir = self.data_dir / OUTPUTS
+        self.anchors = AnchorStore(self.outputs_dir, self.generator)  # codes a traversal or an edit starts from
         self.device = _device(device)
         try:  # None: $CONTRACLIP_PRECISION, else chosen per generator (precision.py)
             self.precision_override = precision if precision is None else (precision_mod.parse_override(precision)
@@ -75,6 +77,7 @@ class Service:
         # (train_chunk); the background worker, which would train on the CPU for hours, is not started
         self.gpu_chunks = zerogpu.available() if gpu_chunks is None else gpu_chunks
         self.actions: dict[str, MethodActions] = {name: m.actions(self) for name, m in METHODS.items()}
+        self.actions.update({name: t.actions(self, GUESSES) for name, t in TOOLS.items()})  # no job kind
         self.by_kind: dict[str, MethodActions] = {m.kind: self.actions[name] for name, m in METHODS.items()}
         try:
             store = JobStore(self.data_dir / "jobs", REQUEST_CHECKS)

@@ -29,6 +29,22 @@ def read_image(path: str | Path, resolution: int) -> torch.Tensor:
     """An image file → (1, 3, resolution, resolution) in [-1, 1]: RGB (alpha composited on white), centre-cropped
     to a square, resized with antialiasing. Raises ``UploadError`` for files that are too big, too many pixels, or
     not an image."""
+    return square_tensor(open_image(path), resolution)
+
+
+def square_tensor(rgb: Image.Image, resolution: int) -> torch.Tensor:
+    """An RGB picture → (1, 3, resolution, resolution) in [-1, 1], centre-cropped to a square (a no-op for a square
+    one) and resized with antialiasing."""
+    side = min(rgb.size)
+    left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+    square = rgb.crop((left, top, left + side, top + side)).resize((resolution, resolution), Image.LANCZOS)
+    x = torch.from_numpy(np.asarray(square, dtype=np.float32) / 127.5 - 1.0)  # (R, R, 3)
+    return x.permute(2, 0, 1).unsqueeze(0).contiguous()  # (1, 3, R, R)
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """An image file → an RGB PIL image (alpha composited on white; the first frame of an animation), bounded: an
+    ``UploadError`` sentence for files that are too big, decode to too many pixels, or are not an image."""
     path = Path(path)
     if not path.is_file():
         raise UploadError("no image was uploaded (the file is missing)")
@@ -59,9 +75,4 @@ def read_image(path: str | Path, resolution: int) -> torch.Tensor:
         raise UploadError("the upload is not an image that can be read (PNG, JPEG, WebP, GIF or BMP), or it is "
                           "truncated") from e
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    rgb = Image.alpha_composite(white, rgba).convert("RGB")
-    side = min(rgb.size)
-    left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
-    square = rgb.crop((left, top, left + side, top + side)).resize((resolution, resolution), Image.LANCZOS)
-    x = torch.from_numpy(np.asarray(square, dtype=np.float32) / 127.5 - 1.0)  # (R, R, 3)
-    return x.permute(2, 0, 1).unsqueeze(0).contiguous()  # (1, 3, R, R)
+    return Image.alpha_composite(white, rgba).convert("RGB")

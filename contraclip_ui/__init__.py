@@ -34,7 +34,7 @@ from types import ModuleType
 
 import gradio as gr
 
-from contraclip_core.methods.registry import METHODS
+from contraclip_core.methods.registry import METHODS, TOOLS
 from contraclip_core.service import Service
 
 from . import identity
@@ -42,8 +42,9 @@ from .layout import INTRO, Page
 
 
 def ui_modules() -> dict[str, ModuleType]:
-    """The UI modules the registry names, in page order: each method's ``ui``, methods in registry order."""
-    names = [name for method in METHODS.values() for name in method.ui]
+    """The UI modules the registry names, in page order: each method's ``ui``, methods in registry order, then the
+    tools' (a module two entries name is built once)."""
+    names = [name for entry in (*METHODS.values(), *TOOLS.values()) for name in entry.ui]
     return {name: importlib.import_module(f"{__name__}.{name}") for name in dict.fromkeys(names)}
 
 

@@ -38,24 +38,25 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
         note = "" if choices else "No edit model for this generator yet: train one below."
         return gr.update(choices=choices, value=choices[0][1] if choices else None), note
 
-    def on_edit(generator, model_id, seeds, sentence, strength, token=None, secret=None, request: gr.Request = None,
-                profile: gr.OAuthProfile | None = None):
+    def on_edit(generator, model_id, seeds, sentence, strength, anchor="", token=None, secret=None,
+                request: gr.Request = None, profile: gr.OAuthProfile | None = None):
         try:
             visitor = identity.visitor(service, token, secret, request, profile)
         except ServiceError as e:
             return None, None, None, f"⚠️ {escape(e)}"
-        return render(visitor, generator, model_id, seeds, sentence, strength)
+        return render(visitor, generator, model_id, seeds, sentence, strength, anchor)
 
     @gpu  # the visitor is resolved outside: only plain values cross into a ZeroGPU call
-    def render(visitor, generator, model_id, seeds, sentence, strength):
+    def render(visitor, generator, model_id, seeds, sentence, strength, anchor):
         try:
             if not model_id:
                 raise ServiceError("pick an edit model first (or train one below)")
-            r = service.method("cfclip").edit(generator, model_id, seeds, sentence, strength, visitor=visitor)
+            r = service.method("cfclip").edit(generator, model_id, seeds, sentence, strength, visitor=visitor,
+                                              anchor=anchor or None)
         except ServiceError as e:  # BusyError too: "busy: … try again in N s"
             return None, None, None, f"⚠️ {escape(e)}"
-        note = (f"**{escape(r['sentence'])}** · strength {r['strength']:.2f} · seeds "
-                f"{', '.join(map(str, r['seeds']))} · {r['seconds']:.2f} s")
+        rows = "your anchor" if r["anchor"] else f"seeds {', '.join(map(str, r['seeds']))}"
+        note = f"**{escape(r['sentence'])}** · strength {r['strength']:.2f} · {rows} · {r['seconds']:.2f} s"
         return r["before_after"], r["gif"], r["gif"], note
 
     def on_train(generator, sentences, vocabulary, iterations, token=None, secret=None, request: gr.Request = None,
@@ -71,8 +72,9 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
 
     with gr.Tab("Edit by a sentence", id="edit"):
         gr.Markdown("Type what the image should become — e.g. “a green square” — and a CF-CLIP mapper edits each "
-                    "seed's latent code toward it in one pass. Left: before | after at the chosen strength; right: "
-                    "the strength going 0 → 1 (the mapper's residual scaled).")
+                    "seed's latent code toward it in one pass — or your picture's code, made in Explore's anchor "
+                    "panel. Left: before | after at the chosen strength; right: the strength going 0 → 1 (the "
+                    "mapper's residual scaled).")
         with gr.Row():
             generator = gr.Dropdown(generator_choices(service), value=registry.DEFAULT_GENERATOR, label="Generator",
                                     scale=2)
@@ -86,6 +88,10 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
                                   elem_id="edit-sentence")
             seeds = gr.Textbox("0, 1, 2", label="Seeds", scale=2, elem_id="edit-seeds")
             strength = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Strength", scale=2)
+        with gr.Row():  # Explore's anchor panel fills it (your picture, a sentence); empty: the seeds
+            anchor = gr.Textbox("", label="Anchor id from Explore's anchor panel (your picture; empty: the seeds)",
+                                scale=4, elem_id="edit-anchor")
+            use_seeds = gr.Button("Use the seeds", scale=1, elem_id="edit-use-seeds")
         go = gr.Button("Edit", variant="primary", elem_id="edit-button")
         status = gr.Markdown(elem_id="edit-status")
         with gr.Row():
@@ -105,10 +111,14 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
 
         generator.change(on_generator, [generator, *who], [model, note], api_name="edit_models")
         refresh.click(on_generator, [generator, *who], [model, note], api_name="refresh_edit_models")
-        go.click(on_edit, [generator, model, seeds, sentence, strength, *who], [pair, gif, gif_download, status],
-                 api_name="edit")
-        strength.release(on_edit, [generator, model, seeds, sentence, strength, *who],
+        go.click(on_edit, [generator, model, seeds, sentence, strength, anchor, *who],
+                 [pair, gif, gif_download, status], api_name="edit")
+        strength.release(on_edit, [generator, model, seeds, sentence, strength, anchor, *who],
                          [pair, gif, gif_download, status], api_name="edit_strength")
+        use_seeds.click(lambda: "", None, anchor, api_visibility="private")
+        made = page.parts.get("explore", {}).get("anchor")  # Explore's anchor (built before this tab), if any
+        if made is not None:
+            made.change(lambda a: a, made, anchor, api_visibility="private")
         train.click(on_train, [generator, targets, vocabulary, iterations, *who], train_status, api_name="train_edit")
         if service.public:  # the page was built with nobody's models: list the visitor's own once the page loads
             page.on_load().then(on_generator, [generator, *who], [model, note], api_visibility="private")

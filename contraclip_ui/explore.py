@@ -175,4 +175,4 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
                       show_progress="hidden", trigger_mode="always_last")
     large_view.change(None, large_view, None, js=LARGE_VIEW_JS)
     page.on_load().then(on_generator, [generator, *who], [path, generator_note, truncation, step_size], api_name="init")
-    return {"generator": generator, "path": path}
+    return {"generator": generator, "path": path, **({"anchor": anchors[0]} if anchors else {})}

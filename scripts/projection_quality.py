@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from contraclip_core.clip import load_clip  # noqa: E402
 from contraclip_core.generators import from_pretrained  # noqa: E402
 from contraclip_core.methods.projection import evaluate as ev  # noqa: E402
-from contraclip_core.methods.projection.starts import shipped_mapper  # noqa: E402
+from contraclip_core.methods.mappers.guess import mapper_guess, shipped_mapper  # noqa: E402
+from contraclip_core.methods.projection.service import settings_for  # noqa: E402
 from contraclip_core.methods.projection.train import ProjectionConfig  # noqa: E402
 from contraclip_core.shapes_clip.captions import FACTOR_NAMES  # noqa: E402
 
@@ -76,10 +77,11 @@ def main() -> None:
     shapes_config = ProjectionConfig()
     seeds = range(ev.HELD_OUT, ev.HELD_OUT + args.renders)
     start = time.monotonic()
-    shapes = ev.shapes_quality(g, seeds, shapes_config, mapper=mapper, clip=clip)
+    shapes = ev.shapes_quality(g, seeds, shapes_config, guess=lambda p: mapper_guess(mapper, clip, p, "w", g),
+                               clip=clip)
     print(json.dumps(shapes, indent=1), flush=True)
 
-    sg_config = ProjectionConfig(steps=600, search_steps=0, lr=0.1)
+    sg_config = settings_for(None)  # what the app and the CLI use from the mean code
     stylegans = []
     for label, channels, style_dim, n in (("narrow: 32 channels, 64-d w", 32, 64, args.samples),
                                           ("config-f channels, 512-d w", None, 512, args.samples_f)):

@@ -138,3 +138,30 @@ def random_tiny_stylegan2():
     frozen: no real weights can be downloaded here. Scope: function — built afresh for each test, the global RNG
     seeded just before, as the tests did inline."""
     return random_stylegan2().eval().requires_grad_(False)
+
+
+@pytest.fixture(scope="session")
+def e4e_checkpoint() -> dict:
+    """The e4e recipe of tests/fixtures (e4e_tiny.*) realised as the authors' coach saves a checkpoint: state_dict
+    (IR-SE50 encoder, 32-px decoder), opts (plain values), latent_avg. Scope: session (~0.55 GB of weights)."""
+    import torch  # noqa: F401 - realise draws with torch
+
+    from .e4e_recipe import checksum, read_recipe, realise
+
+    recipe = read_recipe(FIXTURES / "e4e_tiny.recipe.json")
+    state = realise(recipe)
+    assert checksum(state) == pytest.approx(recipe["checksum"], rel=1e-12), (
+        "this torch draws other random numbers than the one the fixture was made with "
+        f"({recipe['made_with']['torch']}); remake the fixture with scripts/make_e4e_fixture.py")
+    latent_avg = state.pop("latent_avg")
+    return {"state_dict": state, "opts": dict(recipe["opts"]), "latent_avg": latent_avg}
+
+
+@pytest.fixture(scope="session")
+def e4e_checkpoint_file(e4e_checkpoint, tmp_path_factory) -> Path:
+    """``e4e_checkpoint`` written once per session, as ``torch.save`` does in the authors' code."""
+    import torch
+
+    path = tmp_path_factory.mktemp("e4e") / "e4e_tiny_encode.pt"
+    torch.save(e4e_checkpoint, path)
+    return path

@@ -81,7 +81,7 @@ def test_bad_uploads_get_a_sentence(service, tmp_path):
 def test_anchor_of_another_generator_and_unknown_ids_are_refused(service):
     r = service.method("mappers").anchor_from_text("shapes-128", "a blue square")
     with pytest.raises(ServiceError, match="was made for 'shapes-128', not 'stylegan2-ffhq-1024'"):
-        service.method("mappers").load_anchor("stylegan2-ffhq-1024", r["anchor"])
+        service.anchors.load("stylegan2-ffhq-1024", r["anchor"])
     path = service.method("contraclip").paths("shapes-128")[0].id
     for bad in ("0123456789abcdef", "../../etc/passwd", ""):
         with pytest.raises(ServiceError):

@@ -44,9 +44,9 @@ METHODS = "methods"  # methods/<name>/ is one method's package
 METHOD_TABLE = ("methods", "methods.registry")  # the package itself and the one table that knows every method
 UI = ("contraclip_ui", "gradio", "app", "app_anchor", "app_edit")  # what the core must never import
 # A method package may import another method package only as listed here, (importer, imported): CF-CLIP's and the
-# mappers' evaluations score ContraCLIP paths as their baselines; the projection starts from a mapper's guess and
-# measures itself beside the mapper alone.
-CROSS_METHOD = {("cfclip", "contraclip"), ("mappers", "contraclip"), ("projection", "mappers")}
+# mappers' evaluations score ContraCLIP paths as their baselines. (The projection starts from the mappers' guess
+# without importing them: the registry hands it ``GUESSES``.)
+CROSS_METHOD = {("cfclip", "contraclip"), ("mappers", "contraclip")}
 
 
 @dataclass

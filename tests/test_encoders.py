@@ -24,7 +24,7 @@ from contraclip_core.generators import from_pretrained
 from contraclip_core.generators.formats import read_weights
 
 from .conftest import FIXTURES, populate_hf_cache
-from .e4e_recipe import checksum, read_recipe, realise
+from .e4e_recipe import read_recipe
 
 TOL = 1e-4
 
@@ -40,21 +40,14 @@ def io() -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def checkpoint(recipe, tmp_path_factory) -> dict:
-    """The recipe's weights as the authors' coach saves them: state_dict, opts (plain values), latent_avg."""
-    state = realise(recipe)
-    assert checksum(state) == pytest.approx(recipe["checksum"], rel=1e-12), (
-        "this torch draws other random numbers than the one the fixture was made with "
-        f"({recipe['made_with']['torch']}); remake the fixture with scripts/make_e4e_fixture.py")
-    latent_avg = state.pop("latent_avg")
-    return {"state_dict": state, "opts": dict(recipe["opts"]), "latent_avg": latent_avg}
+def checkpoint(e4e_checkpoint) -> dict:
+    """The recipe's weights as the authors' coach saves them (conftest: realised once per session)."""
+    return e4e_checkpoint
 
 
 @pytest.fixture(scope="module")
-def checkpoint_file(checkpoint, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("e4e") / "e4e_tiny_encode.pt"
-    torch.save(checkpoint, path)
-    return path
+def checkpoint_file(e4e_checkpoint_file) -> Path:
+    return e4e_checkpoint_file
 
 
 @pytest.fixture(scope="module")

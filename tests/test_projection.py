@@ -19,8 +19,10 @@ from contraclip_core.methods.projection.evaluate import (
     shapes_quality,
 )
 from contraclip_core.methods.projection.losses import ProjectionError, pixel_loss, psnr
-from contraclip_core.methods.projection.service import load_code, start_for
-from contraclip_core.methods.projection.starts import shipped_mapper
+from contraclip_core.methods.mappers.guess import mapper_guess, shipped_mapper
+from contraclip_core.methods.projection.artefact import load_code
+from contraclip_core.methods.projection.service import start_for
+from contraclip_core.methods.registry import GUESSES
 from contraclip_core.methods.projection.train import (
     ProjectionConfig,
     Projector,
@@ -52,7 +54,7 @@ def narrow_stylegan2():
 
 def test_shapes_renders_are_reproduced_and_every_factor_recovered(shapes_world, mapper):
     g, clip = shapes_world
-    figures = shapes_quality(g, SEEDS, SMALL, mapper=mapper, clip=clip, batch=4)
+    figures = shapes_quality(g, SEEDS, SMALL, guess=lambda p: mapper_guess(mapper, clip, p, "w", g), clip=clip, batch=4)
     projection, alone = figures["projection"], figures["mapper_alone"]
     assert projection["psnr_min_db"] >= PSNR_BAR_DB, figures
     assert min(projection["per_factor"].values()) >= FACTOR_BAR, figures  # on 4 renders: all of them
@@ -181,7 +183,7 @@ def test_the_cli_projects_a_picture_file(shapes_world, tmp_path, capsys):
     assert main(["project", "--generator", "shapes-128", "--image", str(png), "--out", str(out), "--steps", "100",
                  "--search-steps", "60", "--starts", "8"]) == 0
     said = capsys.readouterr().out
-    assert "starting from the mapper 'shapes-csla''s guess" in said and "LPIPS: off" in said
+    assert "starting from the shapes-csla mapper's guess" in said and "LPIPS: off" in said
     code = load_code(out)
     assert code["space"] == "w" and code["generator"] == "shapes-128" and code["latent"].shape == (1, 32)
     assert out.with_suffix(".png").is_file()
@@ -196,7 +198,8 @@ def test_the_start_is_the_mappers_guess(shapes_world, mapper):
     g, clip = shapes_world
     with torch.no_grad():
         picture = g.synthesis(g.encode(g.sample_z([HELD_OUT + 40]), "w"), "w")
-    guess, note = start_for(g, "shapes-128", picture, clip=clip, clip_name="shapes-clip")
+    guess, note = start_for(g, "shapes-128", picture, GUESSES, clip=lambda name: clip)
     assert guess.shape == (1, 32) and "shapes-csla" in note
+    assert start_for(g, "shapes-128", picture, ())[0] is None  # no guesses: the mean code
     with torch.no_grad():
         assert float(psnr(g.synthesis(guess, "w"), picture)) > 12  # a semantic guess, not the picture

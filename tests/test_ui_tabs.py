@@ -18,8 +18,8 @@ from contraclip_core.service import Service
 from contraclip_ui import anchor, edit, explore, train
 
 API_NAMES = {"traverse", "train", "cancel", "delete_job", "share", "unshare", "poll", "progress", "select_generator",
-             "random_seed", "init", "anchor_from_text", "anchor_from_image", "anchor_source", "edit", "edit_strength",
-             "edit_models", "refresh_edit_models", "train_edit"}
+             "random_seed", "init", "anchor_from_text", "anchor_from_image", "anchor_source", "anchor_ways", "edit",
+             "edit_strength", "edit_models", "refresh_edit_models", "train_edit"}
 # Who is asking: the browser's token, then the Space owner's secret (a gr.State when $CONTRACLIP_ADMIN_SECRET is unset).
 WHO = ["token", "state"]
 # What clients call with, in order: each component named by its elem_id, else its label (gr.State: "state",
@@ -42,11 +42,12 @@ SIGNATURES = {
     "anchor_source": (["anchor-source"], ["None", "None", "anchor-id", "anchor-note"]),
     "anchor_from_text": (["generator-picker", "anchor-sentence", "Variation seed (0: none)", *WHO],
                          ["Anchor", "anchor-id", "anchor-note"]),
-    "anchor_from_image": (["generator-picker", "anchor-upload", *WHO],
-                          ["Upload (as the generator sees it)", "Reconstruction", "anchor-id", "anchor-note"]),
-    "edit": (["Generator", "edit-model", "edit-seeds", "edit-sentence", "Strength", *WHO],
+    "anchor_from_image": (["generator-picker", "anchor-upload", "anchor-way", "anchor-align", *WHO],
+                          ["anchor-original", "anchor-reconstruction", "anchor-id", "anchor-note", "anchor-code"]),
+    "anchor_ways": (["generator-picker"], ["anchor-id", "anchor-way", "anchor-align"]),
+    "edit": (["Generator", "edit-model", "edit-seeds", "edit-sentence", "Strength", "edit-anchor", *WHO],
              ["edit-pair", "edit-gif", "edit-download-gif", "edit-status"]),
-    "edit_strength": (["Generator", "edit-model", "edit-seeds", "edit-sentence", "Strength", *WHO],
+    "edit_strength": (["Generator", "edit-model", "edit-seeds", "edit-sentence", "Strength", "edit-anchor", *WHO],
                       ["edit-pair", "edit-gif", "edit-download-gif", "edit-status"]),
     "edit_models": (["Generator", *WHO], ["edit-model", "None"]),
     "refresh_edit_models": (["Generator", *WHO], ["edit-model", "None"]),
@@ -105,7 +106,7 @@ def test_the_anchor_panel_builds_beside_a_generator_picker(service):
         generator = gr.Dropdown(["shapes-128"], value="shapes-128")
         anchor_id = anchor.build(service, generator)
     assert anchor.PANEL_OF == "explore" and anchor_id.elem_id == "anchor-id"
-    assert set(api_names(blocks)) == {"anchor_source", "anchor_from_text", "anchor_from_image"}
+    assert set(api_names(blocks)) == {"anchor_source", "anchor_from_text", "anchor_from_image", "anchor_ways"}
     assert not any(isinstance(b, gr.Tab) for b in blocks.blocks.values())
 
 
@@ -255,8 +256,10 @@ def test_every_interactive_event_shows_busy_as_its_status(public_service, monkey
     demo = contraclip_ui.build_demo(public_service)
     *_, last = fn_named(demo, "traverse")("shapes-128", "shipped:shapes-corpus:0", "0", 1.0, 2, 0.5, "", TOKEN, None)
     assert last[4] == "⚠️ busy\\: 4 requests are running; try again in 3 s"
-    assert fn_named(demo, "edit")("shapes-128", "shipped:shapes-captions", "0", "a red shape", 1.0, TOKEN,
+    assert fn_named(demo, "edit")("shapes-128", "shipped:shapes-captions", "0", "a red shape", 1.0, "", TOKEN,
                                   None)[3].startswith("⚠️ busy")
+    *_, last = fn_named(demo, "anchor_from_image")("shapes-128", "x.png", "projection", False, TOKEN, None)
+    assert last[3].startswith("⚠️ busy")
     assert fn_named(demo, "anchor_from_text")("shapes-128", "a red shape", 0, TOKEN, None)[2].startswith("⚠️ busy")
 
 

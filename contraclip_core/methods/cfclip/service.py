@@ -86,13 +86,15 @@ class EditActions:
 
     # --- editing --------------------------------------------------------------------------------------------------
     def edit(self, generator: str, model_id: str, seeds: Any = "0", sentence: Any = "", strength: Any = 1.0,
-             frames: Any = 8, visitor: Visitor = LOCAL) -> dict[str, Any]:
-        """Edit each seed's code toward ``sentence``: a before/after image at ``strength``, the strip and GIF of
-        the strength going 0 → 1 (the mapper's residual scaled), and how long it took."""
+             frames: Any = 8, visitor: Visitor = LOCAL, anchor: Any = None) -> dict[str, Any]:
+        """Edit each seed's code (or the ``anchor``'s, an id of ``service.anchors`` — e.g. your picture's projection
+        — instead of the seeds) toward ``sentence``: a before/after image at ``strength``, the strip and GIF of the
+        strength going 0 → 1 (the mapper's residual scaled), and how long it took."""
 
         start = time.monotonic()
         sentence = check_sentence(sentence, "the target sentence")
-        seed_list = parse_seeds(seeds)
+        anchor_id = str(anchor).strip() if anchor else ""
+        seed_list = [0] if anchor_id else parse_seeds(seeds)
         strength = check_number(strength, "strength", 0.0, 1.0)
         frames = check_number(frames, "frames", 2, MAX_FRAMES, integer=True)
         check_generator(generator)
@@ -108,7 +110,10 @@ class EditActions:
             except ContraCLIPError as e:
                 raise ServiceError(str(e)) from e
             with torch.no_grad():
-                anchor = g.encode(g.sample_z(seed_list), edit_set.space, edit_set.truncation)
+                if anchor_id:
+                    anchor = self.service.anchors.in_space(generator, anchor_id, edit_set.space).to(g.device)
+                else:
+                    anchor = g.encode(g.sample_z(seed_list), edit_set.space, edit_set.truncation)
                 levels = torch.linspace(0.0, 1.0, frames + 1).tolist()
                 latents = torch.stack([edit_set.edit(anchor, text, s) for s in levels], 1)  # (S, F+1, *shape)
                 s, n = latents.shape[:2]
@@ -123,8 +128,8 @@ class EditActions:
                              dipole=(sentence, "unedited"))
             self.service.clean_outputs()
             slug = "-".join("".join(c if c.isalnum() else " " for c in f"{generator} {sentence}".lower()).split())
-            stem = self.service.outputs_dir / f"edit_{slug[:80]}_seeds-{'-'.join(map(str, seed_list))}_" \
-                                              f"{time.time_ns() % 10**9}"
+            rows = f"anchor-{anchor_id[:8]}" if anchor_id else f"seeds-{'-'.join(map(str, seed_list))}"
+            stem = self.service.outputs_dir / f"edit_{slug[:80]}_{rows}_{time.time_ns() % 10**9}"
             thumb = min(g.resolution, 256)
             pair_path = stem.with_name(stem.name + "_before-after.png")
             strip(pair, thumb=thumb).save(pair_path)
@@ -132,7 +137,8 @@ class EditActions:
             strip(sweep, thumb=min(g.resolution, 128)).save(strip_path)
             gif = save_gif(sweep, stem.with_suffix(".gif"), thumb=thumb)
         return {"before_after": str(pair_path), "strip": str(strip_path), "gif": str(gif), "sentence": sentence,
-                "strength": strength, "seeds": seed_list, "seconds": round(time.monotonic() - start, 3)}
+                "strength": strength, "seeds": seed_list, "anchor": anchor_id,
+                "seconds": round(time.monotonic() - start, 3)}
 
     # --- training -------------------------------------------------------------------------------------------------
     def submit(self, generator: str, sentences: Any = "", vocabulary: str = "", iterations: Any = None,

@@ -170,8 +170,8 @@ class PathActions:
     # --- traversal ------------------------------------------------------------------------------------------------
     def traverse(self, generator: str, path_id: str, seeds: Any = "0", truncation: Any = None, steps: Any = 8,
                  step_size: Any = None, anchor: Any = None, visitor: Visitor = LOCAL) -> dict[str, Any]:
-        """Render a path from each seed (or from ``anchor``, an id from the mappers' ``anchor_from_text`` /
-        ``anchor_from_image``, instead of the seeds): strip PNG, GIF, MP4 and per-step frame paths, the profile
+        """Render a path from each seed (or from ``anchor``, an id of ``service.anchors``: a sentence's, a
+        picture's, a projection's, instead of the seeds): strip PNG, GIF, MP4 and per-step frame paths, the profile
         plot, how long it took, and in what precision."""
         for result in self.traverse_stream(generator, path_id, seeds, truncation, steps, step_size, anchor, visitor):
             pass
@@ -203,7 +203,7 @@ class PathActions:
             except ContraCLIPError as e:
                 raise ServiceError(str(e)) from e
             psi = path_set.truncation if truncation in (None, "") else check_number(truncation, "truncation ψ", 0, 1.5)
-            anchors = service.method("mappers").anchor_in_space(generator, anchor, path_set.space) if anchor else None
+            anchors = service.anchors.in_space(generator, anchor, path_set.space) if anchor else None
             mode = service.precision(generator)
             slug = "".join(c if c.isalnum() else "-" for c in f"{generator}_{choice.label}".lower()).strip("-")
             slug = "-".join(filter(None, slug.split("-")))[:80]

@@ -1,12 +1,11 @@
 """The mappers' service actions (CLIP2GAN, CSLA): a traversal's anchor from a sentence or an uploaded image, and
-mapper-training jobs (job kind ``"mapper"``). ContraCLIP's ``traverse(…, anchor=id)`` reads the anchors. An anchor
-is stored as a small file ``<outputs>/anchors/<id>.safetensors`` (the code, its generator and space in the
-safetensors metadata) so the app passes only its id; it is validated again when a traversal reads it.
+mapper-training jobs (job kind ``"mapper"``). The anchors go to ``service.anchors`` (``contraclip_core/anchors.py``),
+which a traversal or an edit reads by id; the mappers' first guess of a picture's code (``guess.first_guess``) is
+what a projection starts from.
 """
 from __future__ import annotations
 
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -82,61 +81,7 @@ class MapperActions:
 
         return self.service.cached(f"mapper:{row['folder']}", load)
 
-    # --- anchors --------------------------------------------------------------------------------------------------
-    def _save_anchor(self, generator: str, space: str, latent: torch.Tensor, image: torch.Tensor) -> dict[str, Any]:
-        from PIL import Image
-        from safetensors.torch import save_file
-
-        from ...media import to_uint8
-
-        folder = self.service.outputs_dir / "anchors"
-        folder.mkdir(parents=True, exist_ok=True)
-        anchor_id = uuid.uuid4().hex[:16]
-        save_file({"latent": latent.detach().float().cpu().contiguous()}, str(folder / f"{anchor_id}.safetensors"),
-                  metadata={"generator": generator, "space": space})
-        png = self.service.outputs_dir / f"anchor_{anchor_id}.png"
-        Image.fromarray(to_uint8(image)[0]).save(png)
-        return {"anchor": anchor_id, "image": str(png), "space": space, "latent": latent.flatten().tolist()}
-
-    def load_anchor(self, generator: str, anchor_id: Any) -> tuple[torch.Tensor, str]:
-        """A stored anchor → (code (1, *shape), space); refused unless it was made for ``generator``."""
-        from safetensors import safe_open
-
-
-        anchor_id = str(anchor_id).strip()
-        path = self.service.outputs_dir / "anchors" / f"{anchor_id}.safetensors"
-        if not anchor_id or any(c not in "0123456789abcdef" for c in anchor_id) or not path.is_file():
-            raise ServiceError(f"unknown anchor {anchor_id!r} (anchors are kept for an hour): make it again")
-        try:
-            with safe_open(str(path), "pt") as f:
-                meta, latent = f.metadata() or {}, f.get_tensor("latent")
-        except Exception as e:  # noqa: BLE001 - a damaged file is a message, not a crash
-            raise ServiceError(f"the anchor {anchor_id!r} cannot be read ({type(e).__name__}); make it again") from e
-        if not same_generator(meta.get("generator", ""), generator):
-            raise ServiceError(f"the anchor {anchor_id!r} was made for {meta.get('generator')!r}, not {generator!r}")
-        g = self.service.generator(generator)
-        space = meta.get("space", "")
-        if space not in g.spaces or tuple(latent.shape[1:]) != tuple(g.latent_shape(space)) or len(latent) != 1 \
-                or not torch.isfinite(latent).all():
-            raise ServiceError(f"the anchor {anchor_id!r} does not hold one {generator} code; make it again")
-        return latent, space
-
-    def anchor_in_space(self, generator: str, anchor_id: Any, space: str) -> torch.Tensor:
-        """A stored anchor as a code of ``space`` (1, *shape): as it is, W → W+ by repeating the style, Z → W/W+
-        through the mapping network; other directions cannot be taken and are refused with a sentence."""
-
-        latent, own = self.load_anchor(generator, anchor_id)
-        if own == space:
-            return latent
-        g = self.service.generator(generator)
-        with torch.no_grad():
-            if own == "w" and space == "w+":
-                return latent.unsqueeze(1).repeat(1, g.num_ws, 1)
-            if own == "z":
-                return g.encode(latent.to(g.device, g.dtype), space).cpu()
-        raise ServiceError(f"this anchor is a {own!r} code and the path lives in {space!r}; there is no way back "
-                           "from that space: pick a path of the anchor's space or start from a seed")
-
+    # --- anchors (``service.anchors``) ---------------------------------------------------------------------------
     def anchor_from_text(self, generator: str, sentence: Any, seed: Any = 0, mapper: str | None = None,
                          visitor: Visitor = LOCAL) -> dict[str, Any]:
         """A sentence → a latent code (through the mapper) and its image. ``seed`` varies what the sentence leaves
@@ -153,8 +98,8 @@ class MapperActions:
             g = self.service.generator(generator)
             with torch.no_grad():
                 image = g.synthesis(latent, ms.space)
-            return {**self._save_anchor(generator, ms.space, latent, image), "sentence": text,
-                    "mapper": ms.name or ms.objective}
+            made = self.service.anchors.save(generator, ms.space, latent, image, {"made_by": "mapper"})
+            return {**made, "sentence": text, "mapper": ms.name or ms.objective}
 
     def anchor_from_image(self, generator: str, image_path: Any, mapper: str | None = None,
                           visitor: Visitor = LOCAL) -> dict[str, Any]:
@@ -184,7 +129,7 @@ class MapperActions:
                 raise ServiceError(f"this picture does not look like {generator}'s images: its reconstruction reaches "
                                    f"{quality:.1f} dB PSNR, the generator's own renders at least {floor:.1f} dB; "
                                    "upload a picture of the same kind")
-            out = self._save_anchor(generator, ms.space, latent, image)
+            out = self.service.anchors.save(generator, ms.space, latent, image, {"made_by": "mapper"})
             upload_png = self.service.outputs_dir / f"upload_{out['anchor']}.png"
             from PIL import Image
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Sequence
 
 from ...clip import add_clip_argument
+from ...method import Guess
 from .train import ProjectionConfig
 
 DEFAULTS = ProjectionConfig()
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:
-    """``project``."""
+def add_commands(sub: argparse._SubParsersAction, guesses: Sequence[Guess] = ()) -> None:
+    """``project``; ``guesses``: the registry's first guesses (the mappers'), tried in order for the start."""
     p = sub.add_parser("project", help="find the latent code whose render reproduces a picture (faithful inversion)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--generator", default="shapes-128", help="registry name or folder of the generator")
@@ -38,11 +40,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     add_clip_argument(p)
     p.add_argument("--device", default="cpu")
-    p.set_defaults(run=_project)
+    p.set_defaults(run=lambda args: _project(args, guesses))
 
 
-def _project(args: argparse.Namespace) -> int:
-    from .service import load_generator_and_clip, save_code, start_for
+def _project(args: argparse.Namespace, guesses: Sequence[Guess]) -> int:
+    from .artefact import save_code
+    from .service import load_generator_and_clip, start_for
     from .train import Projector, load_picture, updates
 
     out = Path(args.out)
@@ -54,7 +57,8 @@ def _project(args: argparse.Namespace) -> int:
     config = ProjectionConfig(space=args.space, steps=args.steps, search_steps=args.search_steps, starts=args.starts,
                               lr=args.lr, perceptual=perceptual, noise=args.noise, seed=args.seed)
     space = args.space or None
-    start, note = (None, "the mean code") if args.no_mapper else start_for(generator, args.generator, picture, space)
+    start, note = (None, "the mean code") if args.no_mapper else start_for(generator, args.generator, picture,
+                                                                             guesses, space)
     print(f"starting from {note}; perceptual loss: {'CLIP ×' + str(perceptual) if perceptual else 'off'}; "
           "LPIPS: off (its weights are not on this machine)")
     projector = Projector(generator, picture, config, start, clip)

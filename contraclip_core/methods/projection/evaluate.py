@@ -8,7 +8,7 @@ disjoint from the mappers' training and evaluation seeds, which lie below 2·10�
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -17,9 +17,7 @@ from ...generators.base import Generator, seeded_normal
 from ...generators.shapes import ShapesGenerator
 from ...generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
 from ...shapes_clip.captions import FACTOR_NAMES, attribute_labels
-from ..mappers.artefact import MapperSet
 from .losses import psnr
-from .starts import mapper_guess
 from .train import ProjectionConfig, project
 
 TUNING = 2_000_000  # seeds TUNING … TUNING + 999: what the settings were chosen on
@@ -46,10 +44,11 @@ def factor_summary(got: torch.Tensor, truth: torch.Tensor) -> dict[str, Any]:
 
 
 def shapes_quality(g: ShapesGenerator, seeds: Sequence[int], config: ProjectionConfig | None = None,
-                   mapper: MapperSet | None = None, clip: ClipModel | None = None,
-                   batch: int = 16) -> dict[str, Any]:
+                   guess: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
+                   clip: ClipModel | None = None, batch: int = 16) -> dict[str, Any]:
     """Project renders of prior samples (W codes, truncation 1) of ``seeds``; returns the projection's figures and,
-    with a mapper, the mapper's alone (its guess is the projection's start)."""
+    with ``guess`` (pictures → first-guess codes, e.g. a mapper's), the guess's alone (it is the projection's
+    start). ``clip``: for the perceptual term."""
     config = config or ProjectionConfig()
     space = config.space or "w"
     seeds = list(seeds)
@@ -60,16 +59,16 @@ def shapes_quality(g: ShapesGenerator, seeds: Sequence[int], config: ProjectionC
         codes = truth_codes[i : i + batch]
         with torch.no_grad():
             pictures = g.synthesis(codes, space)
-        guess = mapper_guess(mapper, clip, pictures, space, g) if mapper is not None and clip is not None else None
+        first = guess(pictures) if guess is not None else None
         start = time.monotonic()
-        result = project(g, pictures, config, start=guess, clip=clip)
+        result = project(g, pictures, config, start=first, clip=clip)
         seconds += time.monotonic() - start
         projected.append(result.latent)
         scores.append(result.psnr_db)
-        if guess is not None:
-            guesses.append(guess.cpu())
+        if first is not None:
+            guesses.append(first.cpu())
             with torch.no_grad():
-                guess_scores.append(psnr(g.synthesis(guess, space), pictures).cpu())
+                guess_scores.append(psnr(g.synthesis(first, space), pictures).cpu())
     truth = labels(g, truth_codes, space)
     out = {"renders": len(seeds), "seeds": [seeds[0], seeds[-1]], "space": space,
            "seconds_per_projection": seconds / len(seeds),

@@ -1,14 +1,21 @@
-"""What the app and the CLI call around a projection: the generator with its CLIP (when on the machine), the start
-(a mapper's guess or the mean code), and the code saved to / read from a file.
+"""The projection's service actions (``service.method("projection")``) and what the CLI shares with them.
 
-The app runs ``train.project_iter`` as a streamed step (it yields progress and the current reconstruction); it is not
-a job kind of the registry (see docs/PROJECTION.md: a projection takes seconds to a few minutes and keeps nothing
-but a code, which the mappers' anchor layout already holds).
+A visitor's picture (uploaded; aligned as FFHQ's faces were for a face generator) becomes a code of the generator,
+either by optimisation (``project``: streamed, with progress, the time left and the reconstruction so far) or in one
+pass by an e4e / pSp encoder (``encode``) where the generator has one. The code is stored as an anchor
+(``service.anchors``), which Explore's traversals and the Edit tab start from, with a copy to download; the original
+and its reconstruction come back side by side with the PSNR between them.
+
+The projection starts from the best first guess there is: the generator's encoder, else the methods' guesses the
+registry hands in (``GUESSES``: the mappers' inversion), else the mean code. It is not a job kind (docs/PROJECTION.md):
+it takes seconds to minutes, and a public app bounds it (``LIMITS["max_projection_s"]``: it stops there and keeps the
+best code so far).
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import torch
 
@@ -17,10 +24,19 @@ from ...clip import ClipModel, load_clip
 from ...errors import ContraCLIPError
 from ...generators import from_pretrained
 from ...generators.base import Generator
-from .losses import ProjectionError
+from ...inputs import LIMITS, ServiceError, check_generator
+from ...method import Guess
+from ...visitors import LOCAL, Visitor
+from .losses import psnr
 from .model import default_space
-from .starts import mapper_guess, shipped_mapper
-from .train import ProjectionResult
+from .train import ProjectionConfig, Projector, updates
+
+if TYPE_CHECKING:
+    from ...encoders import StyleEncoder
+    from ...service import Service
+
+FACE_DOMAINS = ("faces", "art faces")  # generators trained on FFHQ-aligned faces: an upload is aligned first
+FROM_THE_MEAN = {"steps": 600, "search_steps": 0, "lr": 0.1}  # no guess: W+ from the mean code (docs/PROJECTION.md)
 
 
 def clip_for(generator_name: str, clip_name: str | None = None, device: str = "cpu") -> ClipModel | None:
@@ -41,70 +57,156 @@ def load_generator_and_clip(generator_name: str, clip_name: str | None = None,
     return from_pretrained(generator_name, device=device), clip_for(generator_name, clip_name, device)
 
 
-def start_for(generator: Generator, generator_name: str, pictures: torch.Tensor, space: str | None = None,
-              clip: ClipModel | None = None, clip_name: str | None = None) -> tuple[torch.Tensor | None, str]:
-    """The projection's start for ``pictures``: the best shipped mapper's guess when the generator has a mapper of a
-    fitting space whose CLIP loads here (``clip`` is used when ``clip_name`` says it is the mapper's), else None (the
-    mean code); and a few words saying which."""
+def start_for(generator: Generator, generator_name: str, pictures: torch.Tensor, guesses: Sequence[Guess],
+              space: str | None = None, clip=None) -> tuple[torch.Tensor | None, str]:
+    """The projection's start for ``pictures``: the first of ``guesses`` that has codes for them (``clip(name)``
+    loads the CLIP a guess needs; None: each loads its own), else None (the mean code); and a few words saying
+    which."""
     space = space or default_space(generator)
-    mapper = shipped_mapper(generator, generator_name)
-    if mapper is None:
-        return None, "the mean code (no mapper for this generator)"
-    try:
-        mapper_clip = clip if clip is not None and clip_name == mapper.clip else load_clip(mapper.clip,
-                                                                                            device=generator.device)
-        guess = mapper_guess(mapper, mapper_clip, pictures.to(generator.device), space, generator)
-    except (ContraCLIPError, RuntimeError, ValueError):
-        guess = None  # its CLIP is not on the machine, or does not fit: the mean code
-    if guess is None:
-        return None, "the mean code (the mapper cannot be used here)"
-    return guess, f"the mapper {mapper.name or mapper.objective!r}'s guess"
+    why = "no first guess for this generator"
+    for guess in guesses:
+        codes, why = guess(generator, generator_name, pictures, space, clip)
+        if codes is not None:
+            return codes, why
+    return None, f"the mean code ({why})"
 
 
-def save_code(result: ProjectionResult, path: str | Path, generator_name: str, index: int = 0) -> Path:
-    """Write picture ``index``'s code: ``.safetensors`` in the anchor layout (``latent`` (1, *shape), metadata
-    generator, space, psnr_db; noise maps as ``noise_<i>``) or ``.pt`` (a dict for ``torch.load(weights_only=True)``),
-    and its re-render as ``<path>.png``."""
-    from PIL import Image
-
-    from ...media import to_uint8
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    latent = result.latent[index : index + 1].float().contiguous()
-    noise = [n[index : index + 1].float().contiguous() for n in result.noise or []]
-    quality = float(result.psnr_db[index])
-    if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
-
-        save_file({"latent": latent, **{f"noise_{i}": n for i, n in enumerate(noise)}}, str(path),
-                  metadata={"generator": generator_name, "space": result.space, "psnr_db": f"{quality:.3f}"})
-    elif path.suffix == ".pt":
-        torch.save({"latent": latent, "space": result.space, "generator": generator_name, "psnr_db": quality,
-                    "noise": noise}, path)
-    else:
-        raise ProjectionError(f"a code is saved as .pt or .safetensors, not {path.suffix or 'no suffix'!r}")
-    Image.fromarray(to_uint8(result.image[index : index + 1])[0]).save(path.with_suffix(".png"))
-    return path
+def settings_for(start: torch.Tensor | None) -> ProjectionConfig:
+    """From a guess: the multi-start search around it, then the refinement (the defaults); from the mean code: a
+    longer refinement alone (docs/PROJECTION.md, both measured)."""
+    return ProjectionConfig() if start is not None else ProjectionConfig(**FROM_THE_MEAN)
 
 
-def load_code(path: str | Path) -> dict[str, Any]:
-    """A code written by ``save_code`` → {"latent", "space", "generator", "psnr_db", "noise"} (tensors only; ``.pt``
-    read with ``torch.load(weights_only=True)``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ProjectionError(f"there is no code file at {path}")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors import safe_open
+class ProjectionActions:
+    """Projections and encodings for one ``Service``; ``guesses``: the registry's first guesses, best first."""
 
-            with safe_open(str(path), "pt") as f:
-                meta = f.metadata() or {}
-                keys = sorted(k for k in f.keys() if k.startswith("noise_"))
-                return {"latent": f.get_tensor("latent"), "space": meta.get("space", ""),
-                        "generator": meta.get("generator", ""), "psnr_db": float(meta.get("psnr_db", "nan")),
-                        "noise": [f.get_tensor(k) for k in sorted(keys, key=lambda k: int(k[6:]))]}
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return {k: state[k] for k in ("latent", "space", "generator", "psnr_db", "noise")}
-    except Exception as e:  # noqa: BLE001 - a damaged file is a sentence, not a crash
-        raise ProjectionError(f"{path.name} is not a code written by the projection ({type(e).__name__})") from e
+    def __init__(self, service: "Service", guesses: Sequence[Guess] = ()):
+        self.service, self.guesses = service, tuple(guesses)
+        self._no_encoder: set[str] = set()  # sources found to hold no usable encoder
+
+    # --- what a generator offers ------------------------------------------------------------------------------------
+    def encoder(self, generator: str) -> "StyleEncoder | None":
+        """The generator's e4e / pSp encoder: the catalogue's for it, else the one inside its own checkpoint (an e4e
+        file added with ``--generator``); None when it has none. Loaded once."""
+        from ...encoders import load_encoder
+
+        preset = registry.GENERATORS[check_generator(generator)]
+        sources = [e.source for e in registry.ENCODERS.values() if e.generator == generator]
+        if preset.domain == "yours":
+            sources.append(preset.source)
+        for source in sources:
+            key = f"encoder:{source}"
+            if key in self._no_encoder:
+                continue
+            try:
+                encoder = self.service.cached(key, lambda: load_encoder(source, device=self.service.device))
+                encoder.check_fits(self.service.generator(generator))
+                return encoder
+            except ContraCLIPError:
+                self._no_encoder.add(key)  # not an encoder checkpoint, or one for another generator
+        return None
+
+    def ways(self, generator: str) -> list[str]:
+        """How a picture can become a code here: "projection" always, "encoder" where the generator has one."""
+        return ["projection"] + (["encoder"] if self.encoder(generator) is not None else [])
+
+    def aligns(self, generator: str) -> bool:
+        """Whether uploads for ``generator`` are aligned as FFHQ's faces by default (face generators)."""
+        return registry.GENERATORS[check_generator(generator)].domain in FACE_DOMAINS
+
+    # --- a picture --------------------------------------------------------------------------------------------------
+    def picture(self, generator: str, upload: Any, align: bool | None = None) -> tuple[torch.Tensor, str]:
+        """An upload → (1, 3, R, R) in [-1, 1] as the generator draws, and a note: aligned as FFHQ's faces
+        (``align``; None: for face generators) or centre-cropped. A sentence (``ServiceError``) for a file that is
+        not a usable image, or a photo with no face when aligning."""
+        from ...faces import align_face
+        from ...uploads import open_image, square_tensor
+
+        if not upload:
+            raise ServiceError("upload a picture first")
+        g = self.service.generator(generator)
+        align = self.aligns(generator) if align is None else bool(align)
+        try:
+            rgb = open_image(str(upload))
+            if not align:
+                return square_tensor(rgb, g.resolution), "centre-cropped"
+            face = align_face(rgb, size=g.resolution)
+        except ContraCLIPError as e:  # UploadError, FaceError, NoFaceError: one sentence each
+            raise ServiceError(str(e)) from e
+        found = f"{face.faces} faces found, the clearest aligned" if face.faces > 1 else "aligned"
+        return square_tensor(face.image, g.resolution), f"face {found} as FFHQ's were"
+
+    def _png(self, image: torch.Tensor, stem: str) -> str:
+        from PIL import Image
+
+        from ...media import to_uint8
+
+        path = self.service.outputs_dir / f"{stem}.png"
+        Image.fromarray(to_uint8(image[:1])[0]).save(path)
+        return str(path)
+
+    def _finish(self, generator: str, space: str, latent: torch.Tensor, image: torch.Tensor, picture: torch.Tensor,
+                made_by: str, token: str) -> dict[str, Any]:
+        quality = float(psnr(image.float().cpu(), picture.float().cpu())[0])
+        out = self.service.anchors.save(generator, space, latent, image,
+                                        {"made_by": made_by, "psnr_db": f"{quality:.3f}"})
+        self.service.clean_outputs()
+        return {**out, "stage": "done", "picture": self._png(picture, f"picture_{token}"), "psnr_db": round(quality, 2),
+                "code": str(self.service.anchors.export(generator, out["anchor"]))}
+
+    # --- the two ways -----------------------------------------------------------------------------------------------
+    def encode(self, generator: str, upload: Any, align: bool | None = None,
+               visitor: Visitor = LOCAL) -> dict[str, Any]:
+        """The generator's encoder in one pass: {"anchor", "image" (reconstruction), "picture" (as the generator
+        sees it), "psnr_db", "code" (download), "note"}."""
+        with self.service.interactive(visitor):
+            encoder = self.encoder(generator)
+            if encoder is None:
+                raise ServiceError(f"{generator} has no e4e / pSp encoder: use the projection (or add an e4e "
+                                   "checkpoint as your generator with --generator)")
+            picture, note = self.picture(generator, upload, align)
+            g = self.service.generator(generator)
+            start = time.monotonic()
+            with torch.no_grad():
+                latent = encoder.encode(picture.to(encoder.device, encoder.dtype)).float()
+                image = g.synthesis(latent.to(g.device, g.dtype), "w+").float().clamp(-1, 1)
+            out = self._finish(generator, "w+", latent, image, picture, f"{encoder.config.kind} encoder",
+                               uuid.uuid4().hex[:12])
+        return {**out, "note": note, "way": "encoder", "seconds": round(time.monotonic() - start, 3)}
+
+    def project(self, generator: str, upload: Any, align: bool | None = None, visitor: Visitor = LOCAL,
+                config: ProjectionConfig | None = None, preview_every: int = 10) -> Iterator[dict[str, Any]]:
+        """Optimise the picture's code, streamed: yields {"stage": "search" | "refine", "done", "total", "eta_s",
+        "psnr_db", "image" (the reconstruction so far), "picture", "start", "note"} every ``preview_every`` steps,
+        then the result ({"stage": "done", "anchor", "image", "picture", "psnr_db", "code", "seconds", "stopped"}:
+        stopped when ``LIMITS["max_projection_s"]`` ran out first)."""
+        with self.service.interactive(visitor):
+            picture, note = self.picture(generator, upload, align)
+            g = self.service.generator(generator)
+            space = default_space(g)
+            encoder = self.encoder(generator) if space == "w+" else None
+            if encoder is not None:
+                with torch.no_grad():
+                    start = encoder.encode(picture.to(encoder.device, encoder.dtype)).float().to(g.device)
+                words = f"the {encoder.config.kind} encoder's code"
+            else:
+                start, words = start_for(g, generator, picture.to(g.device), self.guesses, space, self.service.clip)
+            projector = Projector(g, picture.to(g.device), config or settings_for(start), start)
+            token, begin, stopped, result = uuid.uuid4().hex[:12], time.monotonic(), False, None
+            shown = self._png(picture, f"picture_{token}")
+            for update in updates(projector, preview_every):
+                if update.result is not None:
+                    result = update.result
+                    break
+                p = update.progress
+                yield {"stage": update.phase, "done": p.iteration, "total": p.total, "eta_s": round(p.eta_s, 1),
+                       "psnr_db": round(float(update.psnr_db[0]), 2), "picture": shown, "start": words, "note": note,
+                       "image": self._png(update.image, f"projection_{token}_{p.iteration}")}
+                if time.monotonic() - begin > LIMITS["max_projection_s"]:
+                    stopped = True
+                    break
+            result = result or projector.result(time.monotonic() - begin)
+            out = self._finish(generator, result.space, result.latent[:1], result.image[:1], picture, "projection",
+                               token)
+        yield {**out, "start": words, "note": note, "way": "projection", "seconds": round(result.seconds, 3),
+               "stopped": stopped, "done": projector.iteration, "total": projector.total}

@@ -1,18 +1,20 @@
-"""Where a projection starts: the guess of a CLIP → latent mapper shipped or trained for the generator (the mappers
-method's inversion), when there is one; otherwise the mean code (``model.mean_code``).
+"""The mappers' first guess of a picture's code: the CLIP → latent mapper's inversion (image → latent), fast and
+semantic, which a faithful inversion (the projection) then refines.
 
-This is the one place the projection reads another method's artefacts (an allowance listed in
-tests/test_architecture.py): the mapper is a fast, semantic first guess the optimisation then makes faithful.
+The registry lists ``first_guess`` as this method's ``guess`` (``Method.guess``) and hands it to the projection, so
+neither package imports the other. The mapper is the generator's shipped one with the best recorded inversion.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
-from ...clip import ClipModel
+from ...clip import ClipModel, load_clip
 from ...errors import ContraCLIPError
 from ...generators.base import Generator
-from ..mappers.artefact import MapperSet
-from ..mappers.uses import image_to_latent
+from .artefact import MapperSet
+from .uses import image_to_latent
 
 
 def inversion_score(mapper: MapperSet) -> float:
@@ -48,3 +50,21 @@ def mapper_guess(mapper: MapperSet, clip: ClipModel, pictures: torch.Tensor, spa
     if mapper.space == "w" and space == "w+":
         return codes[:, None, :].repeat(1, generator.num_ws, 1)
     return None
+
+
+def first_guess(generator: Generator, generator_name: str, pictures: torch.Tensor, space: str,
+                clip: Callable[[str], ClipModel] | None = None) -> tuple[torch.Tensor | None, str]:
+    """The best shipped mapper's codes for ``pictures`` (B, 3, R, R) in ``space``, with a few words saying which;
+    (None, why not) when the generator has no mapper, or its CLIP is not on the machine, or its space does not fit.
+    ``clip(name)`` loads a CLIP model (default ``load_clip`` on the generator's device; the app passes its cache)."""
+    mapper = shipped_mapper(generator, generator_name)
+    if mapper is None:
+        return None, "no mapper for this generator"
+    try:
+        model = clip(mapper.clip) if clip is not None else load_clip(mapper.clip, device=generator.device)
+        guess = mapper_guess(mapper, model, pictures.to(generator.device), space, generator)
+    except (ContraCLIPError, RuntimeError, ValueError):
+        guess = None  # its CLIP is not on the machine, or does not fit
+    if guess is None:
+        return None, "the mapper cannot be used here"
+    return guess, f"the {mapper.name or mapper.objective} mapper's guess"
