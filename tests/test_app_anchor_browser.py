@@ -1,5 +1,7 @@
-"""The anchor source in a real headless Chromium: a sentence's anchor, then a picture's (the upload and its
-reconstruction side by side), each followed by a traversal that starts from it. Screenshot in test-artifacts/."""
+"""The anchor source in a real headless Chromium: a sentence's anchor, then a picture's by the mapper, then a
+picture projected (the reconstruction streams in; the original and the reconstruction side by side with the PSNR),
+each followed by a traversal that starts from it, and the projected one edited in the Edit tab. Screenshots in
+test-artifacts/."""
 from __future__ import annotations
 
 import shutil
@@ -43,6 +45,7 @@ def test_sentence_and_picture_anchors_drive_the_traversal(tmp_path_factory, tmp_
         page.click("#traverse")
         wait_text(page, "#explore-status", "from your anchor")
         page.get_by_label("my picture").check()
+        page.get_by_label("mapper: instant, semantic").check()
         page.set_input_files("#anchor-upload input[type=file]", str(tmp_path / "square.png"))
         wait_text(page, "#anchor-note", "CLIP similarity")
         page.click("#traverse")
@@ -51,4 +54,41 @@ def test_sentence_and_picture_anchors_drive_the_traversal(tmp_path_factory, tmp_
         strip = page.wait_for_selector(f"#strip img[src*='anchor-{anchor[:8]}']", timeout=30_000)
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=strip, timeout=10_000)
         page.screenshot(path=ARTIFACTS / "explore_anchor.png", full_page=True)
+
+        # your picture, projected: a held-out Shapes render stands in for a photo (its truth is known)
+        page.get_by_label("projection: faithful (seconds to minutes)").check()
+        page.click("#anchor-upload button[aria-label='Clear']")  # a second picture: the first one cleared
+        page.set_input_files("#anchor-upload input[type=file]", str(shapes_render(tmp_path)))
+        wait_text(page, "#anchor-note", "Projecting")  # the progress and the time left stream in
+        wait_text(page, "#anchor-note", "faithful", timeout=120_000)
+        note = page.inner_text("#anchor-note")
+        assert float(note.split("PSNR ")[1].split(" dB")[0]) >= 30, note
+        for side in ("#anchor-original", "#anchor-reconstruction"):
+            img = page.wait_for_selector(f"{side} img", timeout=10_000)
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img, timeout=10_000)
+        projected = page.input_value("#anchor-id textarea, #anchor-id input")
+        assert projected and projected != anchor
+        page.screenshot(path=ARTIFACTS / "explore_photo.png", full_page=True)
+        page.click("#traverse")
+        page.wait_for_selector(f"#strip img[src*='anchor-{projected[:8]}']", timeout=30_000)
+        page.get_by_role("tab", name="Edit by a sentence").click()
+        page.wait_for_function(f"() => (document.querySelector('#edit-anchor textarea, #edit-anchor input')?.value"
+                               f" || '') === {projected!r}", timeout=10_000)
+        page.fill("#edit-sentence textarea, #edit-sentence input", "a red square")
+        page.click("#edit-button")
+        wait_text(page, "#edit-status", "your anchor", timeout=30_000)
+        page.screenshot(path=ARTIFACTS / "edit_photo.png", full_page=True)
         browser.close()
+
+
+def shapes_render(folder: Path) -> Path:
+    import torch
+
+    from contraclip_core.generators import from_pretrained
+
+    g = from_pretrained("shapes-128")
+    with torch.no_grad():
+        image = g.synthesis(g.encode(g.sample_z([3_000_777]), "w"), "w")[0]
+    Image.fromarray(((image.permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()).save(
+        folder / "render.png")
+    return folder / "render.png"
