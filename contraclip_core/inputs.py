@@ -27,7 +27,7 @@ LIMITS = {
     "output_ttl_s": 3600,  # generated files older than this are deleted
     "max_frame_pixels": 40_000_000,  # seeds × frames × H × W rendered by one request (memory bound)
     "stream_chunk_pixels": 4_000_000,  # frames rendered between two streamed previews: ≈ this many pixels
-    "max_projection_s": 180,  # a picture's projection in the app stops here and keeps its best code so far
+    "max_projection_s": 100,  # a picture's projection in the app stops here, keeping its best code (ZeroGPU: 120 s)
 }
 
 

@@ -21,7 +21,7 @@ from contraclip_core.service import Service
 from contraclip_core.uploads import MAX_UPLOAD_BYTES, MAX_UPLOAD_SIDE
 
 from . import identity
-from .gpu import gpu
+from .gpu import gpu_for
 from .layout import enclosing_blocks
 from .presentation import escape
 
@@ -91,7 +91,8 @@ def build(service: Service, generator: gr.Dropdown, who: list[Any] | None = None
             return
         yield from make(visitor, generator_name, upload, way, align)
 
-    @gpu  # the visitor is resolved outside: only plain values cross into a ZeroGPU call
+    # the visitor is resolved outside: only plain values cross into a ZeroGPU call, which may run the whole projection
+    @gpu_for(LIMITS["max_projection_s"] + 20)
     def make(visitor, generator_name, upload, way, align):
         try:  # a generator handler: the projection's reconstruction streams in
             if way == "mapper":
