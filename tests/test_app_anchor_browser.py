@@ -92,3 +92,36 @@ def shapes_render(folder: Path) -> Path:
     Image.fromarray(((image.permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().numpy()).save(
         folder / "render.png")
     return folder / "render.png"
+
+
+def test_a_face_photo_through_an_e4e_checkpoint(tmp_path_factory, tmp_path, e4e_checkpoint_file):
+    """An e4e checkpoint added with --generator (the fixture: random weights, a 32-px decoder) offers its encoder in
+    the panel; the astronaut (scikit-image, public domain) is aligned as FFHQ's faces and encoded in one pass (that a
+    projection then starts from the encoder's code is tests/test_photo.py's). Random weights reconstruct nothing well:
+    what is checked is the flow."""
+    from playwright.sync_api import sync_playwright
+    from skimage import data as skimage_data
+
+    Image.fromarray(skimage_data.astronaut()).save(tmp_path / "astronaut.png")
+    args = ("--generator", str(e4e_checkpoint_file), "--clip", "shapes-clip")
+    with running_app(tmp_path_factory.mktemp("face-browser"), timeout=120, args=args) as url, \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1300})
+        page.goto(url)
+        page.wait_for_selector("#traverse", timeout=30_000)
+        page.click("#generator-picker input")
+        page.get_by_role("option", name="e4e_tiny_encode").first.click()
+        page.get_by_text("Anchor: start from a seed, a sentence or your picture").click()
+        page.get_by_label("my picture").check()
+        page.get_by_label("encoder (e4e / pSp): one pass").check()  # offered: the checkpoint holds one
+        page.get_by_label("Align the face first (as FFHQ's faces)").check()
+        page.set_input_files("#anchor-upload input[type=file]", str(tmp_path / "astronaut.png"))
+        wait_text(page, "#anchor-note", "Encoded in one pass", timeout=60_000)
+        assert "aligned as FFHQ" in page.inner_text("#anchor-note")
+        assert page.input_value("#anchor-id textarea, #anchor-id input")
+        for side in ("#anchor-original", "#anchor-reconstruction"):
+            img = page.wait_for_selector(f"{side} img", timeout=10_000)
+            page.wait_for_function("img => img.complete && img.naturalWidth == 32", arg=img, timeout=10_000)
+        page.screenshot(path=ARTIFACTS / "explore_face_photo.png", full_page=True)
+        browser.close()

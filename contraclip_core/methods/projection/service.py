@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ...service import Service
 
 FACE_DOMAINS = ("faces", "art faces")  # generators trained on FFHQ-aligned faces: an upload is aligned first
+PREVIEW_SIDE = 256  # the streamed reconstructions' size at most (the result is full size)
 FROM_THE_MEAN = {"steps": 600, "search_steps": 0, "lr": 0.1}  # no guess: W+ from the mean code (docs/PROJECTION.md)
 
 
@@ -133,16 +134,21 @@ class ProjectionActions:
             face = align_face(rgb, size=g.resolution)
         except ContraCLIPError as e:  # UploadError, FaceError, NoFaceError: one sentence each
             raise ServiceError(str(e)) from e
-        found = f"{face.faces} faces found, the clearest aligned" if face.faces > 1 else "aligned"
-        return square_tensor(face.image, g.resolution), f"face {found} as FFHQ's were"
+        found = f"{face.faces} faces found, the clearest" if face.faces > 1 else "face"
+        return square_tensor(face.image, g.resolution), f"{found} aligned as FFHQ's faces were"
 
-    def _png(self, image: torch.Tensor, stem: str) -> str:
+    def _png(self, image: torch.Tensor, stem: str, side: int | None = None) -> str:
+        """The first image as ``<outputs>/<stem>.png``; previews at most ``side`` pixels (a 1024-px render streamed
+        every few steps would otherwise write megabytes a second)."""
         from PIL import Image
 
         from ...media import to_uint8
 
         path = self.service.outputs_dir / f"{stem}.png"
-        Image.fromarray(to_uint8(image[:1])[0]).save(path)
+        picture = Image.fromarray(to_uint8(image[:1])[0])
+        if side is not None and picture.width > side:
+            picture = picture.resize((side, side), Image.LANCZOS)
+        picture.save(path)
         return str(path)
 
     def _finish(self, generator: str, space: str, latent: torch.Tensor, image: torch.Tensor, picture: torch.Tensor,
@@ -201,7 +207,7 @@ class ProjectionActions:
                 p = update.progress
                 yield {"stage": update.phase, "done": p.iteration, "total": p.total, "eta_s": round(p.eta_s, 1),
                        "psnr_db": round(float(update.psnr_db[0]), 2), "picture": shown, "start": words, "note": note,
-                       "image": self._png(update.image, f"projection_{token}_{p.iteration}")}
+                       "image": self._png(update.image, f"projection_{token}_{p.iteration}", PREVIEW_SIDE)}
                 if time.monotonic() - begin > LIMITS["max_projection_s"]:
                     stopped = True
                     break
