@@ -72,10 +72,11 @@ def start_for(generator: Generator, generator_name: str, pictures: torch.Tensor,
     return None, f"the mean code ({why})"
 
 
-def settings_for(start: torch.Tensor | None) -> ProjectionConfig:
-    """From a guess: the multi-start search around it, then the refinement (the defaults); from the mean code: a
-    longer refinement alone (docs/PROJECTION.md, both measured)."""
-    return ProjectionConfig() if start is not None else ProjectionConfig(**FROM_THE_MEAN)
+def settings_for(start: torch.Tensor | None, search: bool = True) -> ProjectionConfig:
+    """From a semantic guess (a mapper's, which may sit in the wrong basin): the multi-start search around it, then
+    the refinement (the defaults); from the mean code, or from an encoder's code (``search=False``: already close in
+    pixels): the StyleGAN2 refinement alone (docs/PROJECTION.md, both measured)."""
+    return ProjectionConfig() if start is not None and search else ProjectionConfig(**FROM_THE_MEAN)
 
 
 class ProjectionActions:
@@ -197,7 +198,8 @@ class ProjectionActions:
                 words = f"the {encoder.config.kind} encoder's code"
             else:
                 start, words = start_for(g, generator, picture.to(g.device), self.guesses, space, self.service.clip)
-            projector = Projector(g, picture.to(g.device), config or settings_for(start), start)
+            config = config or settings_for(start, search=encoder is None)
+            projector = Projector(g, picture.to(g.device), config, start)
             token, begin, stopped, result = uuid.uuid4().hex[:12], time.monotonic(), False, None
             shown = self._png(picture, f"picture_{token}")
             for update in updates(projector, preview_every):
