@@ -113,8 +113,11 @@ def main() -> None:
         "",
         "Loss per picture: mean squared pixel error (a render beyond a saturated pixel is not penalised) + "
         "`perceptual` × (1 − cos) of the generator's CLIP image features (Shapes: `shapes-clip`; weight "
-        f"{s.perceptual} here: on the tuning seeds 0.1 recovered fewer renders, see below). **LPIPS is off**: "
-        "its VGG weights are not on this machine (a configuration asking for it is refused with a sentence). "
+        f"{s.perceptual} here: on the tuning seeds 0.1 recovered fewer renders, see below) + `lpips` × LPIPS "
+        "(v0.1, VGG16, `projection/lpips.py`, equal to the `lpips` package within 1e-5; renders over 256 px compared "
+        f"at 256; weight {s.lpips} here): it needs torchvision's VGG16 weights `vgg16-397923af.pth`, from "
+        "`$CONTRACLIP_LPIPS_VGG`, torch hub's cache or a download where download.pytorch.org is reachable; "
+        "without them a configuration asking for it is refused with a sentence. "
         "StyleGAN2's per-layer noise can be optimised too (`noise=True`, with StyleGAN2's noise regulariser); "
         "the measurements below do not need it (the samples are drawn with the generator's fixed noise).",
         "",

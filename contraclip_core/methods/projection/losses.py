@@ -1,8 +1,7 @@
 """What a projection minimises, per picture: a pixel loss, a perceptual loss in the CLIP image features of the
-generator's CLIP (when that CLIP is on the machine), and StyleGAN2's noise regulariser when noise is optimised.
-
-LPIPS is not offered: its VGG weights are not on this machine (and the ``lpips`` package reads its own weights with
-an unrestricted ``torch.load``), so a configuration that asks for it is refused with a sentence.
+generator's CLIP (when that CLIP is on the machine), LPIPS when its VGG16 weights are on the machine (``lpips.py``:
+without them a configuration that asks for it is refused with a sentence before the first step), and StyleGAN2's
+noise regulariser when noise is optimised.
 """
 from __future__ import annotations
 
@@ -15,10 +14,6 @@ from ...errors import ContraCLIPError
 
 class ProjectionError(ContraCLIPError, ValueError):
     """A projection that cannot run as asked; the message says why in one sentence."""
-
-
-LPIPS_OFF = ("LPIPS is not available here: its VGG weights are not on this machine; project with the pixel and "
-             "CLIP losses (perceptual=…) instead")
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

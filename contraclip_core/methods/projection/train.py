@@ -27,7 +27,8 @@ import torch
 from ...clip import ClipModel
 from ...generators.base import Generator, seeded_normal
 from ...training_loop import Progress, read_checkpoint, save_checkpoint_file
-from .losses import LPIPS_OFF, Perceptual, ProjectionError, pixel_loss, psnr
+from .losses import Perceptual, ProjectionError, pixel_loss, psnr
+from .lpips import MIN_SIZE, LpipsLoss, load_lpips
 from .model import LatentCode, default_space, mean_code, prior_spread, resize
 
 
@@ -44,22 +45,22 @@ class ProjectionConfig:
     perceptual: float = 0.0  # weight of 1 − cos of CLIP image features (needs the generator's CLIP)
     noise: bool = False  # also optimise StyleGAN2's per-layer noise maps
     noise_reg: float = 1e5  # weight of the noise regulariser when noise is optimised
-    lpips: float = 0.0  # LPIPS weight: refused above 0 (its weights are not on this machine)
+    lpips: float = 0.0  # weight of LPIPS (VGG16; refused above 0 when its weights are not on the machine)
     seed: int = 0  # seed of the jitter
 
     def check(self) -> None:
-        if self.lpips > 0:
-            raise ProjectionError(LPIPS_OFF)
         for name in ("steps", "search_steps", "starts", "search_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "starts" else 0):
                 raise ProjectionError(f"{name} must be a whole number ≥ {1 if name == 'starts' else 0}, got {value!r}")
         if self.steps + self.search_steps == 0:
             raise ProjectionError("a projection needs at least one step (steps or search_steps)")
-        for name in ("lr", "search_lr", "jitter", "perceptual", "noise_reg"):
+        for name in ("lr", "search_lr", "jitter", "perceptual", "noise_reg", "lpips"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ProjectionError(f"{name} must be a finite number ≥ 0, got {value!r}")
+        if self.lpips > 0 and self.search_steps > 0 and self.starts > 1 and self.search_size < MIN_SIZE:
+            raise ProjectionError(f"LPIPS compares at least {MIN_SIZE} pixels: search_size must be ≥ {MIN_SIZE}")
 
 
 @dataclass
@@ -128,6 +129,7 @@ class Projector:
         config.check()
         self.generator = generator
         self.targets = check_pictures(pictures, generator).to(generator.device, torch.float32)
+        self.lpips = LpipsLoss(load_lpips(generator.device), self.targets) if config.lpips > 0 else None
         space = config.space or default_space(generator)
         if space not in generator.spaces:
             raise ProjectionError(f"{type(generator).__name__} has the latent spaces {list(generator.spaces)}, "
@@ -175,6 +177,8 @@ class Projector:
         loss = pixel_loss(images, resize(self.targets, size)[rows])
         if self.perceptual is not None:
             loss = loss + self.config.perceptual * self.perceptual(images, rows)
+        if self.lpips is not None:
+            loss = loss + self.config.lpips * self.lpips(images, rows)
         if len(self.code.noise):
             loss = loss + self.config.noise_reg * self.code.noise_regulariser()
         return loss
