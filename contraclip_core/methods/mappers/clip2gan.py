@@ -4,7 +4,8 @@ z → w → x = G(w) → e = E_I(x) → ŵ = f(ẽ), ẽ = e plus Gaussian noise
 the mapper must tolerate embeddings off the image manifold). Losses, each a pure function of tensors:
 
 - latent reconstruction ‖ŵ − w‖² (in units of the generator's latent scale);
-- image reconstruction: L2 between G(ŵ) and x at CLIP's input resolution (LPIPS is not available here);
+- image reconstruction: L2 between G(ŵ) and x at CLIP's input resolution (not LPIPS: its VGG16 backbone is not
+  shipped, see projection/lpips.py);
 - CLIP consistency 1 − cos(E_I(G(ŵ)), e).
 """
 from __future__ import annotations

@@ -35,6 +35,9 @@ def add_commands(sub: argparse._SubParsersAction, guesses: Sequence[Guess] = ())
     p.add_argument("--lr", type=float, default=DEFAULTS.lr, help="refinement learning rate (× prior std)")
     p.add_argument("--perceptual", type=float, default=None,
                    help="weight of the CLIP feature loss (default: on for generators whose CLIP is on the machine)")
+    p.add_argument("--lpips", type=float, default=0.0,
+                   help="weight of LPIPS (VGG16; needs torchvision's vgg16-397923af.pth in torch hub's cache, at "
+                        "$CONTRACLIP_LPIPS_VGG, or a reachable download.pytorch.org)")
     p.add_argument("--noise", action="store_true", help="also optimise StyleGAN2's per-layer noise maps")
     p.add_argument("--no-mapper", action="store_true", help="start from the mean code, not a mapper's guess")
     p.add_argument("--seed", type=int, default=0)
@@ -55,12 +58,13 @@ def _project(args: argparse.Namespace, guesses: Sequence[Guess]) -> int:
     picture = load_picture(args.image, generator).to(generator.device)
     perceptual = args.perceptual if args.perceptual is not None else (0.1 if clip is not None else 0.0)
     config = ProjectionConfig(space=args.space, steps=args.steps, search_steps=args.search_steps, starts=args.starts,
-                              lr=args.lr, perceptual=perceptual, noise=args.noise, seed=args.seed)
+                              lr=args.lr, perceptual=perceptual, lpips=args.lpips, noise=args.noise,
+                              seed=args.seed)
     space = args.space or None
     start, note = (None, "the mean code") if args.no_mapper else start_for(generator, args.generator, picture,
                                                                              guesses, space)
     print(f"starting from {note}; perceptual loss: {'CLIP ×' + str(perceptual) if perceptual else 'off'}; "
-          "LPIPS: off (its weights are not on this machine)")
+          f"LPIPS: {'×' + str(args.lpips) if args.lpips else 'off (--lpips W turns it on)'}")
     projector = Projector(generator, picture, config, start, clip)
     from tqdm import tqdm
 
