@@ -29,7 +29,7 @@ from ...method import Guess
 from ...visitors import LOCAL, Visitor
 from .losses import psnr
 from .model import default_space
-from .train import ProjectionConfig, Projector, updates
+from .train import ProjectionConfig, Projector
 
 if TYPE_CHECKING:
     from ...encoders import StyleEncoder
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 FACE_DOMAINS = ("faces", "art faces")  # generators trained on FFHQ-aligned faces: an upload is aligned first
 PREVIEW_SIDE = 256  # the streamed reconstructions' size at most (the result is full size)
+PREVIEW_EVERY_S = 15.0  # a preview at least this often when steps are slow (a large generator on a CPU)
 FROM_THE_MEAN = {"steps": 600, "search_steps": 0, "lr": 0.1}  # no guess: W+ from the mean code (docs/PROJECTION.md)
 
 
@@ -199,21 +200,27 @@ class ProjectionActions:
             else:
                 start, words = start_for(g, generator, picture.to(g.device), self.guesses, space, self.service.clip)
             config = config or settings_for(start, search=encoder is None)
-            projector = Projector(g, picture.to(g.device), config, start)
+            try:
+                projector = Projector(g, picture.to(g.device), config, start)
+            except ContraCLIPError as e:  # a setting that cannot run here (e.g. LPIPS without its weights)
+                raise ServiceError(str(e)) from e
             token, begin, stopped, result = uuid.uuid4().hex[:12], time.monotonic(), False, None
-            shown = self._png(picture, f"picture_{token}")
-            for update in updates(projector, preview_every):
-                if update.result is not None:
-                    result = update.result
+            shown, last = self._png(picture, f"picture_{token}"), time.monotonic()
+            while projector.iteration < projector.total:
+                projector.step()
+                i, now = projector.iteration, time.monotonic()
+                stopped = now - begin > LIMITS["max_projection_s"] and i < projector.total
+                if stopped or i == projector.total:
                     break
-                p = update.progress
-                yield {"stage": update.phase, "done": p.iteration, "total": p.total, "eta_s": round(p.eta_s, 1),
-                       "psnr_db": round(float(update.psnr_db[0]), 2), "picture": shown, "start": words, "note": note,
-                       "image": self._png(update.image, f"projection_{token}_{p.iteration}", PREVIEW_SIDE)}
-                if time.monotonic() - begin > LIMITS["max_projection_s"]:
-                    stopped = True
-                    break
-            result = result or projector.result(time.monotonic() - begin)
+                if i % max(1, preview_every) and now - last < PREVIEW_EVERY_S:
+                    continue  # a preview every few steps, or every few seconds for a slow generator
+                image, quality = projector.current()
+                last = time.monotonic()
+                yield {"stage": projector.phase, "done": i, "total": projector.total, "picture": shown,
+                       "eta_s": round((now - begin) / i * (projector.total - i), 1), "start": words, "note": note,
+                       "psnr_db": round(float(quality[0]), 2),
+                       "image": self._png(image, f"projection_{token}_{i}", PREVIEW_SIDE)}
+            result = projector.result(time.monotonic() - begin)
             out = self._finish(generator, result.space, result.latent[:1], result.image[:1], picture, "projection",
                                token)
         yield {**out, "start": words, "note": note, "way": "projection", "seconds": round(result.seconds, 3),
