@@ -1,5 +1,6 @@
 """The Shapes-world additions to CF-CLIP: the linear text skip of the mapper, the "rivals" CLIP loss (a sentence
-against the sentences naming the same factors with other classes) and the CLIP keep loss on unnamed factors."""
+against the sentences naming the same factors with other classes) and the CLIP keep loss on unnamed factors; and
+CLIP-NCE's negatives, ours (each row's own source image) against the authors' code (the batch's first one)."""
 from __future__ import annotations
 
 import math
@@ -152,3 +153,60 @@ def test_nce_query_floor_leaves_real_moves_alone_and_softens_vanishing_ones():
     tiny.grad = None
     clip_nce_loss(e, tiny, t, g, src, 0.1).backward()  # the authors' n(Δe): gradient ∝ 1/‖Δe‖
     assert float(tiny.grad.norm()) > 1e3 * float(soft)
+
+
+def authors_clip_nce(e_source, e_edited, target_text, global_direction, source_texts, tau=0.1):
+    """CLIP-NCE as the authors' code computes it, re-derived from yingchen001/CF-CLIP at commit 952c186b0e47,
+    criteria/nce_loss.py lines 75–99 (``NCELoss.infonce_loss``) and criteria/infonce.py lines 58–113 (``info_nce``,
+    unpaired negatives, τ 0.1, mean reduction): query n(e′ − e) per row; positives p₁ (the global direction) and
+    n(t̄ − e) per row; ONE set of negatives for the whole batch, n(t_source,j − e₀) from the first source image
+    (``source_text - src_img[:1]``); the query stacked twice against [p₁; p₂] and one cross-entropy over the 2B rows."""
+    query = F.normalize(e_edited - e_source, dim=-1)  # (B, E)
+    positives = torch.cat([F.normalize(global_direction, dim=-1), F.normalize(target_text - e_source, dim=-1)])
+    negatives = F.normalize(source_texts - e_source[:1], dim=-1)  # (M, E), shared by every row
+    q = query.repeat(2, 1)  # (2B, E)
+    logits = torch.cat([(q * positives).sum(-1, keepdim=True), q @ negatives.T], dim=1) / tau
+    return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long))
+
+
+def random_nce_inputs(batch: int, dim: int = 512, templates: int = 8, seed: int = 0):
+    torch.manual_seed(seed)
+    unit = lambda *shape: F.normalize(torch.randn(*shape), dim=-1)  # noqa: E731
+    return unit(batch, dim), unit(batch, dim), unit(batch, dim), unit(batch, dim), unit(templates, dim)
+
+
+def test_clip_nce_negatives_own_vs_the_authors_first_row():
+    from contraclip_core.methods.cfclip.losses import clip_nce_loss
+
+    one = random_nce_inputs(1)  # batch 1: the first source image is the row's own, so the two formulas agree
+    assert float(clip_nce_loss(*one, 0.1)) == pytest.approx(float(authors_clip_nce(*one, 0.1)), rel=1e-5)
+    four = random_nce_inputs(4)  # batch 4 on random unit embeddings (E 512, 8 templates, τ 0.1)
+    ours, authors = float(clip_nce_loss(*four, 0.1)), float(authors_clip_nce(*four, 0.1))
+    assert float(clip_nce_loss(*four, 0.1, negatives="first")) == pytest.approx(authors, rel=1e-5)
+    # Figures as computed (seed 0): each row's own negatives share the query's −e_i, so they are hard negatives
+    # (cos ≈ 0.5 on random embeddings); the first row's are unrelated to rows 1–3 (cos ≈ 0).
+    assert ours == pytest.approx(4.747, abs=0.01) and authors == pytest.approx(1.987, abs=0.01)
+    assert ours - authors > 0.5
+    with pytest.raises(ValueError, match="negatives must be 'own' or 'first'"):
+        clip_nce_loss(*four, 0.1, negatives="mine")
+
+
+def test_the_trainer_uses_the_chosen_negatives_and_refuses_others():
+    from contraclip_core.methods.cfclip.train import EditTrainConfig, EditTrainer
+
+    g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
+    losses = {}
+    for negatives in ("own", "first"):
+        config = EditTrainConfig(targets=["a red shape", "a circle"], iterations=1, batch_size=4, residual_scale=5.0,
+                                 text_skip=True, nce_min_norm=0.1, nce_negatives=negatives, l2_lambda=0.0)
+        trainer = EditTrainer(config, g, clip)
+        moved = torch.Generator().manual_seed(0)
+        with torch.no_grad():  # the mapper starts at the identity edit: move it (the same way for both variants)
+            for p in trainer.mapper.text_skip.parameters():
+                p.normal_(generator=moved)
+        z, which = torch.randn(4, g.z_dim, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 0, 1])
+        losses[negatives] = float(trainer.loss(z, which))
+        assert trainer.edit_set().settings["nce_negatives"] == negatives  # recorded in edit.json
+    assert abs(losses["own"] - losses["first"]) > 1e-3, losses
+    with pytest.raises(ValueError, match="nce_negatives must be 'own' or 'first'"):
+        EditTrainer(EditTrainConfig(targets=["a red shape"], nce_negatives="all"), g, clip)

@@ -3,8 +3,9 @@
 CLIP-NCE: the query is the image-embedding change q = n(e′ − e). Two positives: the global text direction
 p₁ = n(mean_templates(t_target) − mean_templates(t_source)) and the direction from the source image to the target
 text p₂ = n(t̄_target − e). Negatives: the directions from the source image to the source-class text under each
-template, n_j = n(t_source,j − e). InfoNCE of q against each positive with the negatives (the query used once per
-positive), averaged.
+template, n_j = n(t_source,j − e), e being each row's own source image ("own"); the authors' code builds every row's
+negatives from the batch's first source image instead, n_j = n(t_source,j − e₀) ("first"; docs/EDITS.md measures
+both). InfoNCE of q against each positive with the negatives (the query used once per positive), averaged.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def clip_nce_loss(
     source_texts: torch.Tensor,
     tau: float = 0.1,
     min_norm: float = 0.0,
+    negatives: str = "own",
 ) -> torch.Tensor:
     """CLIP-NCE, mean over the batch and the two positives.
 
@@ -34,13 +36,19 @@ def clip_nce_loss(
             CLIP sees barely change gives a short query and soft logits. The authors' q is undefined at e′ = e and
             its gradient grows as 1/‖e′ − e‖: with a mapper that starts at the identity edit it drowns every other
             loss (docs/EDITS.md).
+        negatives: "own": row i's negatives are n(t_source,j − e_i), from its own source image. "first": every row's
+            are n(t_source,j − e_0), from the batch's first source image, as the authors' criteria/nce_loss.py
+            (``source_text - src_img[:1]``); the two agree at batch 1.
     """
+    if negatives not in ("own", "first"):
+        raise ValueError(f"negatives must be 'own' or 'first', got {negatives!r}")
     diff = e_edited - e_source  # (B, E)
     query = diff / diff.norm(dim=-1, keepdim=True).clamp_min(min_norm) if min_norm > 0 else F.normalize(diff, dim=-1)
     p1 = F.normalize(global_direction, dim=-1)  # (B, E)
     p2 = F.normalize(target_text - e_source, dim=-1)  # (B, E)
-    negatives = F.normalize(source_texts.unsqueeze(0) - e_source.unsqueeze(1), dim=-1)  # (B, M, E)
-    neg_logits = torch.einsum("be,bme->bm", query, negatives) / tau  # (B, M)
+    anchors = e_source if negatives == "own" else e_source[:1].expand_as(e_source)  # (B, E)
+    keys = F.normalize(source_texts.unsqueeze(0) - anchors.unsqueeze(1), dim=-1)  # (B, M, E)
+    neg_logits = torch.einsum("be,bme->bm", query, keys) / tau  # (B, M)
     losses = []
     for positive in (p1, p2):
         pos_logit = (query * positive).sum(-1, keepdim=True) / tau  # (B, 1)

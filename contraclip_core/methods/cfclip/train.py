@@ -58,6 +58,8 @@ class EditTrainConfig:
     clip_loss: str = "cosine"  # that loss: "cosine" (1 − cos(e′, t̄), StyleCLIP's) or "contrastive" (over the batch)
     tau: float = 0.1  # InfoNCE temperature (authors' default)
     nce_min_norm: float = 0.0  # CLIP-NCE's query q = Δe / max(‖Δe‖, this); 0 = n(Δe), the authors'
+    nce_negatives: str = "own"  # CLIP-NCE negatives from each row's own source image, or "first": the batch's first
+    #                             row's, as the authors' code (docs/EDITS.md, departure 7, measures both)
     rival_tau: float = 0.07  # temperature of the "rivals" CLIP loss
     keep_lambda: float = 0.0  # weight of the CLIP keep loss on the factors a Shapes caption leaves unnamed
     residual_scale: float = 0.1  # λ in w′ = w + λ·Δw (authors' 0.1)
@@ -93,6 +95,8 @@ class EditTrainConfig:
             raise ValueError("every prompt template needs a {} where the sentence goes")
         if self.nce_min_norm < 0:
             raise ValueError(f"nce_min_norm must be 0 or more, got {self.nce_min_norm}")
+        if self.nce_negatives not in ("own", "first"):
+            raise ValueError(f"nce_negatives must be 'own' or 'first', got {self.nce_negatives!r}")
         if self.iterations < 1 or self.batch_size < 1:
             raise ValueError("iterations and batch size must be positive")
         if self.clip_loss not in ("cosine", "contrastive", "rivals"):
@@ -166,7 +170,7 @@ class EditTrainer:
         images = self.render.synthesis(edited.reshape(latent.shape), c.space)
         e_edit = F.normalize(self.clip.encode_images(images).float(), dim=-1)  # (B, E)
         loss = c.nce_lambda * clip_nce_loss(e, e_edit, self.targets[which], self.directions[which], self.sources,
-                                            c.tau, c.nce_min_norm)
+                                            c.tau, c.nce_min_norm, c.nce_negatives)
         loss = loss + c.l2_lambda * latent_l2(codes, edited)
         if c.keep_lambda > 0:
             loss = loss + c.keep_lambda * clip_keep_loss(e, e_edit, self.factor_prompts, self.unnamed[which],
