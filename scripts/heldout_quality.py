@@ -136,6 +136,11 @@ def render(folder: Path = MEASUREMENTS, doc: Path = DOC) -> str:
             lines.append(f"| {kind} | {dipole[0]} ↔ {dipole[1]} | {runs[0]['target']} | {len(runs)} "
                          f"({runs[0]['iterations']} it) | {rho:.3f} | {delta:.2f} | {off:.2f} ({worst}) | "
                          f"{sum(r['clean'] for r in runs)}/{len(runs)} | {'yes' if clean else 'no'} |")
+    with_target = [l for l in lines if l.startswith("| ") and l.endswith(("| yes |", "| no |")) and "none:" not in l]
+    if with_target:
+        clean_rows = sum(l.endswith("| yes |") for l in with_target)
+        lines += ["", f"Median clean on **{clean_rows} of {len(with_target)}** dipoles with a ground-truth target "
+                  "(each figure's median taken on its own)."]
     edits = folder / "edits.json"
     lines += ["", "## Edits: the shipped CF-CLIP model on three-factor sentences", ""]
     if edits.is_file():
