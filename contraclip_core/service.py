@@ -76,8 +76,8 @@ class Service:
         # ZeroGPU: a GPU exists only inside a visitor's request, so jobs advance in chunks those requests start
         # (train_chunk); the background worker, which would train on the CPU for hours, is not started
         self.gpu_chunks = zerogpu.available() if gpu_chunks is None else gpu_chunks
-        self.actions: dict[str, MethodActions] = {name: m.actions(self) for name, m in METHODS.items()}
-        self.actions.update({name: t.actions(self, GUESSES) for name, t in TOOLS.items()})  # no job kind
+        self.actions: dict[str, Any] = {name: m.actions(self) for name, m in METHODS.items()}  # MethodActions
+        self.actions.update({name: t.actions(self, GUESSES) for name, t in TOOLS.items()})  # tools: no job kind
         self.by_kind: dict[str, MethodActions] = {m.kind: self.actions[name] for name, m in METHODS.items()}
         try:
             store = JobStore(self.data_dir / "jobs", REQUEST_CHECKS)
