@@ -55,8 +55,9 @@ def bars(f: dict) -> str:
             f"{ev.PSNR_BAR_DB:.0f} dB; factors " + ("all at or above " + pct(ev.FACTOR_BAR) if not low else
                                                    "below " + pct(ev.FACTOR_BAR) + ": " + ", ".join(low)) + ". "
             + ("The bar is met. " if met else "The bar is not met. ")
-            + "What misses remain are pictures whose search kept a wrong basin (a blend of two shapes, or a triangle "
-            "reproduced by a shifted, rotated one, at 30–40 dB), which more or better-spread starts find more often.")
+            + "On the tuning renders the misses left were pictures whose search kept a wrong basin (a blend of two "
+            "shapes, or a triangle reproduced by a shifted, rotated one, at 30–40 dB), which more starts found more "
+            "often (see below); the held-out misses were not examined.")
 
 
 def alone_seconds(g, clip, mapper, config: ProjectionConfig) -> float:
