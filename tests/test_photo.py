@@ -48,7 +48,7 @@ def projected(service, shapes_picture):
 
 def test_a_projection_streams_then_gives_a_faithful_anchor(service, shapes_picture, projected):
     *progress, done = projected
-    assert progress and all(r["stage"] in ("search", "refine") and r["eta_s"] >= 0 for r in progress)
+    assert progress and all(r["stage"] in ("search", "refine", "polish") and r["eta_s"] >= 0 for r in progress)
     assert [r["done"] for r in progress] == sorted(r["done"] for r in progress) and done["stage"] == "done"
     assert done["way"] == "projection" and "shapes-csla" in done["start"] and not done["stopped"]
     assert done["psnr_db"] >= 30, done  # the mapper alone reaches ~20 dB on such renders (docs/PROJECTION.md)

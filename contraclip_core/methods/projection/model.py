@@ -60,26 +60,28 @@ class LatentCode(nn.Module):
             for n in generator.noise_inputs():  # (1, 1, r, r) each
                 self.noise.append(nn.Parameter(n.detach().float().repeat(len(codes), 1, 1, 1)))
 
-    def render(self, generator: Generator, size: int | None = None) -> torch.Tensor:
+    def render(self, generator: Generator, size: int | None = None, offset: torch.Tensor | None = None) -> torch.Tensor:
         """The codes' images (N, 3, s, s), s = ``size`` (drawn at that size when the generator can, else resized with
-        antialiasing) or the generator's resolution."""
+        antialiasing) or the generator's resolution; ``offset`` (N, *shape): render the codes shifted by it."""
+        code = self.code if offset is None else self.code + offset
         if len(self.noise):
-            ws = self.code if self.space == "w+" else self.code[:, None, :].repeat(1, generator.num_ws, 1)
+            ws = code if self.space == "w+" else code[:, None, :].repeat(1, generator.num_ws, 1)
             image = generator.synthesis_with_noise(ws, list(self.noise))
         elif size is not None and size < generator.resolution:
-            image = generator.synthesis_for(self.code, self.space, size)
+            image = generator.synthesis_for(code, self.space, size)
         else:
-            image = generator.synthesis(self.code, self.space)
+            image = generator.synthesis(code, self.space)
         return resize(image.float(), size)
 
     @torch.no_grad()
-    def keep_best(self, scores: torch.Tensor, starts: int) -> torch.Tensor:
-        """Keep, per picture, the start with the lowest score (N,); returns the chosen start per picture (B,)."""
-        best = scores.reshape(-1, starts).argmin(1)  # (B,)
-        rows = torch.arange(len(best), device=best.device) * starts + best
+    def keep_best(self, scores: torch.Tensor, starts: int, k: int = 1) -> torch.Tensor:
+        """Keep, per picture, the ``k`` starts with the lowest scores (N,), best first; returns the rows kept (B·k,)
+        of the N."""
+        best = scores.reshape(-1, starts).topk(min(k, starts), dim=1, largest=False).indices  # (B, k)
+        rows = (torch.arange(len(best), device=best.device)[:, None] * starts + best).reshape(-1)
         self.code = nn.Parameter(self.code.data[rows].clone())
         self.noise = nn.ParameterList([nn.Parameter(n.data[rows].clone()) for n in self.noise])
-        return best
+        return rows
 
     def noise_regulariser(self) -> torch.Tensor:
         """StyleGAN2's projector's noise regulariser (Karras et al. 2020, Appendix D): squared autocorrelation of

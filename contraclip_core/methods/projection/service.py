@@ -184,7 +184,7 @@ class ProjectionActions:
 
     def project(self, generator: str, upload: Any, align: bool | None = None, visitor: Visitor = LOCAL,
                 config: ProjectionConfig | None = None, preview_every: int = 10) -> Iterator[dict[str, Any]]:
-        """Optimise the picture's code, streamed: yields {"stage": "search" | "refine", "done", "total", "eta_s",
+        """Optimise the picture's code, streamed: yields {"stage": "search" | "refine" | "polish", "done", "total", "eta_s",
         "psnr_db", "image" (the reconstruction so far), "picture", "start", "note"} every ``preview_every`` steps,
         then the result ({"stage": "done", "anchor", "image", "picture", "psnr_db", "code", "seconds", "stopped"}:
         stopped when ``LIMITS["max_projection_s"]`` ran out first)."""

@@ -1,13 +1,17 @@
 """The projector: optimise a code so that its render reproduces a picture.
 
-Two phases, both Adam on the code (and noise):
+Three phases:
 
-1. **Search** (``search_steps``, skipped with one start): ``starts`` codes per picture — the start given (a mapper's
-   guess, else the mean code) and ``starts − 1`` jittered copies (Gaussian, ``jitter`` prior standard deviations) —
-   are optimised side by side at ``search_size`` pixels (cheap: the Shapes world draws natively at that size), at a
-   constant learning rate; then each picture keeps the start whose full-size render is closest to it. The Shapes
-   world's shape blend and hue wrap-around have local minima a single start falls into (docs/PROJECTION.md).
-2. **Refine** (``steps``): the kept code at full resolution, the learning rate decaying to 0 on a cosine.
+1. **Search** (``search_steps`` of Adam, skipped with one start): ``starts`` codes per picture — the start given (a
+   mapper's guess, else the mean code), jittered copies of it (Gaussian, ``jitter`` prior standard deviations) and
+   ``prior_starts`` samples of the prior — are optimised side by side at ``search_size`` pixels (cheaper: the Shapes
+   world draws natively at that size), optionally through code noise (``search_noise``); then each picture keeps the
+   ``keep`` starts whose full-size renders are closest. The Shapes world's shape blend and hue wrap-around have local
+   minima a single start falls into (docs/PROJECTION.md).
+2. **Refine** (``steps`` of Adam at full resolution, the learning rate decaying to 0 on a cosine, Adam's moments
+   carried over from the search): the kept starts side by side for ``keep_steps``, then the best one alone.
+3. **Polish** (``polish_steps``): per-picture L-BFGS (``lbfgs.BatchLBFGS``: each picture its own line search), which
+   converges far past Adam's noise floor, so codes near a class boundary land on the picture's side of it.
 
 The learning rates are in prior standard deviations of the space (``model.prior_spread``), so one setting fits
 generators whose codes have different scales. ``Projector`` has the trainer interface ``training_loop.run`` drives
@@ -27,6 +31,7 @@ import torch
 from ...clip import ClipModel
 from ...generators.base import Generator, seeded_normal
 from ...training_loop import Progress, read_checkpoint, save_checkpoint_file
+from .lbfgs import BatchLBFGS
 from .losses import Perceptual, ProjectionError, pixel_loss, psnr
 from .lpips import MIN_SIZE, LpipsLoss, load_lpips
 from .model import LatentCode, default_space, mean_code, prior_spread, resize
@@ -36,12 +41,20 @@ from .model import LatentCode, default_space, mean_code, prior_spread, resize
 class ProjectionConfig:
     space: str | None = None  # None: the generator's richest style space (W+, W for the Shapes world, else Z)
     steps: int = 150  # refinement steps at full resolution
-    search_steps: int = 80  # steps of the multi-start search (0, or starts = 1: no search)
-    starts: int = 16  # codes per picture in the search: the start and starts − 1 jittered copies
+    search_steps: int = 60  # steps of the multi-start search (0, or starts = 1: no search)
+    starts: int = 32  # codes per picture in the search: the start and starts − 1 jittered copies
     jitter: float = 1.0  # the copies' spread, in prior standard deviations of the space
-    search_size: int = 32  # pixels the search compares at
+    prior_starts: int = 12  # of the starts − 1 copies, this many are prior samples instead (seeded, per picture)
+    search_size: int = 64  # pixels the search compares at
     lr: float = 0.05  # refinement learning rate (×prior std), decaying to 0 on a cosine
-    search_lr: float = 0.1  # search learning rate (×prior std), constant
+    search_lr: float = 0.05  # search learning rate (×prior std) at its start
+    search_lr_end: float | None = None  # …at its end, on a cosine (None: constant at search_lr)
+    search_noise: float = 0.0  # Gaussian noise added to the codes while searching (×prior std), fading out (below)
+    keep: int = 4  # starts per picture the search hands on to the refinement…
+    keep_steps: int = 30  # …which refines them side by side for this many steps, then keeps the best
+    warmup: int = 0  # refinement steps over which its learning rate rises linearly from 0 to lr
+    polish_steps: int = 60  # last steps: per-picture L-BFGS at full size (lbfgs.BatchLBFGS), after the refinement
+    polish_step: float = 0.01  # the L-BFGS's first step length (×prior std × √dimensions)
     perceptual: float = 0.0  # weight of 1 − cos of CLIP image features (needs the generator's CLIP)
     noise: bool = False  # also optimise StyleGAN2's per-layer noise maps
     noise_reg: float = 1e5  # weight of the noise regulariser when noise is optimised
@@ -49,13 +62,15 @@ class ProjectionConfig:
     seed: int = 0  # seed of the jitter
 
     def check(self) -> None:
-        for name in ("steps", "search_steps", "starts", "search_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "starts" else 0):
-                raise ProjectionError(f"{name} must be a whole number ≥ {1 if name == 'starts' else 0}, got {value!r}")
-        if self.steps + self.search_steps == 0:
+        for name in ("steps", "search_steps", "starts", "search_size", "warmup", "polish_steps", "keep", "prior_starts",
+                     "keep_steps"):
+            value, least = getattr(self, name), 1 if name in ("starts", "keep") else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ProjectionError(f"{name} must be a whole number ≥ {least}, got {value!r}")
+        if self.steps + self.search_steps + self.polish_steps == 0:
             raise ProjectionError("a projection needs at least one step (steps or search_steps)")
-        for name in ("lr", "search_lr", "jitter", "perceptual", "noise_reg", "lpips"):
+        for name in ("lr", "search_lr", "jitter", "perceptual", "noise_reg", "lpips", "polish_step", "search_noise") + (
+                ("search_lr_end",) if self.search_lr_end is not None else ()):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ProjectionError(f"{name} must be a finite number ≥ 0, got {value!r}")
@@ -81,7 +96,7 @@ class ProjectionUpdate:
     """One report of ``project_iter``: how far it is, and the current reconstruction; ``result`` on the last."""
 
     progress: Progress
-    phase: str  # "search" or "refine"
+    phase: str  # "search", "refine" or "polish" ("done" on the last)
     image: torch.Tensor  # (B, 3, R, R) current reconstruction (the best start per picture while searching)
     psnr_db: torch.Tensor  # (B,)
     result: ProjectionResult | None = None
@@ -149,16 +164,26 @@ class Projector:
             eps = seeded_normal(range(config.seed, config.seed + len(codes)), math.prod(shape)).reshape(codes.shape)
             eps.reshape(b, self.starts, -1)[:, 0] = 0  # the start itself is one of them
             codes = codes + config.jitter * eps.to(codes) * self.spread
+            drawn = min(config.prior_starts, self.starts - 1)
+            if drawn:  # the last `drawn` starts of each picture: samples of the prior, away from the start's basin
+                z = seeded_normal(range(config.seed + len(codes), config.seed + len(codes) + b * drawn),
+                                  generator.z_dim).to(generator.device, generator.dtype)
+                with torch.no_grad():
+                    prior = generator.encode(z, space).float().reshape(b, drawn, *shape)
+                codes.reshape(b, self.starts, *shape)[:, self.starts - drawn:] = prior
         self.code = LatentCode(generator, space, codes, noise=config.noise)
         self.perceptual = Perceptual(clip, self.targets) if clip is not None and config.perceptual > 0 else None
         self.search_total = config.search_steps if self.starts > 1 else 0
-        self.total = self.search_total + config.steps
+        self.polish_from = self.search_total + config.steps
+        self.total = self.polish_from + config.polish_steps
         self.iteration, self.losses, self.resumed_from = 0, [], 0
         self.optimiser = self._optimiser()
+        self.polisher: BatchLBFGS | None = None
 
     @property
     def phase(self) -> str:
-        return "search" if self.iteration < self.search_total else "refine"
+        i = self.iteration
+        return "search" if i < self.search_total else ("refine" if i < self.polish_from else "polish")
 
     def _optimiser(self) -> torch.optim.Adam:
         return torch.optim.Adam(self.code.parameters(), lr=self._lr(), betas=(0.9, 0.999))
@@ -166,14 +191,18 @@ class Projector:
     def _lr(self) -> float:
         c = self.config
         if self.phase == "search":
-            return c.search_lr * self.scale
-        t = (self.iteration - self.search_total) / max(c.steps, 1)
-        return c.lr * self.scale * 0.5 * (1.0 + math.cos(math.pi * t))
+            if c.search_lr_end is None:
+                return c.search_lr * self.scale
+            return self.scale * cosine(c.search_lr, c.search_lr_end, self.iteration / max(self.search_total, 1))
+        t = self.iteration - self.search_total
+        warm = min(1.0, (t + 1) / c.warmup) if c.warmup else 1.0
+        return warm * self.scale * cosine(c.lr, 0.0, t / max(c.steps, 1))
 
-    def per_picture_loss(self, size: int | None) -> torch.Tensor:
-        """The loss of every code (N,), its render compared at ``size`` pixels (None: full size)."""
+    def per_picture_loss(self, size: int | None, offset: torch.Tensor | None = None) -> torch.Tensor:
+        """The loss of every code (N,), its render (of the code + ``offset``) compared at ``size`` pixels (None: full
+        size)."""
         rows = torch.arange(len(self.code.code), device=self.targets.device) // self.starts_now
-        images = self.code.render(self.generator, size)
+        images = self.code.render(self.generator, size, offset)
         loss = pixel_loss(images, resize(self.targets, size)[rows])
         if self.perceptual is not None:
             loss = loss + self.config.perceptual * self.perceptual(images, rows)
@@ -188,10 +217,13 @@ class Projector:
         return len(self.code.code) // len(self.targets)
 
     def step(self) -> float:
+        if self.phase == "polish":
+            return self._polish_step()
         searching = self.phase == "search"
         for group in self.optimiser.param_groups:
             group["lr"] = self._lr()
-        loss = self.per_picture_loss(self.config.search_size if searching else None)
+        offset = self.code_noise() if searching and self.config.search_noise > 0 else None
+        loss = self.per_picture_loss(self.config.search_size if searching else None, offset)
         self.optimiser.zero_grad(set_to_none=True)
         loss.sum().backward()
         self.optimiser.step()
@@ -199,11 +231,50 @@ class Projector:
             self.code.normalise_noise()
         self.iteration += 1
         self.losses.append(float(loss.detach().mean()))
-        if searching and self.iteration == self.search_total:  # the search is over: keep one start per picture
-            with torch.no_grad():
-                scores = self.per_picture_loss(None)
-            self.code.keep_best(scores, self.starts_now)
-            self.optimiser = self._optimiser()
+        keep = min(self.config.keep, self.starts_now) if self.config.keep_steps else 1
+        if searching and self.iteration == self.search_total:  # the search is over: keep `keep` starts per picture
+            self._narrow(keep)
+        elif self.starts_now > 1 and self.iteration >= self.search_total + self.config.keep_steps:
+            self._narrow(1)
+        return self.losses[-1]
+
+    def _narrow(self, k: int) -> None:
+        """Keep the ``k`` starts per picture whose full-size renders are closest, with their optimiser state."""
+        with torch.no_grad():
+            scores = self.per_picture_loss(None)
+        old, rows = self.optimiser, self.code.keep_best(scores, self.starts_now, k)
+        self.optimiser = self._optimiser()
+        carry_state(old, self.optimiser, rows)
+
+    def code_noise(self) -> torch.Tensor:
+        """The search's perturbation of the codes at this step: prior-scaled Gaussian noise whose strength falls from
+        ``search_noise`` to 0 (quadratically) over the first three quarters of the search, as StyleGAN2's projector
+        perturbs w (Karras et al. 2020): the loss averaged over the noise is smooth where the generator saturates
+        (a softmax shape blend), so starts can cross plateaus a plain gradient sees as flat."""
+        t = self.iteration / max(self.search_total, 1)
+        strength = self.config.search_noise * max(0.0, 1.0 - t / 0.75) ** 2
+        gen = torch.Generator().manual_seed(self.config.seed * 1_000_003 + self.iteration)
+        eps = torch.randn(self.code.code.shape, generator=gen).to(self.code.code)
+        return strength * eps * self.spread
+
+    def _set_code(self, x: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.code.code.copy_(x.reshape(self.code.code.shape))
+
+    def _polish_step(self) -> float:
+        """One evaluation of the per-picture L-BFGS on the codes (noise maps, if any, stay as the refinement left
+        them, normalised): loss and gradient at every picture's trial point."""
+        code = self.code.code
+        if self.polisher is None:
+            x = code.detach().reshape(len(code), -1)
+            self.polisher = BatchLBFGS(x, self.config.polish_step * self.scale * math.sqrt(x.shape[1]))
+        self._set_code(self.polisher.trial())
+        loss = self.per_picture_loss(None)
+        grad, = torch.autograd.grad(loss.sum(), [code])
+        self.polisher.tell(loss.detach(), grad.reshape(len(code), -1))
+        self._set_code(self.polisher.x)  # the code shown and returned: each picture's best point so far
+        self.iteration += 1
+        self.losses.append(float(self.polisher.f.mean()))
         return self.losses[-1]
 
     @torch.no_grad()
@@ -227,18 +298,21 @@ class Projector:
 
     # --- checkpoints (training_loop.run) ------------------------------------------------------------------------
     def save_checkpoint(self, path: str | Path) -> None:
-        save_checkpoint_file({"iteration": self.iteration, "losses": self.losses,
-                              "code": self.code.state_dict(), "optimiser": self.optimiser.state_dict()}, path)
+        save_checkpoint_file({"iteration": self.iteration, "losses": self.losses, "code": self.code.state_dict(),
+                              "optimiser": self.optimiser.state_dict(),
+                              "polisher": self.polisher.state_dict() if self.polisher is not None else {}}, path)
 
     def load_checkpoint(self, path: str | Path) -> None:
         def restore(state: dict[str, Any]) -> None:
             rows = state["code"]["code"].shape[0]
-            if rows != len(self.code.code):  # saved after the search: one start per picture
-                self.code.keep_best(torch.zeros(len(self.code.code)), len(self.code.code) // rows)
+            if rows != len(self.code.code):  # saved after the search: `keep` starts per picture, or one
+                self.code.keep_best(torch.zeros(len(self.code.code)), self.starts_now, rows // len(self.targets))
             self.code.load_state_dict(state["code"])
             self.iteration = state["iteration"]
             self.optimiser = self._optimiser()
             self.optimiser.load_state_dict(state["optimiser"])
+            if state.get("polisher"):
+                self.polisher = BatchLBFGS.from_state(state["polisher"])
 
         self.iteration, self.losses = read_checkpoint(path, self.total, restore)
 
@@ -251,6 +325,21 @@ class Projector:
         run(self, self.total, checkpoint_every=50, checkpoint=checkpoint, callback=callback,
             progress_bar=progress_bar, desc="project")
         return self.result(time.monotonic() - start)
+
+
+def cosine(start: float, end: float, t: float) -> float:
+    """From ``start`` (t = 0) to ``end`` (t = 1) on a half cosine."""
+    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * min(max(t, 0.0), 1.0)))
+
+
+def carry_state(old: torch.optim.Optimizer, new: torch.optim.Optimizer, rows: torch.Tensor) -> None:
+    """Give ``new`` the per-row state of ``old`` for the rows kept (Adam's moments of the starts that won), so the
+    refinement goes on from the search's estimates instead of restarting with sign-sized steps."""
+    for p_old, p_new in zip(old.param_groups[0]["params"], new.param_groups[0]["params"]):
+        state = old.state.get(p_old)
+        if state:
+            new.state[p_new] = {k: (v[rows].clone() if v.dim() and v.shape[0] == len(p_old) else v.clone())
+                                for k, v in state.items()}
 
 
 def project_iter(generator: Generator, pictures: torch.Tensor, config: ProjectionConfig | None = None,
