@@ -29,7 +29,7 @@ from ...method import Guess
 from ...visitors import LOCAL, Visitor
 from .losses import psnr
 from .model import default_space
-from .train import ProjectionConfig, Projector
+from .train import ProjectionConfig, Projector, updates
 
 if TYPE_CHECKING:
     from ...encoders import StyleEncoder
@@ -154,12 +154,13 @@ class ProjectionActions:
         return str(path)
 
     def _finish(self, generator: str, space: str, latent: torch.Tensor, image: torch.Tensor, picture: torch.Tensor,
-                made_by: str, token: str) -> dict[str, Any]:
+                made_by: str, token: str, shown: str | None = None) -> dict[str, Any]:
         quality = float(psnr(image.float().cpu(), picture.float().cpu())[0])
         out = self.service.anchors.save(generator, space, latent, image,
                                         {"made_by": made_by, "psnr_db": f"{quality:.3f}"})
         self.service.clean_outputs()
-        return {**out, "stage": "done", "picture": self._png(picture, f"picture_{token}"), "psnr_db": round(quality, 2),
+        shown = shown or self._png(picture, f"picture_{token}")
+        return {**out, "stage": "done", "picture": shown, "psnr_db": round(quality, 2),
                 "code": str(self.service.anchors.export(generator, out["anchor"]))}
 
     # --- the two ways -----------------------------------------------------------------------------------------------
@@ -184,10 +185,11 @@ class ProjectionActions:
 
     def project(self, generator: str, upload: Any, align: bool | None = None, visitor: Visitor = LOCAL,
                 config: ProjectionConfig | None = None, preview_every: int = 10) -> Iterator[dict[str, Any]]:
-        """Optimise the picture's code, streamed: yields {"stage": "search" | "refine" | "polish", "done", "total", "eta_s",
-        "psnr_db", "image" (the reconstruction so far), "picture", "start", "note"} every ``preview_every`` steps,
-        then the result ({"stage": "done", "anchor", "image", "picture", "psnr_db", "code", "seconds", "stopped"}:
-        stopped when ``LIMITS["max_projection_s"]`` ran out first)."""
+        """Optimise the picture's code, streamed: yields {"stage": "search" | "refine" | "polish", "done", "total",
+        "eta_s", "psnr_db", "image" (the reconstruction so far), "picture", "start", "note"} every ``preview_every``
+        steps (or ``PREVIEW_EVERY_S`` seconds), then the result ({"stage": "done", "anchor", "image", "picture",
+        "psnr_db", "code", "seconds", "stopped"}: stopped when ``LIMITS["max_projection_s"]`` ran out first, checked
+        after every step)."""
         with self.service.interactive(visitor):
             picture, note = self.picture(generator, upload, align)
             g = self.service.generator(generator)
@@ -204,24 +206,19 @@ class ProjectionActions:
                 projector = Projector(g, picture.to(g.device), config, start)
             except ContraCLIPError as e:  # a setting that cannot run here (e.g. LPIPS without its weights)
                 raise ServiceError(str(e)) from e
-            token, begin, stopped, result = uuid.uuid4().hex[:12], time.monotonic(), False, None
-            shown, last = self._png(picture, f"picture_{token}"), time.monotonic()
-            while projector.iteration < projector.total:
-                projector.step()
-                i, now = projector.iteration, time.monotonic()
-                stopped = now - begin > LIMITS["max_projection_s"] and i < projector.total
-                if stopped or i == projector.total:
+            token, result = uuid.uuid4().hex[:12], None
+            shown = self._png(picture, f"picture_{token}")
+            for update in updates(projector, preview_every, PREVIEW_EVERY_S, LIMITS["max_projection_s"]):
+                if update.result is not None:
+                    result = update.result
                     break
-                if i % max(1, preview_every) and now - last < PREVIEW_EVERY_S:
-                    continue  # a preview every few steps, or every few seconds for a slow generator
-                image, quality = projector.current()
-                last = time.monotonic()
-                yield {"stage": projector.phase, "done": i, "total": projector.total, "picture": shown,
-                       "eta_s": round((now - begin) / i * (projector.total - i), 1), "start": words, "note": note,
-                       "psnr_db": round(float(quality[0]), 2),
-                       "image": self._png(image, f"projection_{token}_{i}", PREVIEW_SIDE)}
-            result = projector.result(time.monotonic() - begin)
+                p = update.progress
+                yield {"stage": update.phase, "done": p.iteration, "total": p.total, "picture": shown,
+                       "eta_s": round(p.eta_s, 1), "start": words, "note": note,
+                       "psnr_db": round(float(update.psnr_db[0]), 2),
+                       "image": self._png(update.image, f"projection_{token}_{p.iteration}", PREVIEW_SIDE)}
+            stopped = projector.iteration < projector.total  # the time limit ran out first
             out = self._finish(generator, result.space, result.latent[:1], result.image[:1], picture, "projection",
-                               token)
+                               token, shown)
         yield {**out, "start": words, "note": note, "way": "projection", "seconds": round(result.seconds, 3),
                "stopped": stopped, "done": projector.iteration, "total": projector.total}

@@ -354,21 +354,30 @@ def project_iter(generator: Generator, pictures: torch.Tensor, config: Projectio
     return updates(Projector(generator, pictures, config, start, clip), preview_every)
 
 
-def updates(projector: Projector, preview_every: int = 10) -> Iterator[ProjectionUpdate]:
-    """Step ``projector`` to its end, reporting every ``preview_every`` steps and at the end (with the result)."""
+def updates(projector: Projector, preview_every: int = 10, every_s: float | None = None,
+            deadline_s: float | None = None) -> Iterator[ProjectionUpdate]:
+    """Step ``projector`` to its end, reporting every ``preview_every`` steps (and, with ``every_s``, whenever that
+    many seconds have passed since the last report: slow steps) and at the end, with the result. ``deadline_s``:
+    stop once that many seconds have passed (checked after every step), reporting the result so far."""
     begin, first = time.monotonic(), projector.iteration
+    last = begin
     while projector.iteration < projector.total:
         loss = projector.step()
         i, total = projector.iteration, projector.total
-        if i % max(1, preview_every) and i < total:
+        now = time.monotonic()
+        over = deadline_s is not None and now - begin > deadline_s and i < total
+        if i % max(1, preview_every) and i < total and not over and (every_s is None or now - last < every_s):
             continue
-        elapsed = time.monotonic() - begin
+        elapsed = now - begin
         recent = projector.losses[-50:]
         eta = elapsed / max(i - first, 1) * (total - i)
         progress = Progress(i, total, loss, sum(recent) / len(recent), elapsed, eta)
-        result = projector.result(elapsed) if i == total else None
+        result = projector.result(elapsed) if i == total or over else None
         image, quality = (result.image, result.psnr_db) if result else projector.current()
-        yield ProjectionUpdate(progress, projector.phase if i < total else "done", image, quality, result)
+        yield ProjectionUpdate(progress, projector.phase if result is None else "done", image, quality, result)
+        last = time.monotonic()
+        if over:
+            return
 
 
 def project(generator: Generator, pictures: torch.Tensor, config: ProjectionConfig | None = None,
