@@ -127,6 +127,13 @@ def generator_label(name: str) -> str:
     return f"{preset.domain.capitalize()} · {preset.description} · {size}"
 
 
+def step_size_for(name: str) -> float:
+    """η of the Euler traversal for a generator: its preset's, else the presets' default (a generator the catalogue
+    does not list, e.g. a file given by path)."""
+    preset = GENERATORS.get(name)
+    return preset.step_size if preset else GeneratorPreset.step_size
+
+
 # Dipole corpora for the catalogue's domains that had none (phrases; the preset's template makes sentences).
 # Positive steps go toward the first phrase. Attributes a generator of that domain can plausibly show.
 DOMAIN_CORPORA: dict[str, list[tuple[str, str]]] = {

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 
 from .catalogue import ALIASES, DEFAULT_GENERATOR, DOMAIN_CORPORA, DOMAINS, GENERATORS, GeneratorPreset  # noqa: F401
-from .catalogue import add_generator, canonical_names, generator_label  # noqa: F401
+from .catalogue import add_generator, canonical_names, generator_label, step_size_for  # noqa: F401
 from .catalogue import ENCODERS, EncoderPreset  # noqa: F401
 
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".pkl", ".bin", ".ckpt")
