@@ -59,6 +59,8 @@ def test_train_traverse_evaluate_on_shapes(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "saved 1 path(s)" in result.stdout and (out / "paths.safetensors").is_file()
     assert "precision: fp32" in result.stdout or "AMX" not in result.stdout  # the CPU rule: fp32 unless AMX wins
+    (check,) = json.loads((out / "paths.json").read_text())["metrics"]["orientation"]  # the training's last act
+    assert check["checked"] is True and (check["movement"] < 0) == check["flipped"]
     result = cli("traverse", str(out), "--seeds", "0", "1", "--steps", "3", "--out", str(tmp_path / "media"),
                  "--precision", "bf16")
     assert result.returncode == 0, result.stderr

@@ -27,6 +27,7 @@ from ...publishing import (
     slug,
     upload,
 )
+from . import orientation
 from .artefact import META_NAME, WEIGHTS_NAME, PathSet
 
 CARD_TAGS = ["contraclip", "contraclip-studio", "gan", "latent-space", "clip", "interpretability"]
@@ -73,6 +74,12 @@ def set_card(path_set: PathSet, where: str, repo_id: str, examples: Sequence[str
                      "✓ = ρ ≥ 0.9, Δ ≥ 1, off < Δ; ✓✓ = clean: ρ ≥ 0.95, Δ ≥ 1.5, off ≤ 0.5 Δ")
     else:
         lines.append("- **Evaluation**: none recorded (only the Shapes world has exact ground truth)")
+    checks = [orientation.record_of(m, k) for k in range(len(path_set.dipoles))]
+    if any(checks):  # sets trained before the check have none
+        flipped = [str(k) for k, r in enumerate(checks) if r and r.get("flipped")]
+        lines.append(f"- **Orientation check** (after training, each path's CLIP-space movement along its dipole; one "
+                     f"going the wrong way is flipped): {sum(r is not None for r in checks)} of {len(checks)} paths "
+                     "checked, " + (f"flipped: path {', '.join(flipped)}" if flipped else "none flipped"))
     lines += ["", "| # | positive steps toward | negative steps toward | metrics | example (seed 0) |",
               "|---|---|---|---|---|"]
     for k, (first, second) in enumerate(path_set.dipoles):
@@ -135,9 +142,8 @@ def stage(folders: Sequence[str | Path], out: str | Path, *, repo_id: str, examp
         gifs: list[str] = []
         if examples:
             g = generators[path_set.generator]
-            preset = registry.GENERATORS.get(path_set.generator)
             for k in range(len(path_set.dipoles)):
-                t = traverse(g, path_set, k, [0], steps=6, step_size=preset.step_size if preset else 0.2)
+                t = traverse(g, path_set, k, [0], steps=6, step_size=registry.step_size_for(path_set.generator))
                 save_gif(t, dest / f"example_{k}.gif", thumb=min(g.resolution, 192))
                 gifs.append(f"example_{k}.gif")
         (dest / "README.md").write_text(set_card(path_set, where, repo_id, gifs) + "\n")

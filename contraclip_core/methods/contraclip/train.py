@@ -25,7 +25,7 @@ from ...training_loop import (  # noqa: F401  (Progress: callers)
     save_checkpoint_file,
     step_decay_lr,
 )
-from . import objectives, pae
+from . import objectives, orientation, pae
 from .anchor_pool import AnchorPool
 from .artefact import PathSet
 from .losses import contrastive_loss, cosine_loss
@@ -166,6 +166,7 @@ class Trainer:
         self.iteration = 0
         self.resumed_from = 0  # iteration of the checkpoint train() started from (0: a fresh start)
         self.losses: list[float] = []
+        self.orientation: list[dict[str, Any]] = []  # per path, once trained: the orientation check's record
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)  # enabled under fp16 autocast (step)
 
     # --- one step -----------------------------------------------------------------------------------------------
@@ -272,7 +273,20 @@ class Trainer:
         ``checkpoint_every`` iterations. ``callback(progress)`` returning False stops early (cancel)."""
         c = self.config
         training_loop.run(self, c.iterations, c.checkpoint_every, checkpoint, callback, progress_bar, "training paths")
+        if self.iteration >= c.iterations and not self.orientation:
+            self.orient()
         return self.path_set()
+
+    def orient(self) -> list[dict[str, Any]]:
+        """The check every finished training ends with (orientation.py): each path's CLIP-space movement along its
+        dipole, with this training's CLIP and sentences; a path that goes the wrong way is flipped. Recorded in the
+        path set's ``metrics["orientation"]``. (The checkpoint keeps the paths as trained: a resume from it checks
+        and flips again, to the same result.)"""
+        c = self.config
+        self.orientation = orientation.orient(
+            self.paths, self.view, self.generator, self.clip, self.css.support_sets[:, 0], self.css.support_sets[:, 1],
+            c.truncation, registry.step_size_for(c.generator))
+        return self.orientation
 
     def path_set(self, name: str = "") -> PathSet:
         c = self.config
@@ -284,4 +298,5 @@ class Trainer:
             lss=paths, dipoles=list(c.dipoles), generator=c.generator, space=c.space, layers=c.layers,
             truncation=c.truncation, latent_shape=self.generator.latent_shape(c.space), settings=settings,
             iterations=self.iteration, name=name,
+            metrics={"orientation": list(self.orientation)} if self.orientation else {},
         )
