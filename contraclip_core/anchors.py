@@ -43,17 +43,21 @@ class AnchorStore:
              metadata: dict[str, str] | None = None) -> dict[str, Any]:
         """Store one code (1, *shape) and its render (1, 3, R, R) in [-1, 1]: {"anchor", "image" (PNG path),
         "space", "latent" (flat list)}. ``metadata``: further plain strings kept with it (e.g. how it was made)."""
-        from PIL import Image
-        from safetensors.torch import save_file
+        import io
 
+        from PIL import Image
+        from safetensors.torch import save
+
+        from .atomic import atomic_write_bytes
         from .media import to_uint8
 
-        self.folder.mkdir(parents=True, exist_ok=True)
         anchor_id = uuid.uuid4().hex[:16]
-        save_file({"latent": latent.detach().float().cpu().contiguous()}, str(self.folder / f"{anchor_id}.safetensors"),
-                  metadata={**(metadata or {}), "generator": generator, "space": space})
-        png = self.outputs / f"anchor_{anchor_id}.png"
-        Image.fromarray(to_uint8(image)[0]).save(png)
+        png, buffer = self.outputs / f"anchor_{anchor_id}.png", io.BytesIO()
+        Image.fromarray(to_uint8(image)[0]).save(buffer, format="PNG")
+        atomic_write_bytes(png, buffer.getvalue())  # the picture first: a code on disk always has its picture
+        atomic_write_bytes(self.folder / f"{anchor_id}.safetensors",
+                           save({"latent": latent.detach().float().cpu().contiguous()},
+                                metadata={**(metadata or {}), "generator": generator, "space": space}))
         return {"anchor": anchor_id, "image": str(png), "space": space, "latent": latent.flatten().tolist()}
 
     def load(self, generator: str, anchor_id: Any) -> tuple[torch.Tensor, str]:
