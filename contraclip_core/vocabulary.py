@@ -7,7 +7,7 @@ from . import registry
 def vocabulary_warning(generator: str, *sentences: str) -> str:
     """A sentence naming the words the generator's CLIP never learned ("" when all are known or it is no tiny CLIP).
 
-    The Shapes CLIP learned a fixed caption vocabulary: a dipole with other words ("purple", "a star") still trains,
+    The Shapes CLIP learned a fixed caption vocabulary: a dipole with other words ("turquoise", "a star") still trains,
     but toward whatever those unknown tokens happen to embed as.
     """
     preset = registry.GENERATORS.get(generator)

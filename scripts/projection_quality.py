@@ -26,7 +26,7 @@ from contraclip_core.methods.projection import evaluate as ev  # noqa: E402
 from contraclip_core.methods.mappers.guess import mapper_guess, shipped_mapper  # noqa: E402
 from contraclip_core.methods.projection.service import settings_for  # noqa: E402
 from contraclip_core.methods.projection.train import ProjectionConfig, project  # noqa: E402
-from contraclip_core.shapes_clip.captions import FACTOR_NAMES  # noqa: E402
+from contraclip_core.shapes_clip.captions import BASE_FACTORS as FACTOR_NAMES  # noqa: E402  (issue 30 scores six)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ from contraclip_core.methods.cfclip.model import MapperConfig, TextConditionedMa
 from contraclip_core.methods.cfclip.rivals import factor_tables, rival_pool
 from contraclip_core.clip import load_clip
 from contraclip_core.generators import from_pretrained
-from contraclip_core.shapes_clip.captions import FACTOR_NAMES
+from contraclip_core.shapes_clip.captions import BASE_FACTORS
 
 
 def test_rival_pool_pairs_sentences_naming_the_same_factors_with_other_classes():
@@ -25,7 +25,7 @@ def test_rival_pool_pairs_sentences_naming_the_same_factors_with_other_classes()
     # colour + shape: every other colour-shape caption of the grammar, but never the held-out ones
     assert "a red circle" in names(0) and "a green triangle" in names(0) and "a grey square" in names(0)
     assert "a green square" not in pool and "a red triangle" not in pool  # held out (vocab.HELD_OUT): unseen
-    assert len(names(0)) == 7 * 3 - 1 - 2  # 21 colour-shape captions, less itself and the two held out
+    assert len(names(0)) == 10 * 3 - 1 - 2  # 30 colour-shape captions, less itself and the two held out
     assert "a large shape" not in names(0) and "a red shape" not in names(0)  # other factor sets: not contrasted
     assert names(2) == {"a small shape", "a medium shape"}  # one target has rivals from the grammar
     assert names(4) == set(targets[:4])  # outside the grammar: every other target
@@ -80,8 +80,8 @@ def test_keep_loss_is_zero_without_change_and_counts_only_unnamed_factors():
 def test_keep_loss_sees_an_unnamed_attribute_change_in_the_shapes_world():
     g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
     tables, unnamed = factor_tables(clip, ["a red shape", "a unicorn"], ["{}"])
-    assert [len(t) for t in tables] == [3, 7, 3, 3, 3, 2]
-    assert unnamed[0].tolist() == [f != "colour" for f in FACTOR_NAMES] and not unnamed[1].any()
+    assert [len(t) for t in tables] == [3, 10, 3, 3, 3, 2]  # the six factors of the edit model's captions
+    assert unnamed[0].tolist() == [f != "colour" for f in BASE_FACTORS] and not unnamed[1].any()
     w = g.encode(g.sample_z(list(range(16))), "w")
     heads = g.heads.weight  # (12, 32): row 4 drives x
     moved = w + 3.0 * F.normalize(torch.linalg.pinv(heads)[:, 4], dim=0)  # far along a head: position moves

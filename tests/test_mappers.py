@@ -261,4 +261,6 @@ def test_a_mappers_samples_render_a_bounded_batch_at_a_time(shapes_world, monkey
     chunked = trainer.sample()
     assert sizes == [3, 3, 2]  # the batch of 8
     assert torch.equal(chunked.latent, whole.latent) and torch.allclose(chunked.embedding, whole.embedding, atol=1e-5)
-    assert torch.allclose(chunked.images, whole.images, atol=1e-6)
+    # the same pixels up to GEMM round-off, which depends on the batch size and which the anti-aliased edge (a
+    # slope of ~180 per unit of position at 128 px) amplifies: 1.2e-5 on an AMD EPYC; a wrong chunk differs by ~1
+    assert torch.allclose(chunked.images, whole.images, atol=1e-4), (chunked.images - whole.images).abs().max()

@@ -111,8 +111,8 @@ def test_shapes_dipoles_get_their_own_family_and_the_record_lands_in_paths_json(
     assert record["name"] == "pae" and record["alpha"] == pae.DEFAULT_ALPHA
     assert record["family_of_dipole"] == ["colour", "size", "shape", "horizontal", "background"]
     basis = torch.tensor(record["families"]["colour"]["basis"])
-    assert basis.shape == (6, 128)  # 7 colour prompts span 6 centred directions
-    assert torch.allclose(basis @ basis.t(), torch.eye(6), atol=1e-4)
+    assert basis.shape == (9, 128)  # 10 colour prompts span 9 centred directions
+    assert torch.allclose(basis @ basis.t(), torch.eye(9), atol=1e-4)
     assert "a magenta shape" in record["families"]["colour"]["corpus"]
 
 

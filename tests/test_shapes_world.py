@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from contraclip_core.generators.shapes import ShapesConfig, ShapesGenerator, hsv_to_rgb
-from contraclip_core.shapes_clip.captions import FACTORS, attribute_labels
+from contraclip_core.shapes_clip.captions import FACTORS, NOT_APPLICABLE, attribute_labels
 
 from .roundoff import float32_roundoff, tolerance
 
@@ -84,10 +84,11 @@ def test_output_shape_and_range(shapes_generator: ShapesGenerator) -> None:
 
 def test_attributes_are_spread_over_1000_seeds(
         shapes_generator: ShapesGenerator, population: dict[str, torch.Tensor]) -> None:
-    labels = attribute_labels(population, shapes_generator.config)  # (1000, 6)
+    labels = attribute_labels(population, shapes_generator.config)  # (1000, 9)
     for i, (factor, names) in enumerate(FACTORS.items()):
-        share = torch.bincount(labels[:, i], minlength=len(names)).float() / len(labels)
-        floor = 0.04 if factor == "colour" else 0.2  # colour: 6 hue bins + grey
+        applies = labels[:, i] != NOT_APPLICABLE  # saturation: coloured shapes; rotation: squares and triangles
+        share = torch.bincount(labels[applies, i], minlength=len(names)).float() / len(labels)
+        floor = 0.04 if factor == "colour" else 0.2  # colour: 9 hue ranges + grey
         assert share.min() >= floor, f"{factor}: class shares {dict(zip(names, share.tolist()))}"
     hue_share = torch.histc(population["hue"], bins=12, min=0, max=2 * math.pi) / 1000
     assert hue_share.min() > 0.04 and hue_share.max() < 0.13  # roughly uniform on the circle

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ...clip import ClipModel
-from ...shapes_clip.captions import FACTOR_NAMES, prompts
+from ...shapes_clip.captions import BASE_FACTORS, prompts
 from .model import text_table
 from .vocab import HELD_OUT, parse, sentences
 
@@ -47,7 +47,7 @@ def factor_tables(clip: ClipModel, targets: list[str], templates: list[str]) -> 
     """For the keep loss: each Shapes factor's class prompts embedded, [(K_f, E)], and which factors each target
     leaves unnamed, (N, F) bool (all False for a sentence outside the caption grammar: nothing is kept)."""
     with torch.no_grad():
-        tables = [text_table(clip, prompts(f), templates) for f in FACTOR_NAMES]
+        tables = [text_table(clip, prompts(f), templates) for f in BASE_FACTORS]
     named = [parse(t) for t in targets]
-    unnamed = torch.tensor([[n is not None and f not in n for f in FACTOR_NAMES] for n in named], dtype=torch.bool)
+    unnamed = torch.tensor([[n is not None and f not in n for f in BASE_FACTORS] for n in named], dtype=torch.bool)
     return tables, unnamed

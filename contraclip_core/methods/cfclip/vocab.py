@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from itertools import combinations, product
 
-from ...shapes_clip.captions import FACTOR_NAMES, FACTORS, caption
+from ...shapes_clip.captions import BASE_FACTORS, FACTORS, caption
 
 HELD_OUT: tuple[str, ...] = (
     "a green square",
@@ -26,7 +26,7 @@ def sentences(max_factors: int = 2) -> dict[str, dict[str, str]]:
     """Every caption naming 1…max_factors factors → the classes it names (factor → class name)."""
     out: dict[str, dict[str, str]] = {}
     for k in range(1, max_factors + 1):
-        for factors in combinations(FACTOR_NAMES, k):
+        for factors in combinations(BASE_FACTORS, k):
             for classes in product(*(FACTORS[f] for f in factors)):
                 labels = dict(zip(factors, classes))
                 out[caption(labels)] = labels

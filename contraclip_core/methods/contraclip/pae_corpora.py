@@ -8,22 +8,18 @@ sentences, as for the dipole corpora in ``registry.CORPORA``.
 """
 from __future__ import annotations
 
-from ...shapes_clip.captions import FACTORS, caption
+from ...shapes_clip.captions import FACTOR_NAMES, prompts
 
 
 def _shapes() -> dict[str, list[str]]:
     """The Shapes world: the tiny CLIP's own caption wording (it knows no other), one factor per family and
-    nothing else in each prompt (a family's subspace must not hold another factor's directions)."""
-    return {
-        "colour": [caption({"colour": c}) for c in FACTORS["colour"]],
-        "shape": [caption({"shape": s}) for s in FACTORS["shape"]] + ["a shape"],
-        "size": [caption({"size": s}) for s in FACTORS["size"]],
-        # Two families, not one "position": with both axes in one subspace, a left/right path trained against it
-        # was as free to move the shape up or down (PAE moved y 0.51-0.61 x as far as x, three training runs).
-        "horizontal": [caption({"horizontal": h}) for h in FACTORS["horizontal"]],
-        "vertical": [caption({"vertical": v}) for v in FACTORS["vertical"]],
-        "background": [caption({"background": b}) for b in FACTORS["background"]],
-    }
+    nothing else in each prompt (a family's subspace must not hold another factor's directions) — every factor the
+    captions name, brightness, saturation and rotation included. Horizontal and vertical are two families, not one
+    "position": with both axes in one subspace, a left/right path trained against it was as free to move the shape
+    up or down (PAE moved y 0.51-0.61 x as far as x, three training runs)."""
+    families = {factor: prompts(factor) for factor in FACTOR_NAMES}
+    families["shape"].append("a shape")
+    return families
 
 
 PAE_CORPORA: dict[str, dict[str, list[str]]] = {

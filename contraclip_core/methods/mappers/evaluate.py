@@ -29,7 +29,7 @@ from ...groundtruth import (
     spearman,
 )
 from ...shapes_clip.captions import (
-    FACTOR_NAMES,
+    BASE_FACTORS,
     FACTORS,
     attribute_labels,
     caption_matches,
@@ -44,7 +44,8 @@ HELD_OUT = 10**6  # seeds (and RNG streams) at or above this are never used in t
 
 
 def labels_of(g: ShapesGenerator, latents: torch.Tensor, space: str) -> torch.Tensor:
-    return attribute_labels(g.attributes(latents, space), g.config).cpu()  # (B, 6)
+    """The classes of the six ``BASE_FACTORS`` the mappers are scored on, (B, 6)."""
+    return attribute_labels(g.attributes(latents, space), g.config)[:, : len(BASE_FACTORS)].cpu()
 
 
 @torch.no_grad()
@@ -52,12 +53,12 @@ def text_to_image(g: ShapesGenerator, clip: ClipModel, ms: MapperSet, n: int = 6
                   noise: float = 0.0, seed: int = HELD_OUT, gap_shift: bool = False) -> dict[str, Any]:
     rng = torch.Generator().manual_seed(seed)
     truth = labels_of(g, g.encode(g.sample_z(range(seed, seed + n)), ms.space, ms.truncation), ms.space)
-    texts, mentioned = random_captions(truth, rng)
+    texts, mentioned = random_captions(truth, rng, factors=BASE_FACTORS)
     latents = text_to_latent(ms, clip, texts, seeds=list(range(n)), noise=noise, gap_shift=gap_shift)
     got = labels_of(g, latents, ms.space)
     match = caption_matches(got, truth, mentioned).diagonal()  # (n,)
     per_factor = {f: float(((got[:, i] == truth[:, i]) | ~mentioned[:, i]).float()[mentioned[:, i]].mean())
-                  for i, f in enumerate(FACTOR_NAMES) if mentioned[:, i].any()}
+                  for i, f in enumerate(BASE_FACTORS) if mentioned[:, i].any()}
     diversity, prior = [], []
     if samples > 1:
         reps = [t for t in texts for _ in range(samples)]
@@ -66,7 +67,7 @@ def text_to_image(g: ShapesGenerator, clip: ClipModel, ms: MapperSet, n: int = 6
         ref = labels_of(g, g.encode(g.sample_z(range(seed + n, seed + n + n * samples)), ms.space, ms.truncation),
                         ms.space).reshape(n, samples, -1)
         for i in range(n):
-            for j, f in enumerate(FACTOR_NAMES):
+            for j, f in enumerate(BASE_FACTORS):
                 if not mentioned[i, j]:
                     top = min(samples, len(FACTORS[f])) - 1
                     diversity.append((len(set(many[i, :, j].tolist())) - 1) / top)
@@ -92,7 +93,7 @@ def inversion(g: ShapesGenerator, clip: ClipModel, ms: MapperSet, n: int = 64, s
     e2 = torch.nn.functional.normalize(clip.encode_images(again).float(), dim=-1)
     truth, got = labels_of(g, source, ms.space), labels_of(g, latents, ms.space)
     same = got == truth  # (n, 6)
-    return {"renders": n, "per_factor": {f: float(same[:, i].float().mean()) for i, f in enumerate(FACTOR_NAMES)},
+    return {"renders": n, "per_factor": {f: float(same[:, i].float().mean()) for i, f in enumerate(BASE_FACTORS)},
             "all_factors": float(same.all(1).float().mean()), "psnr_db": float(psnr(again, images).mean()),
             "clip_cosine": float((e * e2).sum(1).mean())}
 

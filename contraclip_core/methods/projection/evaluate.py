@@ -16,7 +16,7 @@ from ...clip import ClipModel
 from ...generators.base import Generator, seeded_normal
 from ...generators.shapes import ShapesGenerator
 from ...generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
-from ...shapes_clip.captions import FACTOR_NAMES, attribute_labels
+from ...shapes_clip.captions import BASE_FACTORS, attribute_labels
 from .losses import psnr
 from .train import ProjectionConfig, project
 
@@ -27,8 +27,10 @@ FACTOR_BAR = 0.98
 
 
 def labels(g: ShapesGenerator, codes: torch.Tensor, space: str) -> torch.Tensor:
-    """The six ground-truth factor classes of codes' renders, (B, 6) in ``FACTOR_NAMES`` order."""
-    return attribute_labels(g.attributes(codes, space), g.config).cpu()
+    """The ground-truth classes of codes' renders for the six factors issue 30's bar names, (B, 6) in
+    ``BASE_FACTORS`` order (brightness, saturation and rotation, named since, are continuous attributes the PSNR
+    already holds to)."""
+    return attribute_labels(g.attributes(codes, space), g.config)[:, : len(BASE_FACTORS)].cpu()
 
 
 def psnr_summary(values: torch.Tensor) -> dict[str, float]:
@@ -39,7 +41,7 @@ def psnr_summary(values: torch.Tensor) -> dict[str, float]:
 
 def factor_summary(got: torch.Tensor, truth: torch.Tensor) -> dict[str, Any]:
     same = got == truth  # (B, 6)
-    return {"per_factor": {f: float(same[:, i].float().mean()) for i, f in enumerate(FACTOR_NAMES)},
+    return {"per_factor": {f: float(same[:, i].float().mean()) for i, f in enumerate(BASE_FACTORS)},
             "all_factors": float(same.all(1).float().mean())}
 
 
