@@ -12,11 +12,9 @@ from typing import Callable, Sequence
 
 import torch
 
+from .colour_names import HUES
 from .generators.base import Generator
 from .generators.shapes import HEADS, HUE_HEADS
-
-HUES = {"red": 0.0, "orange": math.pi / 6, "yellow": math.pi / 3, "green": 2 * math.pi / 3, "cyan": math.pi,
-        "blue": 4 * math.pi / 3, "purple": 3 * math.pi / 2, "magenta": 5 * math.pi / 3}
 
 
 SHAPE_NAMES = ("circle", "square", "triangle")
@@ -48,14 +46,14 @@ def change_from_anchor(attribute: str, values: torch.Tensor, anchor: int) -> tor
     return hue_change(values, anchor) if attribute == "hue" else values - values[:, anchor : anchor + 1]
 
 
-def hue_toward(hue: torch.Tensor, toward: float, away: float) -> torch.Tensor:
-    """How far a hue is from ``away`` toward ``toward``: cos(h − toward) − cos(h − away), the difference of the hue
-    unit vector's cosine similarities to the two colours (as a CLIP dipole is a difference of similarities to two
-    sentences), i.e. its projection on u_toward − u_away. Moving the hue heads along that chord — the ground-truth
-    path — raises it at every step, from any start. A difference of circular *distances* (this module's measure
-    before 2026-12-01) is flat on a whole arc — for red/blue between red and yellow, where turning toward red brings
-    the hue as much closer to red as to blue — and so scored the ground-truth red/blue path ρ 0.944."""
-    return torch.cos(hue - toward) - torch.cos(hue - away)
+def hue_closeness(hue: torch.Tensor, colour: float) -> torch.Tensor:
+    """How close a hue is to a colour's centre: cos(h − colour), 1 at the colour and −1 opposite it — a hue dipole's
+    target. It is largest at the first sentence's colour, so a path that turns the hue past that colour falls again
+    and is not monotone. (Until 2026-12-05 the target was cos(h − first) − cos(h − second), the difference of the
+    two similarities as a CLIP dipole is; that is largest 90° away from the second colour, not at the first, so a path
+    that overshot the first colour still scored monotone.) Moving the hue heads along the first colour's unit vector
+    — the ground-truth path — raises it at every step from any start."""
+    return torch.cos(hue - colour)
 
 
 @dataclass
@@ -84,8 +82,10 @@ def shapes_target(dipole: Sequence[str]) -> Target | None:
     hp, hn = word(pos, list(HUES)), word(neg, list(HUES))
     if hp and hn and hp != hn:
         sine, cosine = HUE_HEADS
-        move = {sine: math.sin(HUES[hp]) - math.sin(HUES[hn]), cosine: math.cos(HUES[hp]) - math.cos(HUES[hn])}
-        return Target(f"hue: {hp} − {hn}", lambda a: hue_toward(a["hue"], HUES[hp], HUES[hn]), ("hue",), move)
+        move = {sine: math.sin(HUES[hp]), cosine: math.cos(HUES[hp])}  # toward the first colour's hue
+        # ρ ranks the angle to it (the same order; the cosine rounds to ties near the colour in float32)
+        return Target(f"hue: toward {hp} (from {hn})", lambda a: hue_closeness(a["hue"], HUES[hp]), ("hue",), move,
+                      order=lambda a: -circular_distance(a["hue"], HUES[hp]))
     sp, sn = word(pos, SHAPE_NAMES), word(neg, SHAPE_NAMES)
     if sp and sn and sp != sn:
         return Target(f"shape: {sp} − {sn}", lambda a: a[f"shape_{sp}"] - a[f"shape_{sn}"],

@@ -242,8 +242,8 @@ def render() -> str:
         "The last column is no method: the ground-truth direction (the linear W direction that moves only the heads "
         "the target is made of, `evaluate.ground_truth_paths`), evaluated the same way — what a perfectly "
         "disentangled path scores at this step size. It scores ρ 1.000 on every dipole: hue targets are measured as "
-        "cos(h − first) − cos(h − second) (`evaluate.hue_toward`; a difference of circular distances was flat on "
-        "whole arcs), and shape targets are ranked on the log-odds of the two blend weights (`Target.order`; the "
+        "the closeness to the first colour, cos(h − first), ranked on the angle to it (`groundtruth.hue_closeness`: "
+        "largest at the first colour, so a path that turns the hue past it is not monotone), and shape targets are ranked on the log-odds of the two blend weights (`Target.order`; the "
         "weights themselves round to exactly 0 and 1 on half a traversal, which held the ground truth to ρ "
         "0.93–0.97), their Δ still measured on the drawn weights.", "",
         "| dipole | " + " | ".join(VARIANTS) + " | ground truth (reference) |",
@@ -266,9 +266,9 @@ def render() -> str:
               f"variant's median run has the lowest off/Δ ratio of those that reach ρ ≥ {RHO_BAR} and Δ ≥ {DELTA_BAR}: "
               + "; ".join(f"{v} {wins[v]}" for v in VARIANTS) + ".", ""]
     lines += ["### Other levers (same protocol, training seed 0 only)", "",
-              "The red/blue and yellow/cyan rows are the runs of 2026-12-01 03:55 (code of then; their hue targets "
-              "are untouched by the shape ranking, so they were not run again); the shape rows were run again with "
-              "the log-odds ranking.", "",
+              "Every row run with the same code, CLIP and targets as the table above (the dates are in each "
+              "measurement's JSON). The measurements made with the tiny CLIP before issue 29 and the hue target "
+              "before 2026-12-05 are kept in docs/measurements/stage3-clip/.", "",
               "| dipole | " + " | ".join(LEVERS) + " |", "|---|" + "---|" * len(LEVERS)]
     for d in LEVER_DIPOLES:
         lines.append(f"| {d[0]} / {d[1]} | " + " | ".join(cell(runs_of(data, v, d, TRAIN_SEEDS[:1])) for v in LEVERS)

@@ -68,7 +68,7 @@ def test_train_traverse_evaluate_on_shapes(tmp_path):
     assert {p.name for p in (tmp_path / "media").iterdir()} == {"path0_strip.png", "path0.gif", "path0.mp4"}
     result = cli("evaluate", str(out), "--seeds", "4", "--out", str(tmp_path / "eval"))
     assert result.returncode == 0, result.stderr
-    assert "| a red shape / a blue shape | hue: red − blue |" in result.stdout
+    assert "| a red shape / a blue shape | hue: toward red (from blue) |" in result.stdout
     assert (tmp_path / "eval" / "curves.png").is_file()
 
 

@@ -77,24 +77,31 @@ def test_the_ground_truth_path_moves_its_target_and_nothing_else(shapes_generato
     assert ground_truth_paths(generator, ("a happy shape", "a sad shape")) is None
 
 
-def test_the_hue_measure_grows_all_along_the_ground_truth_hue_direction():
-    """Red/blue: the ground-truth path moves the hue heads (sine, cosine) along u_red − u_blue; from any start the
-    measure must grow at every step — also where a difference of circular distances is flat (hues between red and
-    yellow, where turning toward red brings the hue as much closer to red as to blue)."""
-    from contraclip_core.groundtruth import HUES, circular_distance, hue_toward
+def test_a_hue_target_is_closeness_to_the_first_colour():
+    """Red/blue: the target is largest at red and grows toward it along the ground-truth path (the hue heads moved
+    along red's unit vector) from any start; a path that turns the hue past red falls again, so it is not monotone
+    (the old measure, cos(h − red) − cos(h − blue), kept growing past red up to 90° from blue and called it so)."""
+    from contraclip_core.groundtruth import HUES, circular_distance, shapes_target, spearman
 
     red, blue = HUES["red"], HUES["blue"]
-    d = torch.tensor([math.sin(red) - math.sin(blue), math.cos(red) - math.cos(blue)])
+    target = shapes_target(("a red shape", "a blue shape"))
+    measure = lambda hue: target.measure({"hue": hue})  # noqa: E731
+    order = lambda hue: target.ranked({"hue": hue})  # noqa: E731
+    hues = torch.linspace(0, 2 * math.pi, 721)[:-1]
+    assert hues[measure(hues).argmax()].item() == pytest.approx(red, abs=1e-6)  # largest at the first colour
     t = torch.linspace(-3, 3, 61)[:, None]
+    u = torch.tensor([math.sin(red), math.cos(red)])
     for start in (0.3, 1.0, 2.0, 3.5, 5.0, 6.0):  # hues all round the circle
-        heads = torch.tensor([math.sin(start), math.cos(start)]) + t * d  # (61, 2)
+        heads = torch.tensor([math.sin(start), math.cos(start)]) + t * u  # (61, 2)
         hue = torch.remainder(torch.atan2(heads[:, 0], heads[:, 1]), 2 * math.pi)
-        assert (hue_toward(hue, red, blue).diff() > 0).all(), start
-    arc = torch.linspace(math.pi / 3 - 0.05, 0.05, 20)  # yellow-ish → red
-    distances = circular_distance(arc, blue) - circular_distance(arc, red)
-    assert distances.diff().abs().max() < 1e-5  # the old measure cannot see a turn along this arc
-    # the sign: positive at red, negative at blue
-    assert hue_toward(torch.tensor([red, blue]), red, blue).tolist() == pytest.approx([1.5, -1.5], abs=1e-5)
+        assert (order(hue).diff() > 0).all(), start
+        assert (measure(hue).diff() >= 0).all(), start
+    # a path from blue that turns the hue through red and on to yellow: it overshoots
+    overshoot = torch.remainder(torch.linspace(blue, 2 * math.pi + HUES["yellow"], 17), 2 * math.pi)
+    rho = spearman(torch.arange(17.0), order(overshoot)[None])[0].item()
+    old = torch.cos(overshoot - red) - torch.cos(overshoot - blue)
+    assert rho < 0.9 and spearman(torch.arange(17.0), old[None])[0].item() > rho + 0.1
+    assert (order(overshoot) == -circular_distance(overshoot, red)).all()
 
 
 def test_hue_change_is_signed_per_traversal_toward_its_last_step():
