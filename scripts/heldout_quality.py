@@ -115,6 +115,9 @@ def render(folder: Path = MEASUREMENTS, doc: Path = DOC) -> str:
         dates = sorted({r.get("date", "2026-12-05") for r in records})
         lines += [f"Paths trained on a CPU with {'/'.join(map(str, threads))} torch thread(s), {', '.join(dates)}; "
                   "each row is the median over its training seeds, as a user training once should expect it.", ""]
+    if (folder / "stage3-clip").is_dir():
+        lines += ["The same list measured with the tiny CLIP before issue 29 (six colour words; no words for brightness, "
+                  "saturation or rotation) is kept in `docs/heldout/stage3-clip/`; the figures below are with today's.", ""]
     lines += ["## Paths: each dipole alone, the CLI's defaults", "",
               "| kind | dipole | target | training seeds | ρ (median) | Δ std (median) | off-target (median, worst) "
               "| clean runs | median clean |", "|---|---|---|---|---|---|---|---|---|"]

@@ -36,7 +36,8 @@ def test_profile_of_the_red_blue_path_shows_its_target_and_what_else_moves(servi
     assert set(profile.attributes) >= {"hue", "size", "x", "y", "rotation", "value", "shape_circle"}
     assert all(abs(v[6]) < 1e-6 for v in profile.attributes.values())
     hue = profile.attributes["hue"]
-    assert hue[0] < -0.4 and hue[-1] > 0.4 and all(a <= b + 1e-6 for a, b in zip(hue, hue[1:]))
+    # (the corpus set shipped 2026-12-05 turns it −0.35 … +0.45 rad over these 6 steps each way)
+    assert hue[0] < -0.3 and hue[-1] > 0.3 and all(a <= b + 1e-6 for a, b in zip(hue, hue[1:]))
     assert min(-hue[0], hue[-1]) > max(abs(profile.attributes["x"][0]), abs(profile.attributes["x"][-1]))
 
 
@@ -48,12 +49,13 @@ def test_traverse_returns_the_profile_plot(service):
 
 
 def test_unknown_shapes_words_are_named_before_training_and_training_is_still_allowed(service):
-    text = vocabulary_warning("shapes-128", "a purple star", "a blue shape")
-    assert "'purple', 'star'" in text and "magenta" in text and "still train" in text
+    text = vocabulary_warning("shapes-128", "a turquoise star", "a blue shape")
+    assert "'turquoise', 'star'" in text and "magenta" in text and "still train" in text
     assert vocabulary_warning("shapes-128", "a red circle on the left", "a large grey square") == ""
+    assert vocabulary_warning("shapes-128", "an orange tilted square", "a pink dim pale shape") == ""  # issue 29
     assert vocabulary_warning("stylegan2-ffhq-1024", "a purple star", "a face") == ""  # a full CLIP knows words
-    job = service.submit("paths", "shapes-128", "a pink shape", "a blue shape", iterations=5)
-    assert "'pink'" in job["warning"] and job["status"] == "queued"
+    job = service.submit("paths", "shapes-128", "a turquoise shape", "a blue shape", iterations=5)
+    assert "'turquoise'" in job["warning"] and job["status"] == "queued"
     service.cancel(job["id"])
 
 

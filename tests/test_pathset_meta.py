@@ -25,7 +25,8 @@ CORRUPTIONS = {
     "huge": HUGE, "billions": 4_000_000_000, "negative": -HUGE, "long text": "x" * 200_000, "bool": True,
     "missing": ...,
 }
-OPTIONAL = {"format_version", "name", "layers", "truncation", "method", "settings", "iterations", "metrics", "created"}
+OPTIONAL = {"format_version", "name", "layers", "truncation", "method", "settings", "iterations", "metrics", "created",
+            "kind"}  # sets saved before the artefact base wrote "kind" load as paths
 STILL_VALID = {(f, "text") for f in ("name", "generator", "created")} | {
     (f, "number") for f in ("layers", "truncation", "iterations")} | {
     ("settings", "object"), ("metrics", "object")} | {(f, "missing") for f in OPTIONAL}
