@@ -35,10 +35,10 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def shapes_rows(figures: dict) -> list[str]:
+def shapes_rows(figures: dict, mapper: str) -> list[str]:
     rows = []
-    for label, key in (("mapper alone (shapes-csla)", "mapper_alone"), ("projection (from the mapper's guess)",
-                                                                         "projection")):
+    for label, key in ((f"mapper alone ({mapper})", "mapper_alone"), ("projection (from the mapper's guess)",
+                                                                       "projection")):
         f = figures.get(key)
         if f is None:
             continue
@@ -118,7 +118,8 @@ def main() -> None:
         "",
         "## How it works",
         "",
-        f"1. **Start**: the best shipped CLIP → latent mapper's guess for the generator (Shapes: `shapes-csla`), else "
+        f"1. **Start**: the best shipped CLIP → latent mapper's guess for the generator (Shapes: `{mapper.name}`, the one "
+        "with the best recorded inversion), else "
         "the mean code.",
         f"2. **Search**: {s.starts} codes per picture (the start, {s.starts - 1 - s.prior_starts} copies jittered by "
         f"{s.jitter} prior standard deviations and {s.prior_starts} samples of the prior), {s.search_steps} Adam steps "
@@ -151,7 +152,7 @@ def main() -> None:
         "| start → code | PSNR mean (dB) | median | min | ≥ 30 dB | " + " | ".join(FACTOR_NAMES)
         + " | all six |",
         "|---|---|---|---|---|" + "---|" * len(FACTOR_NAMES) + "---|",
-        *shapes_rows(shapes),
+        *shapes_rows(shapes, mapper.name),
         "",
         f"Seconds per projection on this CPU: {shapes['seconds_per_projection']:.2f} in batches of 16, {alone:.1f} for "
         "one picture alone (wall clock on a shared 2-core machine, so an upper bound; the mapper alone: "
@@ -229,6 +230,13 @@ def main() -> None:
         'two new); 8 starts kept for 60 full-size steps and 200 polish steps: 4 misses instead of 5 on 2000384–575, at '
         '3.5 s instead of 2.3 s per picture. Neither was adopted (the better one fixed 1 tuning render in 192; the '
         'held-out 96.5% needs 3 fewer misses in 200), and the held-out seeds were not run again for them.',
+        "",
+        'After issue 29 (2026-12-05): the tiny CLIP was retrained (words for brightness, saturation, rotation and ten '
+        "colours) and the mappers with it, so the perceptual loss and the first guess changed (now CLIP2GAN's, the "
+        'shipped mapper with the better recorded inversion); the projection settings did not. On the same 200 held-out '
+        'renders shape went from 96.5% to 100% and the lowest PSNR from 25.9 to 33.6 dB, so the bar is met. Why was not'
+        ' examined (the guess, the loss, or both), and the tuning seeds were not run again; the factors scored are '
+        'still the six the bar was set on, not brightness, saturation and rotation.',
         "",
         "## Settings",
         "",
