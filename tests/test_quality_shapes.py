@@ -22,7 +22,7 @@ DIPOLES = [("a red shape", "a blue shape"), ("a large shape", "a small shape"), 
 SEEDS = (0, 1, 2)  # training seeds of the circle/square lever (median run)
 KNOWN_SHORTFALLS: dict[str, str] = {  # first sentence → measured reason
     "a red shape": "ρ 0.877 on 2026-12-05 (scripts/shapes_quality.py): since the hue target is the closeness to the "
-                   "first colour, a path that turns the hue past red is not monotone, and this one does (issue 29 "
+                   "first colour, a path that turns the hue past red or stalls at blue is not monotone (issue 29 "
                    "item 3; docs/PATHS.md, Verdict)",
 }
 
