@@ -68,32 +68,40 @@ def evaluate_into(folder: Path) -> None:
               "--out", str(ROOT / "docs" / f"{folder.name}-eval")])
 
 
-def best_unclean(dipole: tuple[str, str], data: dict[str, dict]) -> tuple[str, int, dict] | None:
-    """(variant, training seed, measurement) of the dipole's best run when none is clean: the highest ρ among runs
-    with Δ ≥ the bar and off ≤ the bar's share of Δ, else the lowest off/Δ; None if the dipole has no run."""
+def held_out(generator, variant: str, dipole: tuple[str, str], seed: int):
+    """A measured run's path evaluated on the held-out anchors, and the figures the shipped record keeps of it."""
+    from contraclip_core.methods.contraclip.artefact import PathSet
+
+    folder = compare.PATH_SETS / compare.key(variant, dipole, seed)
+    report = evaluate_shapes(generator, PathSet.load(folder, generator), seeds=HELD_OUT, step_size=0.25)[0]
+    return report, {"rho": report.target_rho, "delta": report.target_change, "off": report.off_target_max}
+
+
+def best_unclean(dipole: tuple[str, str], data: dict[str, dict], generator) -> tuple[str, int, dict] | None:
+    """(variant, training seed, measurement with its held-out figures) of the dipole's best run when none is clean:
+    the highest ρ among runs with Δ ≥ the bar and off ≤ the bar's share of Δ, else the lowest off/Δ; None if the
+    dipole has no run."""
     runs = [(v, seed, r) for v in compare.VARIANTS for seed in compare.TRAIN_SEEDS
             if (r := data.get(compare.key(v, dipole, seed)))]
+    if not runs:
+        return None
     within = [x for x in runs if x[2]["delta"] >= compare.DELTA_BAR and compare.ratio(x[2]) <= compare.RATIO_BAR]
-    if within:
-        return max(within, key=lambda x: (x[2]["rho"], x[0] == "contraclip"))
-    return min(runs, key=lambda x: compare.ratio(x[2])) if runs else None
+    variant, seed, r = (max(within, key=lambda x: (x[2]["rho"], x[0] == "contraclip")) if within
+                        else min(runs, key=lambda x: compare.ratio(x[2])))
+    return variant, seed, r | {"held_out": held_out(generator, variant, dipole, seed)[1]}
 
 
 def choose(dipole: tuple[str, str], data: dict[str, dict], generator) -> tuple[str, int, dict] | None:
     """(variant, training seed, measurement) of the run to ship, or None if no run of the dipole is clean."""
-    from contraclip_core.methods.contraclip.artefact import PathSet
-
     for variants in (["contraclip"], [v for v in compare.VARIANTS if v != "contraclip"]):
         runs = [(compare.ratio(r), v, seed, r) for v in variants for seed in compare.TRAIN_SEEDS
                 if (r := data.get(compare.key(v, dipole, seed))) and compare.passes(r)]
         for _, variant, seed, r in sorted(runs, key=lambda x: x[:3]):
-            folder = compare.PATH_SETS / compare.key(variant, dipole, seed)
-            held_out = evaluate_shapes(generator, PathSet.load(folder, generator), seeds=HELD_OUT, step_size=0.25)[0]
-            if held_out.clean:
-                return variant, seed, r | {"held_out": {"rho": held_out.target_rho, "delta": held_out.target_change,
-                                                        "off": held_out.off_target_max}}
+            report, figures = held_out(generator, variant, dipole, seed)
+            if report.clean:
+                return variant, seed, r | {"held_out": figures}
             print(f"  {variant} seed {seed}: clean on anchors 0…31, not on the held-out ones "
-                  f"(ρ {held_out.target_rho:.2f}, off/Δ {held_out.off_ratio:.2f}); next")
+                  f"(ρ {report.target_rho:.2f}, off/Δ {report.off_ratio:.2f}); next")
     return None
 
 
@@ -158,12 +166,8 @@ def main() -> None:
                 evaluate_into(kept)
             continue
         chosen, clean = choose(dipole, data, generator), True
-        if chosen is None and args.fresh and (chosen := best_unclean(dipole, data)) is not None:
-            variant, seed, r = chosen
-            held_out = evaluate_shapes(generator, PathSet.load(compare.PATH_SETS / compare.key(variant, dipole, seed),
-                                                               generator), seeds=HELD_OUT, step_size=0.25)[0]
-            chosen, clean = (variant, seed, r | {"held_out": {"rho": held_out.target_rho, "delta": held_out.target_change,
-                                                              "off": held_out.off_target_max}}), False
+        if chosen is None and args.fresh and (chosen := best_unclean(dipole, data, generator)) is not None:
+            clean = False
             print(f"{dipole[0]} / {dipole[1]}: no clean run — shipping the best, not clean")
         if chosen is None:
             print(f"{dipole[0]} / {dipole[1]}: no clean run — nothing shipped")
