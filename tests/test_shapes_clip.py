@@ -13,7 +13,7 @@ from contraclip_core.generators.shapes import ShapesGenerator
 from contraclip_core.shapes_clip.captions import (FACTOR_NAMES, FACTORS, NOT_APPLICABLE, caption, caption_matches, prompts,
                                                   random_captions, swapped_shape_captions)
 from contraclip_core.shapes_clip.evaluate import BARS, zero_shot
-from contraclip_core.shapes_clip.train import multi_positive_clip_loss, render_pool
+from contraclip_core.shapes_clip.train import hue_variant, multi_positive_clip_loss, render_pool, turned_variant
 
 MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 
@@ -179,7 +179,7 @@ def test_factors_that_do_not_apply_are_never_named() -> None:
 
 
 def test_rotation_pairs_are_the_same_shape_upright_and_tilted(G: ShapesGenerator) -> None:
-    images, labels = render_pool(G, range(6), 64, MEAN, STD, turned=True)  # (6, 2, 3, 64, 64), (6, 2, 9)
+    images, labels = render_pool(G, range(6), 64, MEAN, STD, extra=(turned_variant,))  # (6, 2, …), (6, 2, 9)
     rotation, shape = FACTOR_NAMES.index("rotation"), FACTOR_NAMES.index("shape")
     others = [i for i in range(len(FACTOR_NAMES)) if i != rotation]
     assert (labels[:, 1, others] == labels[:, 0, others]).all()  # only the turn differs
@@ -190,8 +190,6 @@ def test_rotation_pairs_are_the_same_shape_upright_and_tilted(G: ShapesGenerator
 
 
 def test_hue_pairs_turn_only_the_hue_by_30_degrees(G: ShapesGenerator) -> None:
-    from contraclip_core.shapes_clip.train import hue_variant
-
     z = G.sample_z(list(range(8)))
     attrs = G.attributes(G.mapping(z), "w")
     turned = hue_variant(attrs)

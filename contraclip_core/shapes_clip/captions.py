@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from ..colour_names import COLOUR_NAMES, GREY_SATURATION, colour_class
+from ..colour_names import COLOUR_NAMES, GREY, colour_class
 from ..generators.shapes import ShapesConfig
 
 # Factor → its class names, in label order (the label columns follow this order).
@@ -53,13 +53,20 @@ def _thirds(value: torch.Tensor, low: float, high: float) -> torch.Tensor:
     return (value > low + step).long() + (value > low + 2.0 * step).long()
 
 
+def symmetry_period(shape: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The turn that draws each shape again (``SYMMETRY``), NaN for circles: shape class index (B,) long → (B,) in
+    ``like``'s dtype and device."""
+    period = torch.full_like(like, math.nan)
+    for name, turn in SYMMETRY.items():
+        period = torch.where(shape == FACTORS["shape"].index(name), torch.full_like(like, turn), period)
+    return period
+
+
 def tilt(rotation: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
     """How far a shape is turned from its upright pose, as a fraction of the furthest it can be (0 upright, 1 the
     most tilted: 45° for a square, 60° for a triangle, then it is upright again); NaN for circles. shape: class
     index (B,) long, rotation radians (B,)."""
-    period = torch.full_like(rotation, math.nan)
-    for name, turn in SYMMETRY.items():
-        period = torch.where(shape == FACTORS["shape"].index(name), torch.full_like(rotation, turn), period)
+    period = symmetry_period(shape, rotation)
     phase = torch.remainder(rotation, period) / period  # [0, 1)
     return 2.0 * torch.minimum(phase, 1.0 - phase)
 
@@ -76,7 +83,7 @@ def attribute_labels(attrs: dict[str, torch.Tensor], config: ShapesConfig) -> to
     """
     shape = torch.stack([attrs["shape_circle"], attrs["shape_square"], attrs["shape_triangle"]], dim=1).argmax(1)
     colour = colour_class(attrs["hue"], attrs["saturation"])
-    grey = colour == len(COLOUR_NAMES) - 1
+    grey = colour == COLOUR_NAMES.index(GREY)
     na = torch.full_like(shape, NOT_APPLICABLE)
     turned = tilt(attrs["rotation"], shape)
     r = config.position_range

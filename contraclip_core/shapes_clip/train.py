@@ -47,11 +47,11 @@ from ..generators.shapes import ShapesGenerator
 from .captions import (
     FACTOR_NAMES,
     FACTORS,
-    SYMMETRY,
     attribute_labels,
     caption_matches,
     random_captions,
     swapped_shape_captions,
+    symmetry_period,
 )
 from .evaluate import EVAL_SEED_START  # noqa: F401  (documented above: held-out seeds start there)
 
@@ -148,9 +148,7 @@ def turned_variant(attrs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The same attributes turned by half the symmetry period of the drawn shape (45° for a square, 60° for a
     triangle, nothing for a circle): upright becomes tilted and tilted upright."""
     shape = torch.stack([attrs[k] for k in SHAPE_KEYS], dim=1).argmax(1)  # (B,)
-    half = torch.zeros_like(attrs["rotation"])
-    for name, period in SYMMETRY.items():
-        half = torch.where(shape == FACTORS["shape"].index(name), torch.full_like(half, period / 2), half)
+    half = symmetry_period(shape, attrs["rotation"]).nan_to_num(0.0) / 2  # circles: no turn
     return {**attrs, "rotation": attrs["rotation"] + half}
 
 
@@ -167,21 +165,20 @@ PAIRS = {"rotation": (turned_variant, ("shape", "circle")), "colour": (hue_varia
 @torch.no_grad()
 def render_pool(
     generator: ShapesGenerator, seeds: range, image_size: int, mean: tuple, std: tuple, chunk: int = 256,
-    variants: int = 1, dtype: torch.dtype = torch.float32, turned: bool = False, extra: tuple = (),
+    variants: int = 1, dtype: torch.dtype = torch.float32, extra: tuple = (),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CLIP inputs (N, V, 3, S, S) and labels (N, V, 9) of the renders of ``seeds``, via the app's preprocessing.
 
     Variant 0 is the render of the seed itself; variant v > 0 is the same render with its shape weights shifted by v
-    (:func:`shape_variant`), so the first ``variants`` ≤ 3 variants of a seed differ only in shape. With ``turned``
-    one more variant follows: variant 0 turned by half its symmetry period (:func:`turned_variant`); then one per
-    function of ``extra`` (attributes → attributes), applied to variant 0.
+    (:func:`shape_variant`), so the first ``variants`` ≤ 3 variants of a seed differ only in shape; then one variant
+    per function of ``extra`` (attributes → attributes, e.g. :func:`turned_variant`), applied to variant 0.
     """
     images, labels = [], []
     for start in range(0, len(seeds), chunk):
         z = generator.sample_z(list(seeds[start : start + chunk]))  # (b, z_dim)
         attrs = generator.attributes(generator.mapping(z), "w")
         chunk_images, chunk_labels = [], []
-        for v, make in enumerate([None] * variants + [turned_variant] * turned + list(extra)):
+        for v, make in enumerate([None] * variants + list(extra)):
             a = shape_variant(attrs, v) if v < variants else make(attrs)
             chunk_images.append(preprocess(generator.render(a), image_size, mean, std).to("cpu", dtype))
             chunk_labels.append(attribute_labels(a, generator.config).cpu())
