@@ -135,7 +135,9 @@ def main() -> None:
         f"{edit_set.metrics.get('train_threads', '?')} torch thread(s). Mapper: CF-CLIP's (text MLP fused with the "
         f"code, levels MLP, {s.get('depth')} layers each, lr multiplier {s.get('lr_mul')})"
         + (f" plus a linear text → residual term (lr multiplier {s.get('skip_lr_mul')})" if s.get("text_skip") else "")
-        + f", reading the text {s.get('text_input')}; λ = {s.get('residual_scale')}; Adam lr {s.get('lr')}. "
+        + (f" and a text-gated linear map of the code (rank {s.get('gate_rank')})" if s.get("gate_rank") else "")
+        + f", reading the text {s.get('text_input')}; λ = {s.get('residual_scale')}; Adam lr {s.get('lr')}"
+        + (" decayed to 0 on a cosine" if s.get("lr_schedule") == "cosine" else "") + ". "
         f"Losses: CLIP-NCE ×{s.get('nce_lambda')} (τ {s.get('tau')}), latent L2 ×{s.get('l2_lambda')}, "
         f"{s.get('clip_loss')} CLIP loss ×{s.get('clip_lambda')}"
         + (f" (τ {s.get('rival_tau')})" if s.get("clip_loss") == "rivals" else "")

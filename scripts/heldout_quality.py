@@ -38,7 +38,6 @@ MEASUREMENTS = ROOT / "docs" / "heldout"
 DOC = ROOT / "docs" / "HELDOUT.md"
 EVAL_SEEDS = range(5_000_000, 5_000_032)  # anchors of the path scores: never a tuning seed of the project
 EDIT_SEEDS = range(5_100_000, 5_100_064)  # anchors of the edit scores
-MIDDLE = {"size": "medium", "horizontal": "centre", "vertical": "middle"}
 
 
 def slug(dipole: tuple[str, str]) -> str:
@@ -73,26 +72,12 @@ def measure_edits(generator, clip, sentences=THREE_FACTOR, seeds=EDIT_SEEDS, fol
     """The shipped edit model on the three-factor sentences: per sentence, named reached and unnamed drift; per
     middle class, the share reached among the sentences that name it."""
     from contraclip_core.methods.cfclip.artefact import EditSet
-    from contraclip_core.methods.cfclip.evaluate import evaluate_edits, summary
-
-    from contraclip_core.shapes_clip.captions import FACTOR_NAMES, FACTORS, attribute_labels
+    from contraclip_core.methods.cfclip.evaluate import evaluate_edits, reached_by_class, summary
 
     edit_set = EditSet.load(ROOT / "checkpoints" / "shapes" / "edits" / "shapes-captions", generator)
     reports = evaluate_edits(generator, edit_set, clip, sentences, seeds)
     s = summary(reports)
-    anchor = generator.encode(generator.sample_z(list(seeds)), edit_set.space, edit_set.truncation)
-    per_class = {}
-    for factor, name in MIDDLE.items():
-        hits = []
-        for r in reports:
-            if r.named.get(factor) != name:
-                continue
-            with torch.no_grad():
-                edited = edit_set.edit(anchor, edit_set.text_embedding(clip, r.sentence))
-                labels = attribute_labels(generator.attributes(edited, edit_set.space), generator.config)
-            hits.append(float((labels[:, FACTOR_NAMES.index(factor)] == FACTORS[factor].index(name)).float().mean()))
-        if hits:
-            per_class[f"{factor} = {name}"] = sum(hits) / len(hits)
+    per_class = reached_by_class(generator, edit_set, clip, sentences, seeds)
     record = {"sentences": list(sentences), "seeds": [seeds[0], seeds[-1]], "reached": s["edited_reached"],
               "all_reached": s["edited_all_reached"], "unnamed": s["edited_unnamed"], "chance": s["unedited_reached"],
               "per_sentence": {r.sentence: [r.edited.reached, r.edited.unnamed] for r in reports},

@@ -104,6 +104,51 @@ def test_text_skip_starts_as_the_identity_edit_and_conditions_on_text():
     assert not hasattr(plain, "text_skip") or plain.config.text_skip is False
 
 
+def test_the_text_gate_starts_silent_and_is_a_bilinear_map_of_code_and_text():
+    config = MapperConfig(latent_dim=8, text_dim=6, num_layers=2, residual_scale=1.0, text_skip=True, gate_rank=3)
+    mapper = TextConditionedMapper(config, seed=0)
+    codes, text = torch.randn(5, 2, 8), torch.randn(1, 6)
+    assert torch.equal(mapper(codes, text), codes)  # silent at start, like the skip
+    with torch.no_grad():
+        for gate in mapper.gate_text:
+            gate.weight.normal_()
+    r = mapper.residual(codes, text)
+    assert r.abs().max() > 1e-3
+    # the skip and the fused path are still zero, so the residual is the gate alone: linear in the code and in the
+    # text (a pull whose size and sign follow where the code is: "toward the middle")
+    torch.testing.assert_close(mapper.residual(2 * codes, text), 2 * r)
+    torch.testing.assert_close(mapper.residual(-codes, text), -r)
+    torch.testing.assert_close(mapper.residual(codes, 3 * text), 3 * r)
+    torch.testing.assert_close(mapper.residual(codes[:, :1].expand(5, 2, 8).contiguous(), text)[:, 0], r[:, 0])
+
+
+def test_offset_text_input_is_the_unnormalised_move_from_the_source_class():
+    from contraclip_core.methods.cfclip.model import text_input
+
+    targets, source = torch.randn(4, 6), torch.randn(1, 6)
+    torch.testing.assert_close(text_input(targets, source, "offset"), targets - source)
+    torch.testing.assert_close(text_input(targets, source, "direction"), F.normalize(targets - source, dim=-1))
+    assert torch.equal(text_input(targets, source, "embedding"), targets)
+    with pytest.raises(ValueError, match="text input must be one of"):
+        text_input(targets, source, "raw")
+
+
+def test_cosine_schedule_decays_adam_step_to_zero():
+    from contraclip_core.methods.cfclip.train import EditTrainConfig, EditTrainer
+
+    g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
+    trainer = EditTrainer(EditTrainConfig(targets=["a red shape"], iterations=4, batch_size=2, lr=0.5,
+                                          lr_schedule="cosine", text_skip=True, gate_rank=2), g, clip)
+    seen = []
+    for _ in range(4):
+        seen.append(trainer.learning_rate())
+        trainer.step()
+        assert trainer.optimizer.param_groups[0]["lr"] == seen[-1]
+    assert seen[0] == 0.5 and seen == sorted(seen, reverse=True) and seen[-1] < 0.1
+    with pytest.raises(ValueError, match="lr_schedule"):
+        EditTrainer(EditTrainConfig(targets=["a red shape"], lr_schedule="step"), g, clip)
+
+
 def test_a_mapper_with_the_text_skip_round_trips_and_its_description_is_checked(tmp_path):
     import json
 
@@ -113,13 +158,15 @@ def test_a_mapper_with_the_text_skip_round_trips_and_its_description_is_checked(
 
     g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
     config = EditTrainConfig(targets=["a red shape", "a circle"], iterations=3, batch_size=4, residual_scale=5.0,
-                             text_skip=True, clip_lambda=1.0, clip_loss="rivals", keep_lambda=3.0, nce_lambda=0.0)
+                             text_skip=True, clip_lambda=1.0, clip_loss="rivals", keep_lambda=3.0, nce_lambda=0.0,
+                             gate_rank=4, text_input="offset")
     trainer = EditTrainer(config, g, clip)
     edit_set = trainer.train()
     folder = edit_set.save(tmp_path / "skip")
     loaded = EditSet.load(folder, g)
     meta = json.loads((folder / META_NAME).read_text())
     assert meta["mapper"]["text_skip"] is True and meta["settings"]["clip_loss"] == "rivals"
+    assert meta["mapper"]["gate_rank"] == 4 and meta["text_input"] == "offset"
     assert meta["settings"]["keep_lambda"] == 3.0 and meta["settings"]["nce_lambda"] == 0.0
     w = g.encode(g.sample_z([0, 1]), "w")
     text = loaded.text_embedding(clip, "a red shape")
@@ -127,6 +174,8 @@ def test_a_mapper_with_the_text_skip_round_trips_and_its_description_is_checked(
     assert not torch.allclose(loaded.edit(w, text), w)  # three steps already move the codes
     for change, message in [({"text_skip": "yes"}, "'text_skip' must be true or false"),
                             ({"skip_lr_mul": -1}, "'skip_lr_mul' must be a number in"),
+                            ({"gate_rank": 2}, r"'gate_in.0.weight' is \(4, 32\), expected \(2, 32\)"),
+                            ({"gate_rank": 1.5}, "'gate_rank' must be"),
                             ({"text_skip": False}, "does not describe this file")]:
         bad = json.loads(json.dumps(meta))
         bad["mapper"].update(change)

@@ -17,7 +17,7 @@ from contraclip_core.jobs import Job, JobStore
 from contraclip_core.methods.cfclip.artefact import META_NAME, WEIGHTS_NAME, EditSet
 from contraclip_core.methods.cfclip.losses import clip_nce_loss
 from contraclip_core.methods.cfclip.model import MapperConfig, TextConditionedMapper
-from contraclip_core.methods.cfclip.train import EditTrainConfig, EditTrainer
+from contraclip_core.methods.cfclip.train import EditTrainConfig, EditTrainer, edit_config
 from contraclip_core.methods.registry import REQUEST_CHECKS
 
 from .conftest import populate_hf_cache
@@ -78,15 +78,23 @@ def test_clip_nce_matches_a_hand_computation():
     assert float(toward) < float(away)
 
 
-def test_training_resumes_exactly_from_a_checkpoint(shapes_world, tmp_path):
+def shapes_config(iterations: int = 4) -> EditTrainConfig:
+    """The Shapes settings (text gate, offset input, cosine step), tiny."""
+    config = edit_config("shapes-128", TARGETS)
+    config.iterations, config.batch_size, config.checkpoint_every = iterations, 2, 2
+    return config
+
+
+@pytest.mark.parametrize("make", [tiny_config, shapes_config], ids=["authors", "shapes"])
+def test_training_resumes_exactly_from_a_checkpoint(shapes_world, tmp_path, make):
     g, clip = shapes_world
-    straight = EditTrainer(tiny_config(4), g, clip)
+    straight = EditTrainer(make(4), g, clip)
     straight.train()
     ckpt = tmp_path / "checkpoint.pt"
-    first = EditTrainer(tiny_config(4), g, clip)
+    first = EditTrainer(make(4), g, clip)
     first.train(checkpoint=ckpt, callback=lambda p: p.iteration < 2)  # "cancelled" after 2 iterations
     assert first.iteration == 2 and ckpt.is_file()
-    resumed = EditTrainer(tiny_config(4), g, clip)
+    resumed = EditTrainer(make(4), g, clip)
     resumed.train(checkpoint=ckpt)
     assert resumed.resumed_from == 2 and resumed.iteration == 4
     for (k, a), b in zip(straight.mapper.state_dict().items(), resumed.mapper.state_dict().values()):
@@ -188,6 +196,16 @@ def test_service_refuses_bad_input_with_a_sentence(service, tmp_path):
     with pytest.raises(ServiceError, match="not on 'shapes-128'"):
         service.method("cfclip").edit("shapes-128", "local:foreign", "0", "a red shape")
     assert service.method("cfclip").edit("shapes-128", "local:tiny", "0", "a red shape", frames=2)["gif"]  # still serving
+
+
+def test_a_mapper_over_the_vocabulary_trains_longer_than_one_over_typed_sentences():
+    from contraclip_core.methods.cfclip.train import MANY_TARGETS_ITERATIONS, SHAPES_SETTINGS
+    from contraclip_core.methods.cfclip.vocab import training_sentences
+
+    assert edit_config("shapes-128", TARGETS).iterations == SHAPES_SETTINGS["iterations"] == 2000
+    assert edit_config("shapes-128", training_sentences()).iterations == MANY_TARGETS_ITERATIONS
+    assert SHAPES_SETTINGS["iterations"] == 2000  # edit_config did not change the shared table
+    assert edit_config("stylegan2-ffhq-config-f", TARGETS * 40).iterations == EditTrainConfig(targets=TARGETS).iterations
 
 
 def test_edit_training_is_a_background_job_kind(service):

@@ -28,6 +28,16 @@ def test_no_tuning_script_or_module_reads_the_list():
     assert readers == []
 
 
+def test_the_edit_models_tuning_sentences_are_not_the_held_out_ones():
+    import cfclip_tuning
+
+    from contraclip_core.methods.cfclip.vocab import parse
+
+    assert not set(cfclip_tuning.TUNING_THREE) & set(THREE_FACTOR)
+    assert all(len(parse(s)) == 3 for s in cfclip_tuning.TUNING_THREE)
+    assert len(set(cfclip_tuning.TUNING_THREE)) == 24
+
+
 def test_the_sentences_are_what_they_claim():
     from contraclip_core.methods.cfclip.vocab import parse, training_sentences
 

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from ...artefact import Artefact
 from ...errors import RecordError, WeightsError
 from ...generators.base import Generator
-from .model import MapperConfig, TextConditionedMapper, text_table
+from .model import TEXT_INPUTS, MapperConfig, TextConditionedMapper, text_input, text_table
 
 WEIGHTS_NAME = "edit.safetensors"
 META_NAME = "edit.json"
@@ -54,7 +53,7 @@ class EditSet(Artefact):
     clip: str  # registry name of the CLIP model that embeds the sentences
     targets: list[str]  # the target sentences it was trained on (the text conditioning)
     source_class: str = ""  # the neutral domain description of CLIP-NCE's negatives
-    text_input: str = "embedding"  # what the mapper reads: "embedding" (t̄) or "direction" (n(t̄ − t̄_source))
+    text_input: str = "embedding"  # what the mapper reads: one of model.TEXT_INPUTS
     templates: list[str] = field(default_factory=lambda: ["{}"])  # prompt templates sentences are averaged over
     settings: dict[str, Any] = field(default_factory=dict)  # every training hyperparameter
     iterations: int = 0
@@ -63,11 +62,10 @@ class EditSet(Artefact):
     name: str = ""
 
     def text_embedding(self, clip: Any, sentence: str) -> torch.Tensor:
-        """The mapper's text input for ``sentence``: its template-averaged normalised CLIP embedding, (1, E)."""
-        text = text_table(clip, [sentence], self.templates)  # (1, E)
-        if self.text_input == "direction":
-            source = text_table(clip, [self.source_class], self.templates)
-            text = F.normalize(text - source, dim=-1)
+        """The mapper's text input for ``sentence`` (``model.text_input`` of its template-averaged CLIP embedding),
+        (1, E)."""
+        source = text_table(clip, [self.source_class], self.templates) if self.text_input != "embedding" else None
+        text = text_input(text_table(clip, [sentence], self.templates), source, self.text_input)  # (1, E)
         if text.shape[1] != self.mapper.config.text_dim:
             raise WeightsError(f"the CLIP model gives {text.shape[1]}-d text embeddings; this edit model needs "
                                f"{self.mapper.config.text_dim}-d ones ({self.clip!r})")
@@ -106,12 +104,13 @@ class EditSet(Artefact):
                 lr_mul=m.number("lr_mul", 1e-9, 1e6), residual_scale=m.number("residual_scale", 1e-9, 1e6),
                 coarse_end=m.number("coarse_end", 0, MAX_SIDE, integer=True, default=4),
                 medium_end=m.number("medium_end", 0, MAX_SIDE, integer=True, default=8),
-                text_skip=m.flag("text_skip", default=False), skip_lr_mul=m.number("skip_lr_mul", 1e-9, 1e6, default=0.01))
+                text_skip=m.flag("text_skip", default=False), skip_lr_mul=m.number("skip_lr_mul", 1e-9, 1e6, default=0.01),
+                gate_rank=m.number("gate_rank", 0, MAX_SIDE, integer=True, default=0))
             values.update(clip=f.text("clip", max_chars=1000, nonempty=True),
                           targets=f.sentences("targets", min_len=1, max_len=MAX_TARGETS),
                           source_class=f.text("source_class", max_chars=1000, default=""),
                           templates=f.sentences("templates", min_len=1, max_len=64, default=["{}"]),
-                          text_input=f.text("text_input", choices=("embedding", "direction"), default="embedding"))
+                          text_input=f.text("text_input", choices=TEXT_INPUTS, default="embedding"))
         except RecordError as e:
             raise WeightsError(f"not a valid edit-model description: {e}") from e
         meta_path, space, latent_shape = Path(folder) / META_NAME, values["space"], values["latent_shape"]

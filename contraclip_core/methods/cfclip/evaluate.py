@@ -126,6 +126,27 @@ def evaluate_edits(generator: Generator, edit_set: EditSet, clip: Any, sentences
     return reports
 
 
+MIDDLE_CLASSES = {"size": "medium", "horizontal": "centre", "vertical": "middle"}  # the classes between two poles
+
+
+@torch.no_grad()
+def reached_by_class(generator: Generator, edit_set: EditSet, clip: Any, sentences: Sequence[str],
+                     seeds: Sequence[int], classes: dict[str, str] = MIDDLE_CLASSES) -> dict[str, float]:
+    """For each ``factor → class`` of ``classes`` that some sentence names: the share of (sentence, anchor) pairs
+    whose edited image has that class, over the sentences naming it (the middle classes by default)."""
+    anchor = generator.encode(generator.sample_z(list(seeds)), edit_set.space, edit_set.truncation)
+    hits: dict[str, list[torch.Tensor]] = {}
+    for sentence in sentences:
+        for factor, name in (parse(sentence) or {}).items():
+            if classes.get(factor) != name:
+                continue
+            edited = edit_set.edit(anchor, edit_set.text_embedding(clip, sentence))
+            labels = attribute_labels(generator.attributes(edited, edit_set.space),  # type: ignore[attr-defined]
+                                      generator.config)[:, FACTOR_NAMES.index(factor)]  # type: ignore[attr-defined]
+            hits.setdefault(f"{factor} = {name}", []).append(labels == FACTORS[factor].index(name))
+    return {key: float(torch.cat(h).float().mean()) for key, h in hits.items()}
+
+
 def summary(reports: Sequence[EditReport]) -> dict[str, Any]:
     """Means over sentences for each method, plus every report as plain data (for ``edit.json`` metrics)."""
     def mean(key: str, which: str) -> float | None:

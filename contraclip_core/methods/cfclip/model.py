@@ -6,6 +6,8 @@ For each style input l of the latent code (one for Z/W, ``num_ws`` for W+):
   fuse (shared over layers): [w_l, m_l] (2D) → one equalised linear layer → f_l (D,);
 then StyleCLIP's levels mapper: one 4-layer MLP (PixelNorm first) for the coarse layers 0–3, one for the medium
 4–7, one for the fine 8+ (one level when there is a single style input) → residual Δw_l.
+Optional terms beside them (not in CF-CLIP; docs/EDITS.md says why): a linear text → residual map (``text_skip``) and
+a text-gated linear map of the code, U·diag(G·t)·Vᵀ·w (``gate_rank`` R), both zero at start.
 The edit is w′ = w + s·λ·Δw, λ = ``residual_scale`` (0.1 in the authors' code), s ∈ [0, 1] the strength the app
 exposes (s = 1 is what was trained).
 """
@@ -19,6 +21,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...clip import ClipModel, cached_text_embeddings
+
+
+TEXT_INPUTS = ("embedding", "direction", "offset")
+
+
+def text_input(targets: torch.Tensor, source: torch.Tensor, kind: str) -> torch.Tensor:
+    """What the mapper reads for target embeddings (N, E) and the source class's (1, E), both template-averaged:
+    "embedding" t̄ (the authors'), "direction" n(t̄ − t̄_source), or "offset" t̄ − t̄_source unnormalised: a
+    three-factor sentence's offset is close to the sum of its factors' one-factor offsets (in the Shapes CLIP,
+    least-squares coefficients 1.0–1.2), where normalising shrinks each factor's share as factors are added."""
+    if kind == "embedding":
+        return targets
+    if kind == "direction":
+        return F.normalize(targets - source, dim=-1)
+    if kind == "offset":
+        return targets - source
+    raise ValueError(f"text input must be one of {TEXT_INPUTS}, got {kind!r}")
 
 
 def text_table(clip: ClipModel, sentences: list[str], templates: list[str]) -> torch.Tensor:
@@ -41,6 +60,7 @@ class MapperConfig:
     medium_end: int = 8  # [coarse_end, medium_end) medium, the rest fine
     text_skip: bool = False  # add a linear text → residual term (zero at start) beside the fused MLP path
     skip_lr_mul: float = 0.01  # lr multiplier of that linear term
+    gate_rank: int = 0  # R > 0: add a text-gated linear map of the code, U·diag(G·t)·Vᵀ·w (zero at start)
 
     def levels(self) -> list[range]:
         """Which style inputs each level mapper owns (a single level when there are few layers)."""
@@ -62,14 +82,14 @@ class EqualLinear(nn.Module):
     time, so Adam's step size is the same for every layer and ``lr_mul`` slows this layer down. Optional leaky ReLU
     (slope 0.2) with gain √2, as StyleGAN2's fused_lrelu."""
 
-    def __init__(self, in_dim: int, out_dim: int, lr_mul: float = 1.0, activation: bool = True):
+    def __init__(self, in_dim: int, out_dim: int, lr_mul: float = 1.0, activation: bool = True, bias: bool = True):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
-        self.bias = nn.Parameter(torch.zeros(out_dim))
+        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
         self.scale, self.lr_mul, self.activation = lr_mul / math.sqrt(in_dim), lr_mul, activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+        out = F.linear(x, self.weight * self.scale, None if self.bias is None else self.bias * self.lr_mul)
         return F.leaky_relu(out, 0.2) * math.sqrt(2.0) if self.activation else out
 
 
@@ -105,6 +125,20 @@ class TextConditionedMapper(nn.Module):
                         skip.weight.zero_()
                     for level in self.level_mappers:
                         level[-1].weight.zero_()
+            if c.gate_rank > 0:
+                # Δw_gate = U·diag(G·t)·Vᵀ·w per style input: a linear map of the code chosen by the sentence, so
+                # "toward the middle" (a pull whose sign depends on where the code is) is one term, and sentences
+                # whose offsets add give maps that add. G starts at zero: the term starts silent.
+                def gate_part(i: int, o: int) -> nn.ModuleList:
+                    return nn.ModuleList(EqualLinear(i, o, lr_mul=c.skip_lr_mul, activation=False, bias=False)
+                                         for _ in range(c.num_layers))
+
+                self.gate_in = gate_part(c.latent_dim, c.gate_rank)
+                self.gate_text = gate_part(c.text_dim, c.gate_rank)
+                self.gate_out = gate_part(c.gate_rank, c.latent_dim)
+                with torch.no_grad():
+                    for gate in self.gate_text:
+                        gate.weight.zero_()
 
     def residual(self, codes: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """codes (B, L, D) and text embeddings (B, T) or (1, T) → Δw (B, L, D), before the scale λ."""
@@ -119,6 +153,9 @@ class TextConditionedMapper(nn.Module):
         out = torch.cat(parts, dim=1)  # (B, L, D)
         if self.config.text_skip:
             out = out + torch.stack([skip(text) for skip in self.text_skip], dim=1)
+        if self.config.gate_rank > 0:
+            out = out + torch.stack([o(g(text) * i(codes[:, l])) for l, (i, g, o) in
+                                     enumerate(zip(self.gate_in, self.gate_text, self.gate_out))], dim=1)
         return out
 
     def forward(self, codes: torch.Tensor, text: torch.Tensor, strength: float | torch.Tensor = 1.0) -> torch.Tensor:

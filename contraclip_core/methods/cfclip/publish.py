@@ -37,7 +37,9 @@ def edit_card(edit_set: EditSet, where: str, repo_id: str) -> str:
         f"{s.get('clip_loss', 'cosine')} CLIP loss ×{s.get('clip_lambda')}"
         + (f", keep loss ×{s.get('keep_lambda')}" if s.get("keep_lambda") else "")
         + f"; λ = {s.get('residual_scale')}, text input {edit_set.text_input}, Adam lr {s.get('lr')}"
-        + ("; mapper with a linear text → residual term" if s.get("text_skip") else ""),
+        + (" (cosine-decayed)" if s.get("lr_schedule") == "cosine" else "")
+        + ("; mapper with a linear text → residual term" if s.get("text_skip") else "")
+        + (f" and a text-gated linear map of the code (rank {s.get('gate_rank')})" if s.get("gate_rank") else ""),
     ]
     if m.get("edited_reached") is not None:
         lines += ["", "## Quality (Shapes world, exact ground truth, held-out sentences)", "",
