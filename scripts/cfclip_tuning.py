@@ -3,6 +3,11 @@ scores. Every row of docs/EDITS.md's "Composing three factors" table is one invo
 
     python scripts/cfclip_tuning.py NAME '{"gate_rank": 32, "text_input": "offset"}' [--seed 0] [--threads 1]
     python scripts/cfclip_tuning.py --gradients
+    python scripts/cfclip_tuning.py --typed [--threads 1]
+
+``--typed`` trains, as the app does for sentences a user types (at most 32: 2000 iterations), one mapper per TYPED set
+with today's settings and with the settings shipped before issue #29 item 4 (normalised direction, no gate, constant
+step), and prints each one's score on its own sentences (tuning seeds).
 
 ``--gradients`` trains nothing: on 64 seeded codes (4000–4063) it takes the gradient of the rivals loss of "a shape
 in the centre" (among the three horizontal captions) and of "a medium shape" with respect to w, and prints how often
@@ -53,6 +58,25 @@ TUNING_THREE = [
 ]
 
 
+TYPED = [["a medium shape"], ["a green square", "a shape in the centre"], ["a large red circle"],
+         ["a small shape in the middle", "a blue triangle", "a shape on a dark background"]]
+BEFORE = {"text_input": "direction", "gate_rank": 0, "lr_schedule": "constant"}  # the settings shipped before item 4
+
+
+def typed_check(generator, clip) -> None:
+    """Print, per TYPED set, named reached · unnamed change of a mapper trained with today's settings and before."""
+    for sentences in TYPED:
+        cells = []
+        for changes in ({}, BEFORE):
+            config = edit_config("shapes-128", sentences)
+            for key, value in changes.items():
+                setattr(config, key, value)
+            edit_set = EditTrainer(config, generator, clip).train()
+            m = summary(evaluate_edits(generator, edit_set, clip, sentences, TUNING_SEEDS))
+            cells.append(f"{m['edited_reached']:.1%} · {m['edited_unnamed']:.2f}")
+        print(f"| {' / '.join(sentences)} | {config.iterations} | {cells[0]} | {cells[1]} |", flush=True)
+
+
 def gradient_check(generator, clip) -> None:
     """Print, per band of |head| (whitened, std units), how often the rivals loss's descent direction moves the head
     toward 0 (the middle class) and how much of the gradient lies along the head."""
@@ -89,6 +113,7 @@ def main() -> None:
     parser.add_argument("name", nargs="?")
     parser.add_argument("changes", nargs="?", help="JSON object of EditTrainConfig fields to change")
     parser.add_argument("--gradients", action="store_true", help="print the middle-class gradient check and stop")
+    parser.add_argument("--typed", action="store_true", help="compare today's and the earlier settings on typed sets")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -96,6 +121,9 @@ def main() -> None:
     generator, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
     if args.gradients:
         gradient_check(generator, clip)
+        return
+    if args.typed:
+        typed_check(generator, clip)
         return
     if not args.name or args.changes is None:
         parser.error("give a NAME and the JSON of changes (or --gradients)")

@@ -147,6 +147,51 @@ def reevaluate() -> None:
               f"off {old[2]:.2f} → {result['off']:.2f}", flush=True)
 
 
+def hue_split(threshold: float = 0.9, steps: int = 8, step_size: float = 0.25) -> None:
+    """Print where the stored hue runs miss their first-colour target, per traversal (anchors 0…31, as evaluated):
+    how many traversals have ρ < ``threshold`` on the whole, and of those whether only the positive half (steps 0…+T:
+    past the first colour or the long way round), only the negative half (−T…0: at or past the second colour) or both
+    are out of order. Needs the saved path sets (``runs/compare``), which are local, not committed."""
+    import torch
+
+    from contraclip_core.generators import from_pretrained
+    from contraclip_core.groundtruth import ROUND_OFF_ULPS, shapes_target, spearman
+    from contraclip_core.methods.contraclip.artefact import PathSet
+    from contraclip_core.methods.contraclip.traversal import euler_path
+
+    generator = from_pretrained("shapes-128")
+    counts = {"runs": 0, "traversals": 0, "failing": 0, "positive half only": 0, "negative half only": 0, "both": 0,
+              "neither half alone": 0}
+    for path in sorted(MEASUREMENTS.glob("*.json")):
+        result = json.loads(path.read_text())
+        saved = PATH_SETS / path.stem
+        if not result["target"].startswith("hue") or not (saved / "paths.json").exists():
+            continue
+        path_set = PathSet.load(saved, generator=generator)
+        view, target = path_set.view, shapes_target(tuple(result["dipole"]))
+        anchor = generator.encode(generator.sample_z(list(range(32))), view.space, path_set.truncation)
+        with torch.no_grad():
+            flat = euler_path(path_set.lss, view.flat(anchor).float(), 0, steps, step_size)  # (S, 2T+1, d)
+            s, n, d = flat.shape
+            full = view.merge(flat.reshape(s * n, d), anchor.repeat_interleave(n, dim=0))
+            attrs = {a: v.reshape(s, n).float().cpu() for a, v in generator.attributes(full, view.space).items()}
+        ranked = target.ranked(attrs)  # (S, 2T+1)
+        index = torch.arange(n, dtype=torch.float32)
+        whole = spearman(index, ranked, ROUND_OFF_ULPS)
+        positive = spearman(index[steps:], ranked[:, steps:], ROUND_OFF_ULPS)
+        negative = spearman(index[: steps + 1], ranked[:, : steps + 1], ROUND_OFF_ULPS)
+        failing = whole < threshold
+        counts["runs"] += 1
+        counts["traversals"] += len(whole)
+        counts["failing"] += int(failing.sum())
+        bad_pos, bad_neg = positive < threshold, negative < threshold
+        counts["positive half only"] += int((failing & bad_pos & ~bad_neg).sum())
+        counts["negative half only"] += int((failing & bad_neg & ~bad_pos).sum())
+        counts["both"] += int((failing & bad_pos & bad_neg).sum())
+        counts["neither half alone"] += int((failing & ~bad_pos & ~bad_neg).sum())
+    print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
 def ceiling(step_sizes=(0.15, 0.2, 0.25, 0.3, 0.35, 0.4)) -> None:
     """Print what a perfectly disentangled path (the ground-truth direction) scores on every dipole at several
     traversal step sizes, and the seeds that pull its ρ down most: the ceiling issue 14's ρ bar is read against."""
@@ -300,10 +345,14 @@ def main() -> None:
                         help="print the ground-truth direction's ρ and Δ at several step sizes (the ρ bar's ceiling)")
     parser.add_argument("--reevaluate", action="store_true",
                         help="re-score the stored measurements from their saved path sets (before --worker/--render)")
+    parser.add_argument("--hue-split", action="store_true",
+                        help="print where the stored hue runs miss their target, per traversal (needs runs/compare)")
     args = parser.parse_args()
     allocator.tune()  # as the app and the CLI run: the training times these tables quote are the app's
     if args.ceiling:
         ceiling()
+    if args.hue_split:
+        hue_split()
     if args.reevaluate:
         reevaluate()
     if args.worker:

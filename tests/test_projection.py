@@ -56,9 +56,13 @@ def narrow_stylegan2():
 
 
 def test_shapes_renders_are_reproduced_and_every_factor_recovered(shapes_world, mapper):
+    from contraclip_core.shapes_clip.captions import FACTOR_NAMES
+
     g, clip = shapes_world
-    figures = shapes_quality(g, SEEDS, SMALL, guess=lambda p: mapper_guess(mapper, clip, p, "w", g), clip=clip, batch=4)
+    figures = shapes_quality(g, SEEDS, SMALL, guess=lambda p: mapper_guess(mapper, clip, p, "w", g), clip=clip, batch=4,
+                             factors=FACTOR_NAMES)  # all nine: brightness, saturation and rotation too
     projection, alone = figures["projection"], figures["mapper_alone"]
+    assert list(projection["per_factor"]) == list(FACTOR_NAMES)
     assert projection["psnr_min_db"] >= PSNR_BAR_DB, figures
     assert min(projection["per_factor"].values()) >= FACTOR_BAR, figures  # on 4 renders: all of them
     assert alone["psnr_mean_db"] < 25 and projection["psnr_mean_db"] > alone["psnr_mean_db"] + 10, figures

@@ -38,8 +38,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
     clip = load_shapes_clip(device=args.device, folder=args.clip)
     generator = from_pretrained(args.generator, device=args.device)
-    result = zero_shot(clip, generator, num_images=args.images)
-    print(f"zero-shot accuracy on {result.num_images} held-out renders (seeds {EVAL_SEED_START}…):")
+    start = getattr(args, "seed_start", EVAL_SEED_START)
+    result = zero_shot(clip, generator, num_images=args.images, seed_start=start)
+    print(f"zero-shot accuracy on {result.num_images} held-out renders (seeds {start}…{start + args.images - 1}):")
     print(result.table())
 
 
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--clip", default=str(SHAPES_CLIP_DIR), help="folder of the Shapes CLIP weights")
     p.add_argument("--generator", default="shapes-128", help="Shapes generator (registry name or folder)")
     p.add_argument("--images", type=int, default=2000, help="number of held-out renders")
+    p.add_argument("--seed-start", type=int, default=1_000_000,
+                   help="first render seed (another held-out set, e.g. 1100000; training draws seeds below 1000000)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.set_defaults(func=_cmd_evaluate)
 

@@ -16,7 +16,7 @@ from ...clip import ClipModel
 from ...generators.base import Generator, seeded_normal
 from ...generators.shapes import ShapesGenerator
 from ...generators.stylegan2 import StyleGAN2Config, StyleGAN2Generator
-from ...shapes_clip.captions import BASE_FACTORS, attribute_labels
+from ...shapes_clip.captions import BASE_FACTORS, FACTOR_NAMES, attribute_labels
 from .losses import psnr
 from .train import ProjectionConfig, project
 
@@ -26,11 +26,11 @@ PSNR_BAR_DB = 30.0  # issue #30's bars
 FACTOR_BAR = 0.98
 
 
-def labels(g: ShapesGenerator, codes: torch.Tensor, space: str) -> torch.Tensor:
-    """The ground-truth classes of codes' renders for the six factors issue 30's bar names, (B, 6) in
-    ``BASE_FACTORS`` order (brightness, saturation and rotation, named since, are continuous attributes the PSNR
-    already holds to)."""
-    return attribute_labels(g.attributes(codes, space), g.config)[:, : len(BASE_FACTORS)].cpu()
+def labels(g: ShapesGenerator, codes: torch.Tensor, space: str, factors: Sequence[str] = BASE_FACTORS) -> torch.Tensor:
+    """The ground-truth classes of codes' renders, (B, len(factors)): by default the six factors issue 30's bar
+    names (brightness, saturation and rotation, named since, are continuous attributes the PSNR already holds to);
+    ``FACTOR_NAMES`` for all nine (a rotation that does not apply, a circle's, is -1 on both sides: counted right)."""
+    return attribute_labels(g.attributes(codes, space), g.config)[:, [FACTOR_NAMES.index(f) for f in factors]].cpu()
 
 
 def psnr_summary(values: torch.Tensor) -> dict[str, float]:
@@ -39,18 +39,19 @@ def psnr_summary(values: torch.Tensor) -> dict[str, float]:
             "share_30db": float((v >= PSNR_BAR_DB).float().mean())}
 
 
-def factor_summary(got: torch.Tensor, truth: torch.Tensor) -> dict[str, Any]:
-    same = got == truth  # (B, 6)
-    return {"per_factor": {f: float(same[:, i].float().mean()) for i, f in enumerate(BASE_FACTORS)},
+def factor_summary(got: torch.Tensor, truth: torch.Tensor, factors: Sequence[str] = BASE_FACTORS) -> dict[str, Any]:
+    same = got == truth  # (B, F)
+    return {"per_factor": {f: float(same[:, i].float().mean()) for i, f in enumerate(factors)},
             "all_factors": float(same.all(1).float().mean())}
 
 
 def shapes_quality(g: ShapesGenerator, seeds: Sequence[int], config: ProjectionConfig | None = None,
                    guess: Callable[[torch.Tensor], torch.Tensor | None] | None = None,
-                   clip: ClipModel | None = None, batch: int = 16) -> dict[str, Any]:
+                   clip: ClipModel | None = None, batch: int = 16,
+                   factors: Sequence[str] = BASE_FACTORS) -> dict[str, Any]:
     """Project renders of prior samples (W codes, truncation 1) of ``seeds``; returns the projection's figures and,
     with ``guess`` (pictures → first-guess codes, e.g. a mapper's), the guess's alone (it is the projection's
-    start). ``clip``: for the perceptual term."""
+    start). ``clip``: for the perceptual term; ``factors``: which ground-truth factors are scored (``labels``)."""
     config = config or ProjectionConfig()
     space = config.space or "w"
     seeds = list(seeds)
@@ -71,14 +72,14 @@ def shapes_quality(g: ShapesGenerator, seeds: Sequence[int], config: ProjectionC
             guesses.append(first.cpu())
             with torch.no_grad():
                 guess_scores.append(psnr(g.synthesis(first, space), pictures).cpu())
-    truth = labels(g, truth_codes, space)
+    truth = labels(g, truth_codes, space, factors)
     out = {"renders": len(seeds), "seeds": [seeds[0], seeds[-1]], "space": space,
            "seconds_per_projection": seconds / len(seeds),
-           "projection": {**psnr_summary(torch.cat(scores)), **factor_summary(labels(g, torch.cat(projected), space),
-                                                                             truth)}}
+           "projection": {**psnr_summary(torch.cat(scores)), **factor_summary(
+                       labels(g, torch.cat(projected), space, factors), truth, factors)}}
     if guesses:
         out["mapper_alone"] = {**psnr_summary(torch.cat(guess_scores)),
-                               **factor_summary(labels(g, torch.cat(guesses), space), truth)}
+                               **factor_summary(labels(g, torch.cat(guesses), space, factors), truth, factors)}
     return out
 
 
