@@ -44,7 +44,9 @@ class StandInSpaces:
 def train(service: Service, chunks: bool, spaces: StandInSpaces | None = None) -> tuple[PathSet, int]:
     job = service.submit("paths", "shapes-128", "a triangle", "a circle", iterations=40)
     if chunks:
-        run = zerogpu.chunk_runner(service, seconds=0.4, gpu=spaces.GPU, device="cpu")
+        # 0.1 s chunks: at least one iteration each, and several chunks even where 40 iterations take under 0.8 s
+        # (with 0.4 s chunks a fast CPU finished in 2, and the count >= 3 below failed)
+        run = zerogpu.chunk_runner(service, seconds=0.1, gpu=spaces.GPU, device="cpu")
         rows = []
         while (row := run(job["id"], LOCAL))["status"] == "queued":
             rows.append(row)

@@ -60,7 +60,8 @@ class MapperConfig:
     medium_end: int = 8  # [coarse_end, medium_end) medium, the rest fine
     text_skip: bool = False  # add a linear text → residual term (zero at start) beside the fused MLP path
     skip_lr_mul: float = 0.01  # lr multiplier of that linear term
-    gate_rank: int = 0  # R > 0: add a text-gated linear map of the code, U·diag(G·t)·Vᵀ·w (zero at start)
+    gate_rank: int = 0  # R > 0: add a text-gated linear map of the code, U·diag(G·t)·Vᵀ·w (zero at start; lr
+    #                     multiplier skip_lr_mul, like the skip)
 
     def levels(self) -> list[range]:
         """Which style inputs each level mapper owns (a single level when there are few layers)."""
