@@ -30,10 +30,11 @@ from .presentation import escape
 JOB_COLUMNS = ["id", "dipoles", "generator", "status", "iteration", "total", "loss", "eta_s", "error"]
 # The objectives the tab offers (keys of contraclip_core.methods.contraclip.objectives.OBJECTIVES), how the radio
 # names them, and one line of explanation.
-UI_CHOICES = ("plain", "pae-subspace")
-LABELS = {"plain": "plain", "pae": "PAE (authors' augmentation)", "pae-subspace": "PAE"}
+UI_CHOICES = ("plain", "pae-subspace", "pae-mixed")
+LABELS = {"plain": "plain", "pae": "PAE (authors' augmentation)", "pae-subspace": "PAE", "pae-mixed": "half PAE"}
 UI_INFO = ("plain: move the image embedding toward the sentence (ContraCLIP). PAE: change only the image's part in "
-           "the sentence's attribute subspace (CLIP-PAE), so other attributes are not asked to move.")
+           "the sentence's attribute subspace (CLIP-PAE), so other attributes are not asked to move. Half PAE: the "
+           "mean of the two (on the Shapes world the cleanest of the three: docs/PATHS.md).")
 
 
 def table_rows(rows: list[dict]) -> list[list]:

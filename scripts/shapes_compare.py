@@ -55,6 +55,9 @@ VARIANTS = {
     # dipole and seed, for both objectives (issue 29 item 3)
     "contraclip 1200 it": ("contraclip", {"iterations": 1200}),
     "contraclip+pae 1200 it": ("contraclip", {"objective": "pae-subspace", "iterations": 1200}),
+    # half plain, half PAE (objectives.MixedObjective): plain keeps shape paths clean, PAE size and position paths
+    "contraclip+half pae": ("contraclip", {"objective": "pae-mixed"}),
+    "contraclip+half pae 1200 it": ("contraclip", {"objective": "pae-mixed", "iterations": 1200}),
 }
 LEVERS = {
     "contraclip (W not whitened)": ("contraclip", {"whiten": False}),

@@ -142,3 +142,29 @@ def test_cli_objective_choices_are_the_trainer_objectives():
     assert args.objective == "pae-subspace"
     train = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions if a.dest == "objective")
     assert sorted(train.choices) == sorted(objectives.OBJECTIVES)
+
+
+def test_the_half_pae_target_bisects_the_plain_and_the_pae_targets():
+    from contraclip_core.clip import load_clip
+    from contraclip_core.generators import from_pretrained
+    from contraclip_core.methods.contraclip import objectives, presets
+    from contraclip_core.methods.contraclip.train import Trainer
+
+    g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
+    config = presets.train_config("shapes-128", "quick", dipoles=[("a large shape", "a small shape")])
+    config.objective = "pae-mixed"
+    trainer = Trainer(config, g, clip)
+    mixed = trainer.objective
+    assert isinstance(mixed, objectives.MixedObjective)
+    with torch.no_grad():
+        z = torch.randn(6, g.z_dim, generator=torch.Generator().manual_seed(0))
+        e = torch.nn.functional.normalize(clip.encode_images(g.synthesis(g.encode(z, "w"), "w")).float(), dim=-1)
+    paths = torch.zeros(6, dtype=torch.long)
+    eps = torch.tensor([0.3, -0.3, 0.5, -0.1, 0.2, -0.4])
+    got = mixed.target_shift(e, paths, eps)
+    plain = objectives.PlainObjective.target_shift(mixed, e, paths, eps)
+    toward = objectives.SubspaceObjective.target_shift(mixed, e, paths, eps)
+    assert torch.allclose(got.norm(dim=-1), eps.abs(), atol=1e-5)  # a unit direction times |ε|
+    cos = torch.nn.functional.cosine_similarity
+    assert torch.allclose(cos(got, plain, dim=-1), cos(got, toward, dim=-1), atol=1e-5)  # halfway between the two
+    assert (cos(got, plain, dim=-1) > cos(toward, plain, dim=-1) - 1e-6).all()  # closer to plain than PAE is

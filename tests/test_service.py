@@ -161,3 +161,12 @@ def test_traverse_streams_the_anchors_first_then_the_rest(service, shapes_path, 
 def test_bad_precision_setting_is_a_sentence(tmp_path):
     with pytest.raises(ServiceError, match="precision must be auto or one of"):
         Service(tmp_path, device="cpu", start_worker=False, precision="fp8")
+
+
+def test_a_half_pae_job_is_queued_and_named_by_its_objective(service):
+    job = service.submit("paths", "shapes-128", "a large shape", "a small shape", iterations=2, objective="pae-mixed")
+    assert job["dipoles"].endswith("(half PAE)"), job
+    stored = service.queue.store.load(job["id"])
+    assert stored.request["overrides"]["objective"] == "pae-mixed"
+    with pytest.raises(ServiceError, match="objective must be one of"):
+        service.submit("paths", "shapes-128", "a large shape", "a small shape", iterations=2, objective="half")

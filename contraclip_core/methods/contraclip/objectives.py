@@ -6,7 +6,8 @@ name and everything it was built from (``record()``) go into the path set's ``pa
 - ``plain``: ContraCLIP's own target, ε · u^T_k(e), the normalised gradient of the CLIP-space dipole field.
 - ``pae``: CLIP-PAE's target (contraclip_core/pae.py), |ε| · normalise(PAE(e, t±_k) − e), t⁺ for ε > 0 and t⁻ for
   ε < 0, with the subspace of the dipole's attribute family (contraclip_core/pae_corpora.py).
-- Either can add ``off_target_weight`` · mean ‖Δe's unit component outside span(S_k ∪ {t⁺_k, t⁻_k})‖², which asks the
+- ``pae-mixed``: the unit mean of the two (``MixedObjective``).
+- Any can add ``off_target_weight`` · mean ‖Δe's unit component outside span(S_k ∪ {t⁺_k, t⁻_k})‖², which asks the
   image embedding to move only within the dipole's attribute subspace.
 """
 from __future__ import annotations
@@ -118,6 +119,19 @@ class SubspaceObjective(PlainObjective):
         return eps.abs().unsqueeze(1) * out
 
 
+class MixedObjective(SubspaceObjective):
+    """Half ContraCLIP's target, half PAE's: unit(½·unit(sign ε · u_k(e)) + ½·unit(PAE-subspace shift)) · |ε|.
+    On the Shapes world the plain target keeps shape paths from turning the shape (PAE drags rotation there) and
+    the PAE one keeps size and position paths from dimming it (plain drags brightness); docs/PATHS.md measures it."""
+
+    name = "pae-mixed"
+
+    def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        plain = pae.unit(torch.sign(eps).unsqueeze(1) * self.css.direction(e, paths).float())  # (B, E)
+        toward = pae.unit(super().target_shift(e, paths, eps))  # (B, E)
+        return eps.abs().unsqueeze(1) * pae.unit(0.5 * plain + 0.5 * toward)
+
+
 class DipoleSubspaceObjective(PlainObjective):
     name = "pae-dipole"
 
@@ -130,7 +144,7 @@ class DipoleSubspaceObjective(PlainObjective):
 
 
 OBJECTIVES: dict[str, type[PlainObjective]] = {"plain": PlainObjective, "pae": PaeObjective,
-                                                  "pae-subspace": SubspaceObjective,
+                                                  "pae-subspace": SubspaceObjective, "pae-mixed": MixedObjective,
                                                   "pae-dipole": DipoleSubspaceObjective}
 def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor, neg: torch.Tensor,
           **kwargs: Any) -> PlainObjective:
@@ -140,7 +154,7 @@ def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor,
 
 
 # How a path's or a job's label names a non-plain objective (label_suffix).
-SUFFIXES = {"pae": "PAE (authors' augmentation)", "pae-subspace": "PAE"}
+SUFFIXES = {"pae": "PAE (authors' augmentation)", "pae-subspace": "PAE", "pae-mixed": "half PAE"}
 
 
 def label_suffix(objective: Any, linear: bool = False) -> str:
