@@ -113,6 +113,7 @@ def main() -> None:
         edit_set.save(SHIPPED)
     edit_set = EditSet.load(SHIPPED, generator)
     path_sets = [PathSet.load(f) for f in PathSet.shipped("shapes-128")]
+    load = os.getloadavg()[0]
     start = time.monotonic()
     reports = evaluate_edits(generator, edit_set, clip, HELD_OUT, range(args.seeds), path_sets, log=print)
     eval_s = time.monotonic() - start
@@ -125,8 +126,8 @@ def main() -> None:
         "# CF-CLIP edits on the Shapes world",
         "",
         f"Written by `scripts/cfclip_quality.py` on {datetime.date.today()} — {platform.machine()}, "
-        f"{os.cpu_count()} CPU cores, torch {torch.__version__}. Timings were taken on a shared machine loaded by "
-        "other jobs: they are pessimistic.",
+        f"{os.cpu_count()} CPU cores, torch {torch.__version__}. Times depend on the CPU and on what else ran on it "
+        f"(load average {load:.1f} when the evaluation started).",
         "",
         f"The shipped model `checkpoints/shapes/edits/shapes-captions` is one text-conditioned mapper trained on "
         f"{len(edit_set.targets)} Shapes captions (every caption naming one or two factors, except the "
