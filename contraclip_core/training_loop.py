@@ -4,6 +4,7 @@ stop when the callback says so (a cancelled job)."""
 from __future__ import annotations
 
 import io
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,11 @@ def run(trainer: Any, total: int, checkpoint_every: int, checkpoint: str | Path 
     finally:
         if bar is not None:
             bar.close()
+
+
+def cosine_lr(start: float, end: float, t: float) -> float:
+    """From ``start`` (t = 0) to ``end`` (t = 1) on a half cosine; t is clamped to [0, 1]."""
+    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * min(max(t, 0.0), 1.0)))
 
 
 def step_decay_lr(base_lr: float, iteration: int, total: int, at: float = 0.9, factor: float = 0.1) -> float:

@@ -19,6 +19,7 @@ import gradio as gr
 
 from contraclip_core import registry
 from contraclip_core.inputs import ServiceError
+from contraclip_core.methods.contraclip import objectives
 from contraclip_core.service import Service
 from contraclip_core.vocabulary import vocabulary_warning
 
@@ -28,10 +29,10 @@ from .layout import Page, generator_choices
 from .presentation import escape
 
 JOB_COLUMNS = ["id", "dipoles", "generator", "status", "iteration", "total", "loss", "eta_s", "error"]
-# The objectives the tab offers (keys of contraclip_core.methods.contraclip.objectives.OBJECTIVES), how the radio
-# names them, and one line of explanation.
+# The objectives the tab offers (keys of objectives.OBJECTIVES), how the radio names them (as path and job labels
+# do: objectives.SUFFIXES), and one line of explanation.
 UI_CHOICES = ("plain", "pae-subspace", "pae-mixed")
-LABELS = {"plain": "plain", "pae": "PAE (authors' augmentation)", "pae-subspace": "PAE", "pae-mixed": "half PAE"}
+LABELS = {"plain": "plain", **objectives.SUFFIXES}
 UI_INFO = ("plain: move the image embedding toward the sentence (ContraCLIP). PAE: change only the image's part in "
            "the sentence's attribute subspace (CLIP-PAE), so other attributes are not asked to move. Half PAE: the "
            "mean of the two (on the Shapes world the cleanest of the three: docs/PATHS.md).")

@@ -58,6 +58,16 @@ TUNING_THREE = [
 ]
 
 
+def configured(targets: list[str], changes: dict, seed: int = 0):
+    """``edit_config("shapes-128", targets, seed)`` with ``changes`` applied; an unknown setting stops the script."""
+    config = edit_config("shapes-128", targets, seed=seed)
+    for key, value in changes.items():
+        if not hasattr(config, key):
+            raise SystemExit(f"no setting {key!r}")
+        setattr(config, key, value)
+    return config
+
+
 TYPED = [["a medium shape"], ["a green square", "a shape in the centre"], ["a large red circle"],
          ["a small shape in the middle", "a blue triangle", "a shape on a dark background"]]
 BEFORE = {"text_input": "direction", "gate_rank": 0, "lr_schedule": "constant"}  # the settings shipped before item 4
@@ -68,9 +78,7 @@ def typed_check(generator, clip) -> None:
     for sentences in TYPED:
         cells = []
         for changes in ({}, BEFORE):
-            config = edit_config("shapes-128", sentences)
-            for key, value in changes.items():
-                setattr(config, key, value)
+            config = configured(sentences, changes)
             edit_set = EditTrainer(config, generator, clip).train()
             m = summary(evaluate_edits(generator, edit_set, clip, sentences, TUNING_SEEDS))
             cells.append(f"{m['edited_reached']:.1%} · {m['edited_unnamed']:.2f}")
@@ -127,14 +135,11 @@ def main() -> None:
         return
     if not args.name or args.changes is None:
         parser.error("give a NAME and the JSON of changes (or --gradients)")
-    config = edit_config("shapes-128", training_sentences(), seed=args.seed)
-    for key, value in json.loads(args.changes).items():
-        if not hasattr(config, key):
-            raise SystemExit(f"no setting {key!r}")
-        setattr(config, key, value)
+    changes = json.loads(args.changes)
+    config = configured(training_sentences(), changes, args.seed)
     start = time.monotonic()
     edit_set = EditTrainer(config, generator, clip).train()
-    record = {"name": args.name, "changes": json.loads(args.changes), "seed": args.seed,
+    record = {"name": args.name, "changes": changes, "seed": args.seed,
               "train_s": round(time.monotonic() - start), "threads": args.threads, "date": time.strftime("%Y-%m-%d")}
     for key, sentences in (("middle", MIDDLE_SENTENCES), ("held_out_two", list(HELD_OUT)), ("three", TUNING_THREE)):
         m = summary(evaluate_edits(generator, edit_set, clip, sentences, TUNING_SEEDS))

@@ -163,7 +163,7 @@ def hue_split(threshold: float = 0.9, steps: int = 8, step_size: float = 0.25) -
     from contraclip_core.generators import from_pretrained
     from contraclip_core.groundtruth import ROUND_OFF_ULPS, shapes_target, spearman
     from contraclip_core.methods.contraclip.artefact import PathSet
-    from contraclip_core.methods.contraclip.traversal import euler_path
+    from contraclip_core.methods.contraclip.evaluate import traversal_attributes
 
     generator = from_pretrained("shapes-128")
     counts = {"runs": 0, "traversals": 0, "failing": 0, "positive half only": 0, "negative half only": 0, "both": 0,
@@ -176,13 +176,9 @@ def hue_split(threshold: float = 0.9, steps: int = 8, step_size: float = 0.25) -
         path_set = PathSet.load(saved, generator=generator)
         view, target = path_set.view, shapes_target(tuple(result["dipole"]))
         anchor = generator.encode(generator.sample_z(list(range(32))), view.space, path_set.truncation)
-        with torch.no_grad():
-            flat = euler_path(path_set.lss, view.flat(anchor).float(), 0, steps, step_size)  # (S, 2T+1, d)
-            s, n, d = flat.shape
-            full = view.merge(flat.reshape(s * n, d), anchor.repeat_interleave(n, dim=0))
-            attrs = {a: v.reshape(s, n).float().cpu() for a, v in generator.attributes(full, view.space).items()}
+        attrs = traversal_attributes(generator, path_set, 0, anchor, steps, step_size)
         ranked = target.ranked(attrs)  # (S, 2T+1)
-        index = torch.arange(n, dtype=torch.float32)
+        index = torch.arange(ranked.shape[1], dtype=torch.float32)
         whole = spearman(index, ranked, ROUND_OFF_ULPS)
         positive = spearman(index[steps:], ranked[:, steps:], ROUND_OFF_ULPS)
         negative = spearman(index[: steps + 1], ranked[:, : steps + 1], ROUND_OFF_ULPS)

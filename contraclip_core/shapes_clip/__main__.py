@@ -28,7 +28,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     print(f"trained {config.steps} steps in {log['train_seconds']} s ({log['seconds_per_step']} s/step); "
           f"wrote {args.out}")
     if not args.no_eval:
-        _cmd_evaluate(argparse.Namespace(clip=args.out, generator=config.generator, images=1000, device="cpu"))
+        _cmd_evaluate(argparse.Namespace(clip=args.out, generator=config.generator, images=1000, device="cpu",
+                                         seed_start=None))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -38,7 +39,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
     clip = load_shapes_clip(device=args.device, folder=args.clip)
     generator = from_pretrained(args.generator, device=args.device)
-    start = getattr(args, "seed_start", EVAL_SEED_START)
+    start = EVAL_SEED_START if args.seed_start is None else args.seed_start
     result = zero_shot(clip, generator, num_images=args.images, seed_start=start)
     print(f"zero-shot accuracy on {result.num_images} held-out renders (seeds {start}…{start + args.images - 1}):")
     print(result.table())
@@ -76,8 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--clip", default=str(SHAPES_CLIP_DIR), help="folder of the Shapes CLIP weights")
     p.add_argument("--generator", default="shapes-128", help="Shapes generator (registry name or folder)")
     p.add_argument("--images", type=int, default=2000, help="number of held-out renders")
-    p.add_argument("--seed-start", type=int, default=1_000_000,
-                   help="first render seed (another held-out set, e.g. 1100000; training draws seeds below 1000000)")
+    p.add_argument("--seed-start", type=int, default=None,
+                   help="first render seed (default 1000000, where the held-out seeds start: training draws seeds "
+                        "below it; another held-out set, e.g. 1100000)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.set_defaults(func=_cmd_evaluate)
 

@@ -8,7 +8,6 @@ Adam, checkpoints with the optimiser and RNG state, so a resumed run continues e
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 from ... import registry, training_loop
 from ...clip import ClipModel, cached_text_embeddings
 from ...generators.base import Generator
-from ...training_loop import Progress, read_checkpoint, save_checkpoint_file
+from ...training_loop import Progress, cosine_lr, read_checkpoint, save_checkpoint_file
 from .artefact import EditSet, codes_of
 from .losses import (
     clip_batch_contrastive_loss,
@@ -195,7 +194,7 @@ class EditTrainer:
         """Adam's step size at this iteration: ``lr`` throughout, or cosine-decayed from it to 0 at the end."""
         c = self.config
         if c.lr_schedule == "cosine":
-            return c.lr * 0.5 * (1.0 + math.cos(math.pi * min(self.iteration / c.iterations, 1.0)))
+            return cosine_lr(c.lr, 0.0, self.iteration / c.iterations)
         return c.lr
 
     def step(self) -> float:

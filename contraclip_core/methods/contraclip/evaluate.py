@@ -103,6 +103,17 @@ class PathReport:
 
 
 @torch.no_grad()
+def traversal_attributes(generator: Generator, path_set: PathSet, k: int, anchor: torch.Tensor, steps: int,
+                         step_size: float) -> dict[str, torch.Tensor]:
+    """The exact attributes along path ``k`` from each anchor, −T…+T steps of ``step_size``: each (S, 2T+1)."""
+    view = path_set.view
+    flat = euler_path(path_set.lss, view.flat(anchor).float(), k, steps, step_size)  # (S, 2T+1, d)
+    s, n, d = flat.shape
+    full = view.merge(flat.reshape(s * n, d), anchor.repeat_interleave(n, dim=0))
+    return {a: v.reshape(s, n).float().cpu() for a, v in generator.attributes(full, view.space).items()}
+
+
+@torch.no_grad()
 def evaluate_shapes(generator: Generator, path_set: PathSet, seeds: Sequence[int] = range(32), steps: int = 8,
                     step_size: float = 0.25) -> list[PathReport]:
     """Evaluate every path of a Shapes path set (see the module docstring)."""
@@ -113,10 +124,7 @@ def evaluate_shapes(generator: Generator, path_set: PathSet, seeds: Sequence[int
     step_index = torch.arange(-steps, steps + 1, dtype=torch.float32)
     reports = []
     for k, dipole in enumerate(path_set.dipoles):
-        flat = euler_path(path_set.lss, view.flat(anchor).float(), k, steps, step_size)  # (S, 2T+1, d)
-        s, n, d = flat.shape
-        full = view.merge(flat.reshape(s * n, d), anchor.repeat_interleave(n, dim=0))
-        attrs = {a: v.reshape(s, n).float().cpu() for a, v in generator.attributes(full, view.space).items()}
+        attrs = traversal_attributes(generator, path_set, k, anchor, steps, step_size)
         target = shapes_target(dipole)
         rho, change, curves = {}, {}, {}
         for a in ATTRIBUTES:

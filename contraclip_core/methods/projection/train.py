@@ -30,7 +30,7 @@ import torch
 
 from ...clip import ClipModel
 from ...generators.base import Generator, seeded_normal
-from ...training_loop import Progress, read_checkpoint, save_checkpoint_file
+from ...training_loop import Progress, cosine_lr, read_checkpoint, save_checkpoint_file
 from .lbfgs import BatchLBFGS
 from .losses import Perceptual, ProjectionError, pixel_loss, psnr
 from .lpips import MIN_SIZE, LpipsLoss, load_lpips
@@ -193,10 +193,10 @@ class Projector:
         if self.phase == "search":
             if c.search_lr_end is None:
                 return c.search_lr * self.scale
-            return self.scale * cosine(c.search_lr, c.search_lr_end, self.iteration / max(self.search_total, 1))
+            return self.scale * cosine_lr(c.search_lr, c.search_lr_end, self.iteration / max(self.search_total, 1))
         t = self.iteration - self.search_total
         warm = min(1.0, (t + 1) / c.warmup) if c.warmup else 1.0
-        return warm * self.scale * cosine(c.lr, 0.0, t / max(c.steps, 1))
+        return warm * self.scale * cosine_lr(c.lr, 0.0, t / max(c.steps, 1))
 
     def per_picture_loss(self, size: int | None, offset: torch.Tensor | None = None) -> torch.Tensor:
         """The loss of every code (N,), its render (of the code + ``offset``) compared at ``size`` pixels (None: full
@@ -326,10 +326,6 @@ class Projector:
             progress_bar=progress_bar, desc="project")
         return self.result(time.monotonic() - start)
 
-
-def cosine(start: float, end: float, t: float) -> float:
-    """From ``start`` (t = 0) to ``end`` (t = 1) on a half cosine."""
-    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * min(max(t, 0.0), 1.0)))
 
 
 def carry_state(old: torch.optim.Optimizer, new: torch.optim.Optimizer, rows: torch.Tensor) -> None:
