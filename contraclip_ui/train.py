@@ -31,11 +31,13 @@ from .presentation import escape
 JOB_COLUMNS = ["id", "dipoles", "generator", "status", "iteration", "total", "loss", "eta_s", "error"]
 # The objectives the tab offers (keys of objectives.OBJECTIVES), how the radio names them (as path and job labels
 # do: objectives.SUFFIXES), and one line of explanation.
-UI_CHOICES = ("plain", "pae-subspace", "pae-mixed")
-LABELS = {"plain": "plain", **objectives.SUFFIXES}
-UI_INFO = ("plain: move the image embedding toward the sentence (ContraCLIP). PAE: change only the image's part in "
-           "the sentence's attribute subspace (CLIP-PAE), so other attributes are not asked to move. Half PAE: the "
-           "mean of the two (on the Shapes world the cleanest of the three: docs/PATHS.md).")
+# "" is the preset's own (zero-shot on the Shapes world, plain elsewhere: presets.QUICK).
+UI_CHOICES = ("", "plain", "zero-shot", "pae-subspace", "pae-mixed")
+LABELS = {"": "preset's", "plain": "plain", **objectives.SUFFIXES}
+UI_INFO = ("plain: move the image embedding along the two sentences' difference (ContraCLIP). zero-shot: toward "
+           "the first sentence as the CLIP's own classifier of the attribute reads it, and no further (the Shapes "
+           "world's preset: the cleanest there, docs/PATHS.md). PAE: change only the image's part in the sentence's "
+           "attribute subspace (CLIP-PAE). Half PAE: the mean of plain and PAE.")
 
 
 def table_rows(rows: list[dict]) -> list[list]:
@@ -63,7 +65,7 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
     def jobs_table(v):
         return table_rows(service.jobs(v))
 
-    def on_train(generator, first, second, corpus, preset, iterations, lr, loss, objective="plain", token=None,
+    def on_train(generator, first, second, corpus, preset, iterations, lr, loss, objective="", token=None,
                  secret=None, request: gr.Request = None, profile: gr.OAuthProfile | None = None):
         try:
             v = visitor(token, secret, request, profile)
@@ -191,7 +193,7 @@ def build(service: Service, page: Page | None = None) -> dict[str, Any]:
             corpus = gr.Dropdown([("— typed sentences —", "")] + [(k, k) for k in registry.CORPORA], value="",
                                  label="…or a pre-defined corpus", min_width=220)
             preset = gr.Radio(["quick", "paper"], value="quick", label="Preset", min_width=160)
-            objective = gr.Radio([(LABELS[k], k) for k in UI_CHOICES], value="plain",
+            objective = gr.Radio([(LABELS[k], k) for k in UI_CHOICES], value="",
                                  label="Objective", info=UI_INFO, elem_id="objective", min_width=220)
         vocabulary_note = gr.Markdown(elem_id="vocabulary-note")
         with gr.Accordion("Advanced", open=False):

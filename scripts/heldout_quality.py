@@ -87,6 +87,17 @@ def measure_edits(generator, clip, sentences=THREE_FACTOR, seeds=EDIT_SEEDS, fol
     return record
 
 
+def median_clean(records: list[dict]) -> tuple[int, int]:
+    """How many dipoles with a ground-truth target meet the clean bar on their medians, of how many."""
+    clean = total = 0
+    for dipole in {tuple(r["dipole"]) for r in records if r["target"]}:
+        runs = [r for r in records if tuple(r["dipole"]) == dipole]
+        rho, delta, off = (statistics.median(r[k] for r in runs) for k in ("rho", "delta", "off_target"))
+        clean += rho >= CLEAN[0] and delta >= CLEAN[1] and off <= CLEAN[2] * delta
+        total += 1
+    return clean, total
+
+
 def render(folder: Path = MEASUREMENTS, doc: Path = DOC) -> str:
     """docs/HELDOUT.md from the measurements found: per dipole the median over its training seeds."""
     lines = [f"# Held-out quality (issue #29): what nobody tuned for", "",
@@ -100,6 +111,12 @@ def render(folder: Path = MEASUREMENTS, doc: Path = DOC) -> str:
         dates = sorted({r.get("date", "2026-12-05") for r in records})
         lines += [f"Paths trained on a CPU with {'/'.join(map(str, threads))} torch thread(s), {', '.join(dates)}; "
                   "each row is the median over its training seeds, as a user training once should expect it.", ""]
+    if (folder / "plain-preset").is_dir():
+        before = [json.loads(p.read_text()) for p in sorted((folder / "plain-preset").glob("*__seed*.json"))]
+        clean, total = median_clean(before)
+        lines += ["The same list trained with the quick preset of 2026-12-05 (the plain objective, before the zero-shot "
+                  f"one became the Shapes preset's, issue 29 item 3) is kept in `docs/heldout/plain-preset/`: median "
+                  f"clean on {clean} of {total} dipoles with a target there.", ""]
     if (folder / "stage3-clip").is_dir():
         lines += ["The same list measured with the tiny CLIP before issue 29 (six colour words; no words for brightness, "
                   "saturation or rotation) is kept in `docs/heldout/stage3-clip/`; the figures below are with today's.", ""]

@@ -41,10 +41,17 @@ SHIPPED = [("a red shape", "a blue shape"), ("a large shape", "a small shape"), 
            ("a shape on a light background", "a shape on a dark background")]
 NEW = [("a yellow shape", "a cyan shape"), ("a green shape", "a magenta shape"), ("a triangle", "a square"),
        ("a red shape", "a green shape")]
-DIPOLES = [("a triangle", "a circle")] + SHIPPED + NEW
+# The colour words the tiny CLIP learned in issue 29 (orange, purple, pink), each as a first sentence; none of these
+# dipoles is on the held-out list (docs/HELDOUT.md), which has other pairs of the same words.
+COLOURS = [("an orange shape", "a cyan shape"), ("a purple shape", "a yellow shape"), ("a pink shape", "a green shape")]
+DIPOLES = [("a triangle", "a circle")] + SHIPPED + NEW + COLOURS
 # Worst first, so a partial run already answers the question where it matters.
-ORDER = [SHIPPED[0], SHIPPED[2], ("a triangle", "a circle")] + NEW + [SHIPPED[1], SHIPPED[3], SHIPPED[4], SHIPPED[5]]
+ORDER = [SHIPPED[0], SHIPPED[2], ("a triangle", "a circle")] + NEW + [SHIPPED[1], SHIPPED[3], SHIPPED[4], SHIPPED[5]] + COLOURS
 
+# Every variant starts from the quick preset as it was when the side-by-side began (plain objective, initial RBF
+# width β 0.5); the quick preset itself has since become the zero-shot objective with β 0.9 ("contraclip+zero-shot,
+# wide"), chosen by this table.
+BASE = {"objective": "plain", "beta_lss": 0.5}
 # variant name → (method, TrainConfig overrides)
 VARIANTS = {
     "contraclip": ("contraclip", {}),
@@ -58,6 +65,10 @@ VARIANTS = {
     # half plain, half PAE (objectives.MixedObjective): plain keeps shape paths clean, PAE size and position paths
     "contraclip+half pae": ("contraclip", {"objective": "pae-mixed"}),
     "contraclip+half pae 1200 it": ("contraclip", {"objective": "pae-mixed", "iterations": 1200}),
+    # toward the first sentence by the CLIP's zero-shot classifier (objectives.ZeroShotObjective), with the paths'
+    # initial RBF width as the preset's (β 0.5) and wide (β 0.9: the value at twice the radius)
+    "contraclip+zero-shot": ("contraclip", {"objective": "zero-shot", "beta_lss": 0.5}),
+    "contraclip+zero-shot, wide": ("contraclip", {"objective": "zero-shot", "beta_lss": 0.9}),
 }
 LEVERS = {
     "contraclip (W not whitened)": ("contraclip", {"whiten": False}),
@@ -89,7 +100,7 @@ def measure(variant: str, dipole: tuple[str, str], seed: int, method: str, overr
 
     config = presets.train_config("shapes-128", "quick", dipoles=[dipole], method=method)
     config.seed = seed
-    for k, v in overrides.items():
+    for k, v in {**BASE, **overrides}.items():
         setattr(config, k, v)
     start = time.monotonic()
     trainer = Trainer(config, generator, clip)
@@ -303,12 +314,15 @@ def render() -> str:
         if done:
             wins[min(done)[1]] += 1
         lines.append(f"| {d[0]} / {d[1]} | " + " | ".join(cell(r) for r in row) + f" | {cell([reference[d]])} |")
-    medians = {v: sum(1 for d in DIPOLES if runs_of(data, v, d) and passes(median_run(runs_of(data, v, d))))
-               for v in VARIANTS}
-    measured = {v: sum(1 for d in DIPOLES if runs_of(data, v, d)) for v in VARIANTS}
+    def clean_medians(v: str, dipoles: list[tuple[str, str]]) -> str:
+        measured = [runs_of(data, v, d) for d in dipoles if runs_of(data, v, d)]
+        return f"{sum(passes(median_run(r)) for r in measured)}/{len(measured)}"
+
     runs = {v: [r for d in DIPOLES for r in runs_of(data, v, d)] for v in VARIANTS}
-    lines += ["", "Dipoles whose median run meets the bar: " + "; ".join(
-                  f"{v} {medians[v]}/{measured[v]}" for v in VARIANTS) + ". Training runs meeting it: " + "; ".join(
+    lines += ["", "Dipoles whose median run meets the bar (of the 11 above the colour words; then of the "
+              f"{len(COLOURS)} with orange, purple and pink): " + "; ".join(
+                  f"{v} {clean_medians(v, [d for d in DIPOLES if d not in COLOURS])} + {clean_medians(v, COLOURS)}"
+                  for v in VARIANTS) + ". Training runs meeting it: " + "; ".join(
                   f"{v} {sum(map(passes, runs[v]))}/{len(runs[v])}" for v in VARIANTS) + ". Dipoles on which a "
               f"variant's median run has the lowest off/Δ ratio of those that reach ρ ≥ {RHO_BAR} and Δ ≥ {DELTA_BAR}: "
               + "; ".join(f"{v} {wins[v]}" for v in VARIANTS) + ".", ""]

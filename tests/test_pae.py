@@ -144,21 +144,30 @@ def test_cli_objective_choices_are_the_trainer_objectives():
     assert sorted(train.choices) == sorted(objectives.OBJECTIVES)
 
 
-def test_the_half_pae_target_bisects_the_plain_and_the_pae_targets():
+def _trained_objective(dipole, objective):
+    """A Shapes trainer for one dipole with ``objective``, and six prior images' CLIP embeddings (unnormalised)."""
     from contraclip_core.clip import load_clip
     from contraclip_core.generators import from_pretrained
-    from contraclip_core.methods.contraclip import objectives, presets
+    from contraclip_core.methods.contraclip import presets
     from contraclip_core.methods.contraclip.train import Trainer
 
     g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
-    config = presets.train_config("shapes-128", "quick", dipoles=[("a large shape", "a small shape")])
-    config.objective = "pae-mixed"
+    config = presets.train_config("shapes-128", "quick", dipoles=[dipole])
+    config.objective = objective
     trainer = Trainer(config, g, clip)
-    mixed = trainer.objective
-    assert isinstance(mixed, objectives.MixedObjective)
     with torch.no_grad():
         z = torch.randn(6, g.z_dim, generator=torch.Generator().manual_seed(0))
-        e = torch.nn.functional.normalize(clip.encode_images(g.synthesis(g.encode(z, "w"), "w")).float(), dim=-1)
+        e = clip.encode_images(g.synthesis(g.encode(z, "w"), "w")).float()
+    return trainer, e
+
+
+def test_the_half_pae_target_bisects_the_plain_and_the_pae_targets():
+    from contraclip_core.methods.contraclip import objectives
+
+    trainer, e = _trained_objective(("a large shape", "a small shape"), "pae-mixed")
+    e = torch.nn.functional.normalize(e, dim=-1)
+    mixed = trainer.objective
+    assert isinstance(mixed, objectives.MixedObjective)
     paths = torch.zeros(6, dtype=torch.long)
     eps = torch.tensor([0.3, -0.3, 0.5, -0.1, 0.2, -0.4])
     got = mixed.target_shift(e, paths, eps)
@@ -168,3 +177,63 @@ def test_the_half_pae_target_bisects_the_plain_and_the_pae_targets():
     cos = torch.nn.functional.cosine_similarity
     assert torch.allclose(cos(got, plain, dim=-1), cos(got, toward, dim=-1), atol=1e-5)  # halfway between the two
     assert (cos(got, plain, dim=-1) > cos(toward, plain, dim=-1) - 1e-6).all()  # closer to plain than PAE is
+
+
+def test_zero_shot_gradient_is_the_gradient_of_the_log_probability():
+    e, classes = _random(5, 12, seed=1) * 3.0, _random(7, 12, seed=2)
+    tau = 0.05
+    for index in (0, 3):
+        x = e.clone().requires_grad_(True)
+        logp = torch.log_softmax(pae.unit(x) @ pae.unit(classes).t() / tau, dim=-1)[:, index]
+        (grad,) = torch.autograd.grad(logp.sum(), x)
+        got = pae.zero_shot_gradient(e.double(), classes, index, tau)
+        assert torch.allclose(got.double(), grad, rtol=1e-5, atol=1e-6)
+
+
+def _wheel(angles_deg):
+    a = torch.tensor(angles_deg, dtype=torch.float64) * math.pi / 180
+    return torch.stack([a.cos(), a.sin()], dim=-1)
+
+
+def test_zero_shot_ascent_stops_at_the_first_class_where_the_similarity_difference_overshoots():
+    # Twelve colour names around a hue wheel (0° red, 240° blue): climbing log p(red) from 120° ends at red, where
+    # climbing sim(red) − sim(blue), ContraCLIP's dipole field, ends 30° past red (toward orange).
+    classes = _wheel([30.0 * k for k in range(12)])
+    red, blue = 0, 8
+
+    def climb(gradient):
+        theta = torch.tensor(2 * math.pi / 3, dtype=torch.float64)
+        for _ in range(3000):
+            e = torch.stack([theta.cos(), theta.sin()])[None]
+            g = gradient(e)[0].double()
+            theta = theta + 0.01 * float(g @ torch.stack([-theta.sin(), theta.cos()]))  # along the circle
+        return math.degrees(math.remainder(float(theta), 2 * math.pi))
+
+    assert abs(climb(lambda e: pae.zero_shot_gradient(e, classes, red, 0.05))) < 1.0
+    assert climb(lambda e: (classes[red] - classes[blue])[None]) == pytest.approx(30.0, abs=1.0)
+
+
+def test_the_zero_shot_objective_moves_toward_the_first_sentence_and_on_the_negative_side_away_from_it():
+    from contraclip_core.methods.contraclip import objectives
+
+    trainer, e = _trained_objective(("a red shape", "a blue shape"), "zero-shot")
+    zs = trainer.objective
+    assert isinstance(zs, objectives.ZeroShotObjective)
+    assert zs.families.family_of == ["colour"]
+    colours = zs.families.corpora["colour"]
+    assert "a red shape" in colours and "a blue shape" in colours
+    assert zs.classes[0].shape[0] == len(colours)  # the two sentences first, then the family's other prompts
+    record = trainer.path_set().settings["objective_record"]
+    assert record["name"] == "zero-shot" and record["tau"] == zs.tau
+    paths = torch.zeros(6, dtype=torch.long)
+    eps = torch.tensor([0.3, -0.3, 0.5, -0.1, 0.2, -0.4])
+    got = zs.target_shift(e, paths, eps)
+    assert torch.allclose(got.norm(dim=-1), eps.abs(), atol=1e-5)
+    first = pae.unit(pae.zero_shot_gradient(e, zs.classes[0], 0, zs.tau))
+    second = pae.unit(pae.zero_shot_gradient(e, zs.classes[0], 1, zs.tau))
+    cos = torch.nn.functional.cosine_similarity
+    pos, neg = eps > 0, eps < 0
+    assert torch.allclose(cos(got[pos], first[pos], dim=-1), torch.ones(int(pos.sum())), atol=1e-5)
+    # ε < 0: halfway between toward the second sentence and away from the first
+    assert torch.allclose(cos(got[neg], second[neg], dim=-1), cos(got[neg], -first[neg], dim=-1), atol=1e-5)
+    assert (cos(got[neg], first[neg], dim=-1) < 0).all()

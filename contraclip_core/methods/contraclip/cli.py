@@ -41,7 +41,7 @@ def _add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["contraclip", "linear"], default="contraclip",
                    help="contraclip: non-linear RBF paths; linear: the baseline of one fixed direction per path")
     p.add_argument("--lr", type=float, help="override Adam's learning rate")
-    p.add_argument("--objective", choices=["plain", "pae", "pae-subspace", "pae-mixed", "pae-dipole"],
+    p.add_argument("--objective", choices=["plain", "pae", "pae-subspace", "pae-mixed", "zero-shot", "pae-dipole"],
                    help="CLIP-space target: plain (ContraCLIP's) or a CLIP-PAE variant (docs/PATHS.md)")
     p.add_argument("--off-target-weight", type=float, help="weight of the penalty on Δe outside the dipole's subspace")
     p.add_argument("--whiten", action=argparse.BooleanOptionalAction, default=None,

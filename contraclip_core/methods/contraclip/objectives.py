@@ -7,6 +7,8 @@ name and everything it was built from (``record()``) go into the path set's ``pa
 - ``pae``: CLIP-PAE's target (contraclip_core/pae.py), |ε| · normalise(PAE(e, t±_k) − e), t⁺ for ε > 0 and t⁻ for
   ε < 0, with the subspace of the dipole's attribute family (contraclip_core/pae_corpora.py).
 - ``pae-mixed``: the unit mean of the two (``MixedObjective``).
+- ``zero-shot``: toward the first sentence as the CLIP's zero-shot classifier over the dipole's attribute family
+  reads it, and on the negative side toward the second and away from the first (``ZeroShotObjective``).
 - Any can add ``off_target_weight`` · mean ‖Δe's unit component outside span(S_k ∪ {t⁺_k, t⁻_k})‖², which asks the
   image embedding to move only within the dipole's attribute subspace.
 """
@@ -36,8 +38,9 @@ class FamilySubspaces:
         self.corpora = pae_corpora.families(domain, preset.template)
         if family and family not in self.corpora:
             raise ValueError(f"unknown attribute family {family!r} for {domain}; choose one of {sorted(self.corpora)}")
-        self.bases = {name: pae.pca_basis(cached_text_embeddings(clip, prompts).float().cpu(), components)
-                      for name, prompts in self.corpora.items()}
+        self.embeddings = {name: cached_text_embeddings(clip, prompts).float().cpu()
+                           for name, prompts in self.corpora.items()}
+        self.bases = {name: pae.pca_basis(emb, components) for name, emb in self.embeddings.items()}
         self.family_of = [family or pae.choose_family(p.cpu(), n.cpu(), self.bases) for p, n in zip(pos, neg)]
         device = pos.device
         self.basis = [self.bases[f].to(device) for f in self.family_of]  # per dipole, (k_f, E)
@@ -132,6 +135,42 @@ class MixedObjective(SubspaceObjective):
         return eps.abs().unsqueeze(1) * pae.unit(0.5 * plain + 0.5 * toward)
 
 
+class ZeroShotObjective(PlainObjective):
+    """Toward the first sentence as the CLIP's own zero-shot classifier over the dipole's attribute family reads it
+    (classes: the two sentences and the family's prompts). ε > 0: ∇ log p(t⁺ | e), which stops at the first
+    sentence's class; ε < 0: unit(∇ log p(t⁻ | e)) + unit(−∇ log p(t⁺ | e)), toward the second sentence and away
+    from the first, so that past the second class the path keeps leaving the first instead of turning back to it.
+    ContraCLIP's target is the gradient of a difference of two similarities, which has no stop at the first class
+    (between red and blue it is largest 30° past red) — the hue paths overshot the first colour (docs/PATHS.md)."""
+
+    name = "zero-shot"
+    tau = 0.05  # the classifier's temperature (the tiny CLIP's logit scale is learned at ~1/0.05 … 1/0.01)
+    same = 0.9999  # a family prompt this close (cosine) to one of the two sentences is that sentence
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        assert self.families is not None
+        self.classes = []  # per dipole: (C, E), rows 0 and 1 the two sentences
+        for k, family in enumerate(self.families.family_of):
+            poles = pae.unit(torch.stack([self.pos[k], self.neg[k]]).cpu())
+            prompts = pae.unit(self.families.embeddings[family])
+            keep = (prompts @ poles.t()).amax(dim=1) < self.same
+            self.classes.append(torch.cat([poles, prompts[keep]]).to(self.pos.device))
+
+    def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(e, dtype=torch.float32)
+        for k in paths.unique().tolist():
+            mask = paths == k
+            toward_first = pae.unit(pae.zero_shot_gradient(e[mask], self.classes[k], 0, self.tau))
+            toward_second = pae.unit(pae.zero_shot_gradient(e[mask], self.classes[k], 1, self.tau))
+            out[mask] = torch.where((eps[mask] > 0).unsqueeze(1), toward_first,
+                                    pae.unit(toward_second - toward_first))
+        return eps.abs().unsqueeze(1) * out
+
+    def record(self) -> dict[str, Any]:
+        return {**super().record(), "tau": self.tau}
+
+
 class DipoleSubspaceObjective(PlainObjective):
     name = "pae-dipole"
 
@@ -145,6 +184,7 @@ class DipoleSubspaceObjective(PlainObjective):
 
 OBJECTIVES: dict[str, type[PlainObjective]] = {"plain": PlainObjective, "pae": PaeObjective,
                                                   "pae-subspace": SubspaceObjective, "pae-mixed": MixedObjective,
+                                                  "zero-shot": ZeroShotObjective,
                                                   "pae-dipole": DipoleSubspaceObjective}
 def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor, neg: torch.Tensor,
           **kwargs: Any) -> PlainObjective:
@@ -153,12 +193,15 @@ def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor,
     return OBJECTIVES[name](clip, css, pos, neg, **kwargs)
 
 
-# How a path's or a job's label names a non-plain objective (label_suffix).
-SUFFIXES = {"pae": "PAE (authors' augmentation)", "pae-subspace": "PAE", "pae-mixed": "half PAE"}
+# How a path's or a job's label names an objective other than its generator's usual one (label_suffix).
+SUFFIXES = {"plain": "plain", "pae": "PAE (authors' augmentation)", "pae-subspace": "PAE", "pae-mixed": "half PAE",
+            "zero-shot": "zero-shot"}
 
 
-def label_suffix(objective: Any, linear: bool = False) -> str:
+def label_suffix(objective: Any, linear: bool = False, usual: str = "plain") -> str:
     """What a path's or a job's label adds after its sentences: " (PAE)", " (linear)", " (linear, PAE)"; nothing
-    for plain ContraCLIP (the path picker and the job cards say it the same way)."""
-    how = [x for x in ("linear" if linear else "", SUFFIXES.get(str(objective), "")) if x]
+    for ContraCLIP with ``usual``, the objective its generator's quick preset trains with (presets.quick_objective;
+    the path picker and the job cards say it the same way)."""
+    named = "" if str(objective) == usual else SUFFIXES.get(str(objective), "")
+    how = [x for x in ("linear" if linear else "", named) if x]
     return f" ({', '.join(how)})" if how else ""

@@ -18,7 +18,11 @@ QUICK = {
     # on 3 of 3 training seeds, where batch 8 with fresh anchors met them on 1 of 3, in half the time (issue 13);
     # paths in whitened W: the largest off-target change fell to 0.26–0.47 × the target's (0.72–1.10 × in W itself)
     # on triangle/circle, circle/square, red/blue and left/right (issue 14, docs/PATHS.md)
-    "shapes": dict(iterations=600, lr=0.05, num_pairs=16, loss="cosine", batch_size=16, anchor_pool=256, whiten=True),
+    # the zero-shot objective (toward the first sentence by the CLIP's own classifier of the dipole's attribute family,
+    # objectives.ZeroShotObjective): median clean on 8 of the 11 side-by-side dipoles and on all 3 with the new colour
+    # words (plain 4 of 11, half PAE 7), no run backwards; the hue paths stop overshooting the first colour (issue 29)
+    "shapes": dict(iterations=600, lr=0.05, num_pairs=16, loss="cosine", batch_size=16, anchor_pool=256, whiten=True,
+                   objective="zero-shot"),
     # anchors from a pool of 256, each rendered and embedded once (lazily, 32 at a time), as the Shapes preset: a
     # step then renders and embeds only its shifted images — one of the levers that made a real-size iteration
     # several times cheaper on the CPU (issue 28; bench/training_cost.py, docs/TRAINING_COST.md)
@@ -48,16 +52,26 @@ def default_negatives(generator: str, dipoles: list[tuple[str, str]]) -> list[tu
     return [d for d in corpus if d[0].lower() not in used and d[1].lower() not in used]
 
 
+def quick_key(generator: str) -> str:
+    """Which of ``QUICK``'s settings the generator trains with."""
+    gen_preset = registry.GENERATORS.get(generator)
+    return "shapes" if gen_preset is not None and gen_preset.arch == "shapes" else "default"
+
+
+def quick_objective(generator: str) -> str:
+    """The objective a new dipole of this generator trains with when none is asked for (``TrainConfig``'s default
+    where its quick settings name none)."""
+    return QUICK[quick_key(generator)].get("objective", TrainConfig.objective)
+
+
 def train_config(generator: str, preset: str = "quick", *, dipoles: list[tuple[str, str]] | None = None,
                  corpus: str | None = None, method: str = "contraclip", seed: int = 0) -> TrainConfig:
     """A full ``TrainConfig`` for the generator and preset."""
     sentences = dipole_sentences(generator, dipoles, corpus)
-    gen_preset = registry.GENERATORS.get(generator)
     if preset == "paper":
         values = dict(iterations=20_000, lr=1e-4, num_pairs=64, batch_size=len(sentences), loss="contrastive")
     elif preset == "quick":
-        key = "shapes" if gen_preset is not None and gen_preset.arch == "shapes" else "default"
-        values = dict(QUICK[key])
+        values = dict(QUICK[quick_key(generator)])
     else:
         raise ValueError(f"unknown preset {preset!r}; choose 'quick' or 'paper'")
     config = TrainConfig(dipoles=sentences, generator=generator, method=method, seed=seed, **values)

@@ -139,9 +139,10 @@ class PathActions:
                 meta = PathSetMeta.read(folder, META_NAME)
             except RecordError:
                 continue  # a damaged path file is skipped, not fatal (loading it says why)
-            how = objectives.label_suffix(meta.settings.get("objective", "plain"), meta.method == "linear")
             if generator is not None and not same_generator(meta.generator, generator):
                 continue
+            how = objectives.label_suffix(meta.settings.get("objective", "plain"), meta.method == "linear",
+                                          usual=presets.quick_objective(meta.generator))
             for k, (a, b) in enumerate(meta.dipoles):
                 choices.append(PathChoice(f"{ORIGIN_TAGS[origin]}:{folder.name}:{k}",
                                           picker_label(f"{a} ↔ {b}{how}", origin), origin, meta.generator, folder, k))
@@ -305,9 +306,12 @@ class PathActions:
         return "; ".join(f"{a} ↔ {b}" for a, b in job.request.get("dipoles") or []) or job.request.get("corpus", "")
 
     def job_label(self, job: "Job") -> str:
-        """The job's dipoles, and the objective when it is not the plain one (as the path picker names it)."""
-        return self.dipoles_label(job) + objectives.label_suffix(job.request.get("overrides", {}).get("objective",
-                                                                                                         "plain"))
+        """The job's dipoles, and the objective when it is not the generator's usual one (as the path picker names
+        it)."""
+        usual = presets.quick_objective(job.request.get("generator", ""))
+        trained = usual if job.request.get("preset", "quick") == "quick" else "plain"  # the paper's own
+        return self.dipoles_label(job) + objectives.label_suffix(
+            job.request.get("overrides", {}).get("objective", trained), usual=usual)
 
     def run_job(self, job: "Job", report, device: str | None = None) -> str:
         """Job kind "paths": train on ``device`` (None: the app's), resuming from the job's checkpoint; save the path
