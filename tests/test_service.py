@@ -20,11 +20,9 @@ def test_paths_with_the_same_sentences_are_told_apart_by_their_set(service):
     """The corpus set and the single-dipole set both have red/blue: the dropdown must not show two equal entries."""
     labels = [p.label for p in service.method("contraclip").paths("shapes-128") if p.origin == "shipped"]
     assert len(labels) == len(set(labels)), labels
-    # The shipped sets were trained with the plain objective; the Shapes preset's is zero-shot now (issue 29), so
-    # their labels name it, as they name any objective other than the generator's usual one.
-    assert "a red shape ↔ a blue shape (plain)" in labels and "a circle ↔ a square (plain) · circle-square" in labels
+    assert "a red shape ↔ a blue shape" in labels and "a circle ↔ a square · circle-square" in labels
     assert "a red shape ↔ a blue shape (PAE)" in labels  # another objective is told apart by its label already
-    assert "a large shape ↔ a small shape (plain)" in labels  # unique sentences need no set name
+    assert "a large shape ↔ a small shape" in labels  # unique sentences keep their plain label
 
 
 def test_generators_list_marks_hub_ones_unavailable_offline(service, monkeypatch):

@@ -193,15 +193,16 @@ def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor,
     return OBJECTIVES[name](clip, css, pos, neg, **kwargs)
 
 
-# How a path's or a job's label names an objective other than its generator's usual one (label_suffix).
-SUFFIXES = {"plain": "plain", "pae": "PAE (authors' augmentation)", "pae-subspace": "PAE", "pae-mixed": "half PAE",
+# How a path's or a job's label names an objective other than plain ContraCLIP and its generator's usual one.
+SUFFIXES = {"pae": "PAE (authors' augmentation)", "pae-subspace": "PAE", "pae-mixed": "half PAE",
             "zero-shot": "zero-shot"}
 
 
 def label_suffix(objective: Any, linear: bool = False, usual: str = "plain") -> str:
     """What a path's or a job's label adds after its sentences: " (PAE)", " (linear)", " (linear, PAE)"; nothing
-    for ContraCLIP with ``usual``, the objective its generator's quick preset trains with (presets.quick_objective;
-    the path picker and the job cards say it the same way)."""
-    named = "" if str(objective) == usual else SUFFIXES.get(str(objective), "")
+    for ContraCLIP with the plain objective or with ``usual``, the one its generator's quick preset trains with
+    (presets.quick_objective: zero-shot on the Shapes world). The path picker and the job cards say it the same
+    way; the path's record (paths.json, its model card) names the objective whatever the label says."""
+    named = "" if str(objective) in ("plain", usual) else SUFFIXES.get(str(objective), "")
     how = [x for x in ("linear" if linear else "", named) if x]
     return f" ({', '.join(how)})" if how else ""

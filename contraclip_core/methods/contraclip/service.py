@@ -306,12 +306,11 @@ class PathActions:
         return "; ".join(f"{a} ↔ {b}" for a, b in job.request.get("dipoles") or []) or job.request.get("corpus", "")
 
     def job_label(self, job: "Job") -> str:
-        """The job's dipoles, and the objective when it is not the generator's usual one (as the path picker names
-        it)."""
+        """The job's dipoles, and the objective when it is neither plain nor the generator's usual one (as the path
+        picker names it)."""
         usual = presets.quick_objective(job.request.get("generator", ""))
-        trained = usual if job.request.get("preset", "quick") == "quick" else "plain"  # the paper's own
         return self.dipoles_label(job) + objectives.label_suffix(
-            job.request.get("overrides", {}).get("objective", trained), usual=usual)
+            job.request.get("overrides", {}).get("objective", "plain"), usual=usual)
 
     def run_job(self, job: "Job", report, device: str | None = None) -> str:
         """Job kind "paths": train on ``device`` (None: the app's), resuming from the job's checkpoint; save the path
