@@ -3,8 +3,8 @@
 Clean means ``evaluate.CLEAN`` on the reported anchors 0…31 *and* on 64 held-out anchors, so that choosing among
 runs is not fitted to the anchors the choice is reported on. A dipole whose shipped set is clean keeps it
 (re-evaluated). For any other dipole of ``scripts/shapes_compare.py`` (whose runs are saved under runs/compare/),
-ship its clean run with the lowest off/Δ ratio — of plain ContraCLIP, the product's method, if one of its runs is
-clean, else of any variant. The set goes to checkpoints/shapes/paths/<name>/ with its evaluation recorded in
+ship its clean run with the lowest off/Δ ratio — of ContraCLIP as the quick preset trains it (``PREFERRED``: the
+zero-shot objective since 2026-12-06) if one of its runs is clean, else of plain ContraCLIP, else of any variant. The set goes to checkpoints/shapes/paths/<name>/ with its evaluation recorded in
 paths.json (what the model card and the tests read), and its table and curves to docs/<name>-eval/. What was kept
 or shipped is printed and written to docs/shapes-shipped.json, and the table of every shipped set (with its
 held-out figures) into docs/PATHS.md.
@@ -15,7 +15,7 @@ held-out figures) into docs/PATHS.md.
     python scripts/ship_shapes_paths.py --tables   # only rewrite the table of what ships
 
 With ``--fresh`` a dipole none of whose runs is clean on both anchor sets still ships its best run — the highest ρ
-among runs within the off-target bar (else the lowest off/Δ), plain ContraCLIP first on ties — recorded as not
+among runs within the off-target bar (else the lowest off/Δ), the preferred variants first on ties — recorded as not
 clean, so the shipped table and the model card say so rather than keep a set trained for another CLIP.
 """
 from __future__ import annotations
@@ -36,14 +36,18 @@ from contraclip_core.methods.contraclip.evaluate import evaluate_shapes, off_rat
 
 SHIPPED = ROOT / "checkpoints" / "shapes" / "paths"
 HELD_OUT = range(1000, 1064)  # anchors the choice is checked on, disjoint from the reported 0…31
-SUFFIX = {"contraclip": "", "contraclip+pae": "-pae", "linear": "-linear", "linear+pae": "-linear-pae"}
+SUFFIX = {"contraclip": "", "contraclip+pae": "-pae", "linear": "-linear", "linear+pae": "-linear-pae",
+          "contraclip+zero-shot": "-zero-shot"}
+PREFERRED = ["contraclip+zero-shot", "contraclip"]  # the quick preset's ContraCLIP, then plain ContraCLIP
 NAMES = {("a triangle", "a circle"): "triangle-circle", ("a red shape", "a blue shape"): "red-blue",
          ("a large shape", "a small shape"): "large-small", ("a circle", "a square"): "circle-square",
          ("a shape on the left", "a shape on the right"): "left-right",
          ("a shape at the top", "a shape at the bottom"): "top-bottom",
          ("a shape on a light background", "a shape on a dark background"): "light-dark",
          ("a yellow shape", "a cyan shape"): "yellow-cyan", ("a green shape", "a magenta shape"): "green-magenta",
-         ("a triangle", "a square"): "triangle-square", ("a red shape", "a green shape"): "red-green"}
+         ("a triangle", "a square"): "triangle-square", ("a red shape", "a green shape"): "red-green",
+         ("an orange shape", "a cyan shape"): "orange-cyan", ("a purple shape", "a yellow shape"): "purple-yellow",
+         ("a pink shape", "a green shape"): "pink-green"}
 
 
 def clean_everywhere(folder: Path, generator) -> bool:
@@ -81,19 +85,20 @@ def best_unclean(dipole: tuple[str, str], data: dict[str, dict], generator) -> t
     """(variant, training seed, measurement with its held-out figures) of the dipole's best run when none is clean:
     the highest ρ among runs with Δ ≥ the bar and off ≤ the bar's share of Δ, else the lowest off/Δ; None if the
     dipole has no run."""
-    runs = [(v, seed, r) for v in compare.VARIANTS for seed in compare.TRAIN_SEEDS
+    runs = [(v, seed, r) for v in compare.VARIANTS if v in SUFFIX for seed in compare.TRAIN_SEEDS
             if (r := data.get(compare.key(v, dipole, seed)))]
     if not runs:
         return None
     within = [x for x in runs if x[2]["delta"] >= compare.DELTA_BAR and compare.ratio(x[2]) <= compare.RATIO_BAR]
-    variant, seed, r = (max(within, key=lambda x: (x[2]["rho"], x[0] == "contraclip")) if within
+    variant, seed, r = (max(within, key=lambda x: (x[2]["rho"], x[0] in PREFERRED)) if within
                         else min(runs, key=lambda x: compare.ratio(x[2])))
     return variant, seed, r | {"held_out": held_out(generator, variant, dipole, seed)[1]}
 
 
 def choose(dipole: tuple[str, str], data: dict[str, dict], generator) -> tuple[str, int, dict] | None:
     """(variant, training seed, measurement) of the run to ship, or None if no run of the dipole is clean."""
-    for variants in (["contraclip"], [v for v in compare.VARIANTS if v != "contraclip"]):
+    others = [v for v in compare.VARIANTS if v not in PREFERRED and v in SUFFIX]
+    for variants in [[v] for v in PREFERRED] + [others]:
         runs = [(compare.ratio(r), v, seed, r) for v in variants for seed in compare.TRAIN_SEEDS
                 if (r := data.get(compare.key(v, dipole, seed))) and compare.passes(r)]
         for _, variant, seed, r in sorted(runs, key=lambda x: x[:3]):

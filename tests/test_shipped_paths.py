@@ -16,7 +16,10 @@ SETS = PathSet.shipped("shapes-128")
 
 def test_the_shapes_world_ships_paths_for_every_dipole_it_is_measured_on():
     dipoles = {tuple(d) for folder in SETS for d in json.loads((folder / "paths.json").read_text())["dipoles"]}
-    assert len(dipoles) >= 11 and all(shapes_target(d) is not None for d in dipoles), sorted(dipoles)
+    assert len(dipoles) >= 13 and all(shapes_target(d) is not None for d in dipoles), sorted(dipoles)
+    # the new colour words (issue 29) each ship a path that is clean here and on held-out anchors
+    assert {("an orange shape", "a cyan shape"), ("a purple shape", "a yellow shape"),
+            ("a pink shape", "a green shape")} <= dipoles
 
 
 # Shipped though no training run of theirs was clean (docs/PATHS.md, "Verdict" and "Shipped path sets"): since
