@@ -69,6 +69,7 @@ VARIANTS = {
     # initial RBF width as the preset's (β 0.5) and wide (β 0.9: the value at twice the radius)
     "contraclip+zero-shot": ("contraclip", {"objective": "zero-shot", "beta_lss": 0.5}),
     "contraclip+zero-shot, wide": ("contraclip", {"objective": "zero-shot", "beta_lss": 0.9}),
+    "contraclip+zero-shot 1200 it": ("contraclip", {"objective": "zero-shot", "beta_lss": 0.5, "iterations": 1200}),
 }
 LEVERS = {
     "contraclip (W not whitened)": ("contraclip", {"whiten": False}),
