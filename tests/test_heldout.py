@@ -38,6 +38,18 @@ def test_the_edit_models_tuning_sentences_are_not_the_held_out_ones():
     assert len(set(cfclip_tuning.TUNING_THREE)) == 24
 
 
+def test_the_side_by_sides_dipoles_are_not_the_held_out_ones():
+    """The side-by-side (scripts/shapes_compare.py) chose the Shapes preset's objective; its dipoles, the new colour
+    words' included, must not be on the held-out list (nor their reverses), so the held-out figures stay unseen."""
+    import shapes_compare
+
+    held_out = {d for dipoles in DIPOLES.values() for d in dipoles}
+    measured = set(shapes_compare.DIPOLES)
+    assert not measured & held_out
+    assert not {(b, a) for a, b in shapes_compare.COLOURS} & held_out
+    assert all(any(w in a for w in ("orange", "purple", "pink")) for a, _ in shapes_compare.COLOURS)
+
+
 def test_the_sentences_are_what_they_claim():
     from contraclip_core.methods.cfclip.vocab import parse, training_sentences
 
