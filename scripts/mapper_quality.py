@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import sys
 import tempfile
@@ -95,7 +96,8 @@ def write(out: Path, results: dict, mappers: dict, args) -> None:
         "# CLIP → latent mappers on the Shapes world: CLIP2GAN and CSLA",
         "",
         f"Written by `scripts/mapper_quality.py` on {datetime.date.today()} — {platform.machine()}, CPU, "
-        f"{args.threads} thread(s) on a shared, heavily loaded 2-core machine (timings are pessimistic). "
+        f"{args.threads} thread(s), load average {os.getloadavg()[0]:.1f} when written on a {os.cpu_count()}-core "
+        "machine (timings count only where it is low). "
         f"{args.n} held-out captions and renders (seeds ≥ 10⁶, never used in training), {args.seeds} anchors "
         "for edits. Both mappers were trained data-free from the generator's own samples with the shipped "
         "settings below; they are `checkpoints/shapes/mappers/shapes-{clip2gan,csla}`.",
