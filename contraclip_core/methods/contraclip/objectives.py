@@ -161,8 +161,7 @@ class ZeroShotObjective(PlainObjective):
         out = torch.empty_like(e, dtype=torch.float32)
         for k in paths.unique().tolist():
             mask = paths == k
-            toward_first = pae.unit(pae.zero_shot_gradient(e[mask], self.classes[k], 0, self.tau))
-            toward_second = pae.unit(pae.zero_shot_gradient(e[mask], self.classes[k], 1, self.tau))
+            toward_first, toward_second = pae.unit(pae.zero_shot_gradient(e[mask], self.classes[k], [0, 1], self.tau))
             out[mask] = torch.where((eps[mask] > 0).unsqueeze(1), toward_first,
                                     pae.unit(toward_second - toward_first))
         return eps.abs().unsqueeze(1) * out

@@ -134,17 +134,17 @@ def dipole_shift(t_pos: torch.Tensor, t_neg: torch.Tensor, basis: torch.Tensor) 
     return unit(project(unit(t_pos) - unit(t_neg), basis))
 
 
-def zero_shot_gradient(e: torch.Tensor, classes: torch.Tensor, index: int, tau: float) -> torch.Tensor:
-    """∇_e log p(c = index | e), (B, E): the gradient of a CLIP zero-shot classifier's log-probability,
-    p = softmax_c(cos(e, t_c) / τ) over the class texts ``classes`` (C, E), at image embeddings e (B, E):
-    (1/(τ‖e‖)) · (d − ⟨d, ê⟩ ê) with d = t̂_index − Σ_c p_c t̂_c. It vanishes as p(index) → 1: a step along it
-    moves the image toward the class and no further (the difference of two classes' similarities has no such
-    stop: between red and blue it is largest 30° past red, toward orange)."""
+def zero_shot_gradient(e: torch.Tensor, classes: torch.Tensor, index: int | list[int], tau: float) -> torch.Tensor:
+    """∇_e log p(c = index | e), (B, E) — or (n, B, E) for a list of n indices, from one softmax: the gradient of a
+    CLIP zero-shot classifier's log-probability, p = softmax_c(cos(e, t_c) / τ) over the class texts ``classes``
+    (C, E), at image embeddings e (B, E): (1/(τ‖e‖)) · (d − ⟨d, ê⟩ ê) with d = t̂_index − Σ_c p_c t̂_c. It vanishes
+    as p(index) → 1: a step along it moves the image toward the class and no further (the difference of two
+    classes' similarities has no such stop: between red and blue it is largest 30° past red, toward orange)."""
     e = e.float()
     norm = e.norm(dim=-1, keepdim=True).clamp_min(EPS)
     u, t = e / norm, unit(classes.float().to(e.device))
     p = torch.softmax(u @ t.t() / tau, dim=-1)  # (B, C)
-    d = t[index] - p @ t  # (B, E)
+    d = t[index].unsqueeze(-2) - p @ t  # (B, E), or (n, B, E)
     return (d - (d * u).sum(-1, keepdim=True) * u) / (tau * norm)
 
 
