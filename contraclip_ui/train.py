@@ -31,13 +31,14 @@ from .presentation import escape
 JOB_COLUMNS = ["id", "dipoles", "generator", "status", "iteration", "total", "loss", "eta_s", "error"]
 # The objectives the tab offers (keys of objectives.OBJECTIVES), how the radio names them (as path and job labels
 # do: objectives.SUFFIXES), and one line of explanation.
-# "" is the preset's own (zero-shot on the Shapes world, plain elsewhere: presets.QUICK).
+# "" is the preset's own (per family on the Shapes world, plain elsewhere: presets.QUICK).
 UI_CHOICES = ("", "plain", "zero-shot", "pae-subspace", "pae-mixed")
 LABELS = {"": "preset's", "plain": "plain", **objectives.SUFFIXES}
 UI_INFO = ("plain: move the image embedding along the two sentences' difference (ContraCLIP). zero-shot: toward "
-           "the first sentence as the CLIP's own classifier of the attribute reads it, and no further (the Shapes "
-           "world's preset: the cleanest there, docs/PATHS.md). PAE: change only the image's part in the sentence's "
-           "attribute subspace (CLIP-PAE). Half PAE: the mean of plain and PAE.")
+           "the first sentence as the CLIP's own classifier of the attribute reads it, and no further. PAE: change "
+           "only the image's part in the sentence's attribute subspace (CLIP-PAE). Half PAE: the mean of plain and "
+           "PAE. The Shapes world's preset picks per attribute the one that measured cleanest there: plain for "
+           "shapes, PAE for size, zero-shot for the rest (docs/PATHS.md).")
 
 
 def table_rows(rows: list[dict]) -> list[list]:

@@ -36,6 +36,12 @@ from contraclip_core.methods.contraclip.evaluate import CLEAN, is_clean  # noqa:
 
 MEASUREMENTS = ROOT / "docs" / "heldout"
 DOC = ROOT / "docs" / "HELDOUT.md"
+# The Shapes quick presets this list was measured with before today's, each kept in docs/heldout/<name>/.
+EARLIER_PRESETS = {
+    "plain-preset": "the quick preset of 2026-12-05 (the plain objective, before issue 29 item 3)",
+    "zero-shot-preset": "the quick preset of the morning of 2026-12-06 (the zero-shot objective for every dipole, "
+                        "before the per-family rule: objectives.FAMILY_RULES)",
+}
 EVAL_SEEDS = range(5_000_000, 5_000_032)  # anchors of the path scores: never a tuning seed of the project
 EDIT_SEEDS = range(5_100_000, 5_100_064)  # anchors of the edit scores
 
@@ -114,12 +120,12 @@ def render(folder: Path = MEASUREMENTS, doc: Path = DOC) -> str:
         dates = sorted({r.get("date", "2026-12-05") for r in records})
         lines += [f"Paths trained on a CPU with {'/'.join(map(str, threads))} torch thread(s), {', '.join(dates)}; "
                   "each row is the median over its training seeds, as a user training once should expect it.", ""]
-    if (folder / "plain-preset").is_dir():
-        before = [json.loads(p.read_text()) for p in sorted((folder / "plain-preset").glob("*__seed*.json"))]
-        clean, total = median_clean(before)
-        lines += ["The same list trained with the quick preset of 2026-12-05 (the plain objective, before the zero-shot "
-                  f"one became the Shapes preset's, issue 29 item 3) is kept in `docs/heldout/plain-preset/`: median "
-                  f"clean on {clean} of {total} dipoles with a target there.", ""]
+    for name, what in EARLIER_PRESETS.items():
+        if (folder / name).is_dir():
+            before = [json.loads(p.read_text()) for p in sorted((folder / name).glob("*__seed*.json"))]
+            clean, total = median_clean(before)
+            lines += [f"The same list trained with {what} is kept in `docs/heldout/{name}/`: median clean on {clean} "
+                      f"of {total} dipoles with a target there.", ""]
     if (folder / "stage3-clip").is_dir():
         lines += ["The same list measured with the tiny CLIP before issue 29 (six colour words; no words for brightness, "
                   "saturation or rotation) is kept in `docs/heldout/stage3-clip/`; the figures below are with today's.", ""]

@@ -4,13 +4,15 @@ Clean means ``evaluate.CLEAN`` on the reported anchors 0…31 *and* on 64 held-o
 runs is not fitted to the anchors the choice is reported on. A dipole whose shipped set is clean keeps it
 (re-evaluated). For any other dipole of ``scripts/shapes_compare.py`` (whose runs are saved under runs/compare/),
 ship its clean run with the lowest off/Δ ratio — of ContraCLIP as the quick preset trains it (``PREFERRED``: the
-zero-shot objective since 2026-12-06) if one of its runs is clean, else of plain ContraCLIP, else of any variant. The set goes to checkpoints/shapes/paths/<name>/ with its evaluation recorded in
+per-family objective since 2026-12-06, the zero-shot one before it) if one of its runs is clean, else of plain
+ContraCLIP, else of any variant. The set goes to checkpoints/shapes/paths/<name>/ with its evaluation recorded in
 paths.json (what the model card and the tests read), and its table and curves to docs/<name>-eval/. What was kept
 or shipped is printed and written to docs/shapes-shipped.json, and the table of every shipped set (with its
 held-out figures) into docs/PATHS.md.
 
     python scripts/ship_shapes_paths.py            # after shapes_compare.py --worker … has measured every run
     python scripts/ship_shapes_paths.py --fresh    # the same, replacing every set (the world or its CLIP changed)
+    python scripts/ship_shapes_paths.py --refresh large-small  # choose these sets afresh (the preset changed)
     python scripts/ship_shapes_paths.py --dry-run  # print the choice only
     python scripts/ship_shapes_paths.py --tables   # only rewrite the table of what ships
 
@@ -35,10 +37,13 @@ from contraclip_core.cli import main as cli_main  # noqa: E402
 from contraclip_core.methods.contraclip.evaluate import evaluate_shapes, off_ratio  # noqa: E402
 
 SHIPPED = ROOT / "checkpoints" / "shapes" / "paths"
+RECORD = ROOT / "docs" / "shapes-shipped.json"  # what was kept or shipped from which training run
 HELD_OUT = range(1000, 1064)  # anchors the choice is checked on, disjoint from the reported 0…31
-SUFFIX = {"contraclip": "", "contraclip+pae": "-pae", "linear": "-linear", "linear+pae": "-linear-pae",
-          "contraclip+zero-shot": "-zero-shot"}
-PREFERRED = ["contraclip+zero-shot", "contraclip"]  # the quick preset's ContraCLIP, then plain ContraCLIP
+# The quick preset's ContraCLIP (its per-family objective since 2026-12-06) ships without a suffix, as plain ContraCLIP
+# did when it was the preset: one set per dipole, so the two never ship side by side.
+SUFFIX = {"contraclip, per family": "", "contraclip": "", "contraclip+pae": "-pae", "linear": "-linear",
+          "linear+pae": "-linear-pae", "contraclip+zero-shot": "-zero-shot"}
+PREFERRED = ["contraclip, per family", "contraclip+zero-shot", "contraclip"]  # the preset's first, then the older ones
 NAMES = {("a triangle", "a circle"): "triangle-circle", ("a red shape", "a blue shape"): "red-blue",
          ("a large shape", "a small shape"): "large-small", ("a circle", "a square"): "circle-square",
          ("a shape on the left", "a shape on the right"): "left-right",
@@ -158,15 +163,20 @@ def main() -> None:
     parser.add_argument("--tables", action="store_true", help="only write the shipped sets' table (docs/PATHS.md)")
     parser.add_argument("--fresh", action="store_true",
                         help="replace every shipped set from the measured runs, the best one where none is clean")
+    parser.add_argument("--refresh", nargs="+", default=[], metavar="NAME",
+                        help="choose these dipoles' sets afresh (e.g. large-small) even if the shipped one is clean")
     args = parser.parse_args()
+    if unknown := set(args.refresh) - set(NAMES.values()):
+        raise SystemExit(f"unknown set names {sorted(unknown)}; choose from {sorted(NAMES.values())}")
     generator, data, record = from_pretrained("shapes-128"), compare.load_all(), {}
+    before = json.loads(RECORD.read_text()) if RECORD.exists() else {}  # how each shipped set was chosen then
     if args.tables:
         return write_tables(generator)
     for dipole in compare.DIPOLES:
-        kept = None if args.fresh else keep(dipole, generator)
+        kept = None if args.fresh or NAMES[dipole] in args.refresh else keep(dipole, generator)
         if kept is not None:
             print(f"{dipole[0]} / {dipole[1]}: the shipped {kept.name} is clean on both anchor sets; kept, re-evaluated")
-            record[kept.name] = {"dipole": list(dipole), "kept": True}
+            record[kept.name] = {**before.get(kept.name, {}), "dipole": list(dipole), "kept": True}
             if not args.dry_run:
                 evaluate_into(kept)
             continue
@@ -176,6 +186,9 @@ def main() -> None:
             print(f"{dipole[0]} / {dipole[1]}: no clean run — shipping the best, not clean")
         if chosen is None:
             print(f"{dipole[0]} / {dipole[1]}: no clean run — nothing shipped")
+            for old in (NAMES[dipole] + s for s in SUFFIX.values()):  # a set shipped before stays, and says so
+                if (SHIPPED / old / "paths.json").exists():
+                    record[old] = {**before.get(old, {}), "dipole": list(dipole), "kept": True, "clean": False}
             continue
         variant, seed, r = chosen
         name = NAMES[dipole] + SUFFIX[variant]
@@ -197,7 +210,7 @@ def main() -> None:
         path_set.save_metadata(target)
         evaluate_into(target)
     if not args.dry_run:
-        (ROOT / "docs" / "shapes-shipped.json").write_text(json.dumps(record, indent=1) + "\n")
+        RECORD.write_text(json.dumps(record, indent=1) + "\n")
         write_tables(generator)
 
 

@@ -237,3 +237,37 @@ def test_the_zero_shot_objective_moves_toward_the_first_sentence_and_on_the_nega
     # ε < 0: halfway between toward the second sentence and away from the first
     assert torch.allclose(cos(got[neg], second[neg], dim=-1), cos(got[neg], -first[neg], dim=-1), atol=1e-5)
     assert (cos(got[neg], first[neg], dim=-1) < 0).all()
+
+
+def test_the_by_family_objective_gives_each_dipole_its_family_objective_and_records_the_rule(monkeypatch):
+    from contraclip_core.clip import load_clip
+    from contraclip_core.generators import from_pretrained
+    from contraclip_core.methods.contraclip import objectives, presets
+    from contraclip_core.methods.contraclip.train import Trainer
+
+    g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
+    dipoles = [("a large shape", "a small shape"), ("a circle", "a square"), ("a red shape", "a blue shape"),
+               ("a shape on the left", "a shape on the right")]
+    config = presets.train_config("shapes-128", "quick", dipoles=dipoles)
+    config.objective = "by-family"
+    trainer = Trainer(config, g, clip)
+    by = trainer.objective
+    assert by.families.family_of == ["size", "shape", "colour", "horizontal"]
+    assert by.objective_of == ["pae-subspace", "plain", "zero-shot", "zero-shot"]
+    with torch.no_grad():
+        z = torch.randn(8, g.z_dim, generator=torch.Generator().manual_seed(0))
+        e = clip.encode_images(g.synthesis(g.encode(z, "w"), "w")).float()
+    paths = torch.tensor([0, 1, 2, 3, 3, 2, 1, 0])
+    eps = torch.tensor([0.3, -0.3, 0.5, -0.1, 0.2, -0.4, 0.1, -0.2])
+    got = by.target_shift(e, paths, eps)
+    for k, name in enumerate(by.objective_of):  # row for row what the family's own objective asks
+        alone = objectives.OBJECTIVES[name](clip, trainer.css, by.pos, by.neg, generator="shapes-128")
+        mask = paths == k
+        assert torch.equal(got[mask], alone.target_shift(e[mask], paths[mask], eps[mask]).float()), name
+    record = trainer.path_set().settings["objective_record"]
+    assert record["name"] == "by-family" and record["rule"] == objectives.FAMILY_RULES["shapes"]
+    assert record["objective_of_dipole"] == by.objective_of and record["settings_of"]["zero-shot"]["tau"] == 0.05
+
+    monkeypatch.delitem(objectives.FAMILY_RULES, "shapes")
+    with pytest.raises(ValueError, match="no per-family rule has been measured for shapes"):
+        Trainer(config, g, clip)

@@ -78,17 +78,19 @@ def test_paths_and_jobs_name_their_method_the_same_way():
     assert label_suffix("plain", linear=True) == " (linear)"
     assert label_suffix("pae-subspace", linear=True) == " (linear, PAE)"
     assert label_suffix("unknown") == ""
-    # Where the generator's preset trains with another objective (the Shapes world: zero-shot), that one goes unnamed
-    # too; any third one is named.
+    # Where the generator's preset trains with another objective (the Shapes world: per family), that one goes
+    # unnamed too; any third one is named.
     from contraclip_core.methods.contraclip.presets import quick_objective
 
-    assert quick_objective("shapes-128") == "zero-shot" and quick_objective("stylegan2-ffhq-1024") == "plain"
-    assert label_suffix("zero-shot", usual="zero-shot") == "" and label_suffix("plain", usual="zero-shot") == ""
-    assert label_suffix("zero-shot") == " (zero-shot)" and label_suffix("pae-mixed", usual="zero-shot") == " (half PAE)"
+    assert quick_objective("shapes-128") == "by-family" and quick_objective("stylegan2-ffhq-1024") == "plain"
+    assert label_suffix("by-family", usual="by-family") == "" and label_suffix("plain", usual="by-family") == ""
+    assert label_suffix("by-family") == " (per family)" and label_suffix("zero-shot", usual="by-family") == " (zero-shot)"
+    assert label_suffix("pae-mixed", usual="by-family") == " (half PAE)"
 
 
 def test_a_job_label_names_the_objective_it_trains_with_unless_plain_or_the_presets(service):
-    for objective, preset, suffix in ((None, "quick", ""), ("plain", "quick", ""), ("zero-shot", "paper", ""),
+    for objective, preset, suffix in ((None, "quick", ""), ("plain", "quick", ""), ("by-family", "paper", ""),
+                                      ("zero-shot", "quick", " (zero-shot)"),
                                       ("pae-mixed", "quick", " (half PAE)"), ("pae-mixed", "paper", " (half PAE)")):
         job = service.submit("paths", "shapes-128", "a red shape", "a green shape", preset=preset, iterations=1,
                              objective=objective)

@@ -21,7 +21,7 @@ def test_paths_with_the_same_sentences_are_told_apart_by_their_set(service):
     labels = [p.label for p in service.method("contraclip").paths("shapes-128") if p.origin == "shipped"]
     assert len(labels) == len(set(labels)), labels
     assert "a red shape ↔ a blue shape" in labels and "a circle ↔ a square · circle-square" in labels
-    assert "a red shape ↔ a blue shape · red-blue-zero-shot" in labels  # the preset's objective is not named …
+    assert "a red shape ↔ a blue shape (zero-shot)" in labels  # an objective other than the preset's is named …
     assert "a green shape ↔ a magenta shape (PAE)" in labels  # … another objective is, by its label already
     assert "a large shape ↔ a small shape" in labels  # unique sentences keep their plain label
 

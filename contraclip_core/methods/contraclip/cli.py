@@ -16,6 +16,7 @@ from pathlib import Path
 from ... import registry
 from ...clip import add_clip_argument
 from ...precision import add_precision_argument, run_precision
+from .objectives import OBJECTIVES
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -41,8 +42,10 @@ def _add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["contraclip", "linear"], default="contraclip",
                    help="contraclip: non-linear RBF paths; linear: the baseline of one fixed direction per path")
     p.add_argument("--lr", type=float, help="override Adam's learning rate")
-    p.add_argument("--objective", choices=["plain", "pae", "pae-subspace", "pae-mixed", "zero-shot", "pae-dipole"],
-                   help="CLIP-space target: plain (ContraCLIP's) or a CLIP-PAE variant (docs/PATHS.md)")
+    p.add_argument("--objective", choices=sorted(OBJECTIVES),
+                   help="CLIP-space target: plain (ContraCLIP's), zero-shot, a CLIP-PAE variant, or by-family (each "
+                        "dipole the one its attribute family measured best with); default: the preset's "
+                        "(docs/PATHS.md)")
     p.add_argument("--off-target-weight", type=float, help="weight of the penalty on Δe outside the dipole's subspace")
     p.add_argument("--whiten", action=argparse.BooleanOptionalAction, default=None,
                    help="train the paths in whitened W (default: the preset's; the Shapes quick preset does)")

@@ -9,6 +9,7 @@ name and everything it was built from (``record()``) go into the path set's ``pa
 - ``pae-mixed``: the unit mean of the two (``MixedObjective``).
 - ``zero-shot``: toward the first sentence as the CLIP's zero-shot classifier over the dipole's attribute family
   reads it, and on the negative side toward the second and away from the first (``ZeroShotObjective``).
+- ``by-family``: per dipole, the objective its attribute family measured best with (``FAMILY_RULES``).
 - Any can add ``off_target_weight`` · mean ‖Δe's unit component outside span(S_k ∪ {t⁺_k, t⁻_k})‖², which asks the
   image embedding to move only within the dipole's attribute subspace.
 """
@@ -181,10 +182,56 @@ class DipoleSubspaceObjective(PlainObjective):
         return eps.unsqueeze(1) * out
 
 
+# Per PAE domain, the objective each attribute family's dipoles train with under ``by-family`` ("*": every family
+# not named), chosen per family on the Shapes side-by-side (docs/PATHS.md: median of three training seeds per dipole)
+# and checked on the held-out list nobody tuned for (docs/HELDOUT.md). Shapes: PAE keeps a size path from dimming the
+# shape (0.16 × its change; zero-shot 0.49 ×), plain ContraCLIP keeps a shape path's full change (zero-shot stops
+# short of the first shape's class and its Δ falls to 1.41 on triangle/square).
+FAMILY_RULES: dict[str, dict[str, str]] = {
+    "shapes": {"*": "zero-shot", "shape": "plain", "size": "pae-subspace"},
+}
+
+
+class ByFamilyObjective(PlainObjective):
+    """Each dipole trains with the objective its attribute family's rule names (``FAMILY_RULES`` of the generator's
+    domain): one objective per family where the families measure differently, as a user would pick per dipole if
+    they had the ground truth. paths.json records the rule and each dipole's objective."""
+
+    name = "by-family"
+
+    def __init__(self, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor, neg: torch.Tensor, **kwargs: Any):
+        super().__init__(clip, css, pos, neg, **kwargs)
+        assert self.families is not None
+        rule = FAMILY_RULES.get(self.families.domain)
+        if rule is None:
+            raise ValueError(f"no per-family rule has been measured for {self.families.domain} generators; choose "
+                             f"one objective of {sorted(set(OBJECTIVES) - {self.name})}")
+        self.rule = dict(rule)
+        self.objective_of = [rule.get(family, rule["*"]) for family in self.families.family_of]
+        self.parts = {name: OBJECTIVES[name](clip, css, pos, neg, **kwargs) for name in dict.fromkeys(self.objective_of)}
+        self.paths_of = {name: torch.tensor([k for k, n in enumerate(self.objective_of) if n == name])
+                         for name in self.parts}
+
+    def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(e, dtype=torch.float32)
+        for name, part in self.parts.items():
+            mask = torch.isin(paths, self.paths_of[name].to(paths.device))
+            if mask.any():
+                out[mask] = part.target_shift(e[mask], paths[mask], eps[mask]).float()
+        return out
+
+    def record(self) -> dict[str, Any]:
+        rec = super().record()
+        extra = {name: {k: v for k, v in part.record().items() if k not in rec} for name, part in self.parts.items()}
+        return {**rec, "rule": self.rule, "objective_of_dipole": list(self.objective_of),
+                "settings_of": {name: values for name, values in extra.items() if values}}
+
+
 OBJECTIVES: dict[str, type[PlainObjective]] = {"plain": PlainObjective, "pae": PaeObjective,
                                                   "pae-subspace": SubspaceObjective, "pae-mixed": MixedObjective,
                                                   "zero-shot": ZeroShotObjective,
-                                                  "pae-dipole": DipoleSubspaceObjective}
+                                                  "pae-dipole": DipoleSubspaceObjective,
+                                                  "by-family": ByFamilyObjective}
 def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor, neg: torch.Tensor,
           **kwargs: Any) -> PlainObjective:
     if name not in OBJECTIVES:
@@ -194,7 +241,7 @@ def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor,
 
 # How a path's or a job's label names an objective other than plain ContraCLIP and its generator's usual one.
 SUFFIXES = {"pae": "PAE (authors' augmentation)", "pae-subspace": "PAE", "pae-mixed": "half PAE",
-            "zero-shot": "zero-shot"}
+            "zero-shot": "zero-shot", "by-family": "per family"}
 
 
 def label_suffix(objective: Any, linear: bool = False, usual: str = "plain") -> str:

@@ -18,11 +18,12 @@ QUICK = {
     # on 3 of 3 training seeds, where batch 8 with fresh anchors met them on 1 of 3, in half the time (issue 13);
     # paths in whitened W: the largest off-target change fell to 0.26–0.47 × the target's (0.72–1.10 × in W itself)
     # on triangle/circle, circle/square, red/blue and left/right (issue 14, docs/PATHS.md)
-    # the zero-shot objective (toward the first sentence by the CLIP's own classifier of the dipole's attribute family,
-    # objectives.ZeroShotObjective): median clean on 8 of the 11 side-by-side dipoles and on all 3 with the new colour
-    # words (plain 4 of 11, half PAE 7), no run backwards; the hue paths stop overshooting the first colour (issue 29)
+    # per dipole the objective its attribute family measured best with (objectives.FAMILY_RULES: zero-shot — toward
+    # the first sentence by the CLIP's own classifier — but plain for shape dipoles and PAE for size): median clean on
+    # 9 of the 11 side-by-side dipoles and on all 3 with the new colour words, size dragging brightness 0.16 × its
+    # change (zero-shot alone: 8 of 11, 0.49 ×; plain 4 of 11), no run backwards (issue 29, docs/PATHS.md)
     "shapes": dict(iterations=600, lr=0.05, num_pairs=16, loss="cosine", batch_size=16, anchor_pool=256, whiten=True,
-                   objective="zero-shot"),
+                   objective="by-family"),
     # anchors from a pool of 256, each rendered and embedded once (lazily, 32 at a time), as the Shapes preset: a
     # step then renders and embeds only its shifted images — one of the levers that made a real-size iteration
     # several times cheaper on the CPU (issue 28; bench/training_cost.py, docs/TRAINING_COST.md)
