@@ -164,3 +164,18 @@ def test_the_hub_card_says_what_the_check_did(trained):
     assert "1 of 1 paths checked, flipped: path 0" in set_card(path_set, "s", "o/r", [])
     path_set.metrics = {}  # trained before the check: no line
     assert "Orientation check" not in set_card(path_set, "s", "o/r", [])
+
+
+def test_the_hub_card_names_each_paths_objective(shapes_generator):
+    from contraclip_core.methods.contraclip.artefact import PathSet
+    from contraclip_core.methods.contraclip.publish import set_card
+
+    def card(name):
+        return set_card(PathSet.from_pretrained(f"shapes-128/{name}", shapes_generator), name, "o/r", [])
+
+    # the Shapes preset's per-family objective: the corpus set's size path trained with PAE, its shape path plain
+    corpus = card("shapes-corpus")
+    assert "- **Objective**: per attribute family — path 0: colour → zero-shot; path 1: size → pae-subspace; " \
+           "path 2: shape → plain" in corpus, corpus
+    assert "- **Objective**: pae-subspace (attribute family: path 0 colour)" in card("green-magenta-pae")
+    assert "- **Objective**: plain\n" in card("circle-square")
