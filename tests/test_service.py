@@ -171,3 +171,21 @@ def test_a_half_pae_job_is_queued_and_named_by_its_objective(service):
     assert stored.request["overrides"]["objective"] == "pae-mixed"
     with pytest.raises(ServiceError, match="objective must be one of"):
         service.submit("paths", "shapes-128", "a large shape", "a small shape", iterations=2, objective="half")
+
+
+def test_an_objective_the_generator_cannot_train_is_refused_when_submitted(service, monkeypatch):
+    # per family needs a rule measured for the generator's domain (only the Shapes world has one), PAE-like ones its
+    # attribute-family corpora (a face generator has them): refused at submit, not as a job that fails later
+    monkeypatch.setattr(service, "availability", lambda name: (True, ""))  # as if its weights were cached here
+    with pytest.raises(ServiceError, match="no per-family rule has been measured for faces generators"):
+        service.submit("paths", "stylegan2-ffhq-1024", "a smiling face", "a sad face", iterations=2,
+                       objective="by-family")
+    job = service.submit("paths", "stylegan2-ffhq-1024", "a smiling face", "a sad face", iterations=2,
+                         objective="zero-shot")
+    assert service.queue.store.load(job["id"]).request["overrides"]["objective"] == "zero-shot"
+    try:
+        service.cancel(job["id"])  # its weights are not here: the job was only to be queued
+    except ServiceError:
+        pass  # the worker already took it and it failed (no weights offline): as good
+    job = service.submit("paths", "shapes-128", "a large shape", "a small shape", iterations=2, objective="by-family")
+    assert job["dipoles"] == "a large shape ↔ a small shape", job  # the Shapes preset's own: not named

@@ -25,18 +25,23 @@ from . import pae, pae_corpora
 from .model import CorpusSupportSets
 
 
+def domain_of(generator: str) -> str:
+    """The PAE domain (pae_corpora) of a registry generator; ValueError if it has none (a user's checkpoint, say)."""
+    preset = registry.GENERATORS.get(generator)
+    domain = pae_corpora.DOMAIN_OF_CORPUS.get(preset.corpus) if preset is not None else None
+    if domain is None:
+        raise ValueError(f"no attribute-family corpora are known for the generator {generator!r}, so the PAE "
+                         "objective and the off-target penalty cannot be used; choose the plain objective.")
+    return domain
+
+
 class FamilySubspaces:
     """Per dipole: its attribute family, that family's corpus and PCA basis (k, E) in unit-normalised CLIP space."""
 
     def __init__(self, clip: ClipModel, generator: str, pos: torch.Tensor, neg: torch.Tensor,
                  components: int, family: str = ""):
-        preset = registry.GENERATORS.get(generator)
-        domain = pae_corpora.DOMAIN_OF_CORPUS.get(preset.corpus) if preset is not None else None
-        if domain is None:
-            raise ValueError(f"no attribute-family corpora are known for the generator {generator!r}, so the PAE "
-                             "objective and the off-target penalty cannot be used; choose the plain objective.")
-        self.domain = domain
-        self.corpora = pae_corpora.families(domain, preset.template)
+        self.domain = domain = domain_of(generator)
+        self.corpora = pae_corpora.families(domain, registry.GENERATORS[generator].template)
         if family and family not in self.corpora:
             raise ValueError(f"unknown attribute family {family!r} for {domain}; choose one of {sorted(self.corpora)}")
         self.embeddings = {name: cached_text_embeddings(clip, prompts).float().cpu()
@@ -69,6 +74,13 @@ class PlainObjective:
         self.off_target_weight, self.alpha, self.components = float(off_target_weight), float(alpha), components
         needs = self.off_target_weight > 0 or self.name != "plain"
         self.families = FamilySubspaces(clip, generator, self.pos, self.neg, components, family) if needs else None
+
+    @classmethod
+    def check(cls, generator: str) -> None:
+        """Raise the ValueError training would fail with if this objective cannot train paths for ``generator``
+        (every objective but plain needs the generator's attribute-family corpora)."""
+        if cls.name != "plain":
+            domain_of(generator)
 
     def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         """Δt (B, E) for image embeddings e (B, E), path indices (B,) and signed step sizes ε (B,)."""
@@ -202,15 +214,22 @@ class ByFamilyObjective(PlainObjective):
     def __init__(self, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor, neg: torch.Tensor, **kwargs: Any):
         super().__init__(clip, css, pos, neg, **kwargs)
         assert self.families is not None
-        rule = FAMILY_RULES.get(self.families.domain)
-        if rule is None:
-            raise ValueError(f"no per-family rule has been measured for {self.families.domain} generators; choose "
-                             f"one objective of {sorted(set(OBJECTIVES) - {self.name})}")
-        self.rule = dict(rule)
+        self.rule = rule = self.rule_of(self.families.domain)
         self.objective_of = [rule.get(family, rule["*"]) for family in self.families.family_of]
         self.parts = {name: OBJECTIVES[name](clip, css, pos, neg, **kwargs) for name in dict.fromkeys(self.objective_of)}
         self.paths_of = {name: torch.tensor([k for k, n in enumerate(self.objective_of) if n == name])
                          for name in self.parts}
+
+    @classmethod
+    def rule_of(cls, domain: str) -> dict[str, str]:
+        if domain not in FAMILY_RULES:
+            raise ValueError(f"no per-family rule has been measured for {domain} generators; choose one objective "
+                             f"of {sorted(set(OBJECTIVES) - {cls.name})}")
+        return dict(FAMILY_RULES[domain])
+
+    @classmethod
+    def check(cls, generator: str) -> None:
+        cls.rule_of(domain_of(generator))
 
     def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         out = torch.empty_like(e, dtype=torch.float32)

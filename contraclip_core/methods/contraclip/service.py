@@ -291,6 +291,10 @@ class PathActions:
         if objective:
             if objective not in objectives.OBJECTIVES:
                 raise ServiceError(f"objective must be one of {sorted(objectives.OBJECTIVES)}, got {objective!r}")
+            try:
+                objectives.OBJECTIVES[objective].check(generator)  # refused now, not as a failed job later
+            except ValueError as e:
+                raise ServiceError(str(e)) from None
             overrides["objective"] = objective
         request = {"generator": generator, "dipoles": [list(d) for d in config.dipoles], "corpus": corpus or "",
                    "preset": preset, "seed": config.seed, "overrides": overrides}
