@@ -58,6 +58,7 @@ def test_train_traverse_evaluate_on_shapes(tmp_path):
     result = cli("train", "--dipole", "a red shape", "a blue shape", "--iterations", "5", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "saved 1 path(s)" in result.stdout and (out / "paths.safetensors").is_file()
+    assert "objective: per attribute family — path 0: colour → zero-shot" in result.stdout  # the Shapes preset's
     assert "precision: fp32" in result.stdout or "AMX" not in result.stdout  # the CPU rule: fp32 unless AMX wins
     (check,) = json.loads((out / "paths.json").read_text())["metrics"]["orientation"]  # the training's last act
     assert check["checked"] is True and (check["movement"] < 0) == check["flipped"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from ... import registry
 from ...clip import add_clip_argument
 from ...precision import add_precision_argument, run_precision
-from .objectives import OBJECTIVES
+from .objectives import OBJECTIVES, describe
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -130,7 +130,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     path_set.save(out)
     if trainer.iteration >= config.iterations:
         checkpoint.unlink(missing_ok=True)  # finished: the path set is the result; the checkpoint was for resuming
-    print(f"saved {len(path_set.dipoles)} path(s) to {out} in {path_set.metrics['train_seconds']} s")
+    print(f"saved {len(path_set.dipoles)} path(s) to {out} in {path_set.metrics['train_seconds']} s; objective: "
+          f"{describe(path_set.settings)}")
 
 
 def cmd_traverse(args: argparse.Namespace) -> None:

@@ -271,3 +271,16 @@ def label_suffix(objective: Any, linear: bool = False, usual: str = "plain") -> 
     named = "" if str(objective) in ("plain", usual) else SUFFIXES.get(str(objective), "")
     how = [x for x in ("linear" if linear else "", named) if x]
     return f" ({', '.join(how)})" if how else ""
+
+
+def describe(settings: dict[str, Any]) -> str:
+    """The CLIP-space objective a path set trained with, in words (its model card, the CLI): the objective, and for
+    ``by-family`` each path's attribute family and objective, from paths.json's ``objective_record``."""
+    name, record = settings.get("objective", "plain"), settings.get("objective_record") or {}
+    families, chosen = record.get("family_of_dipole") or [], record.get("objective_of_dipole") or []
+    if name == ByFamilyObjective.name and len(families) == len(chosen):
+        return "per attribute family — " + "; ".join(
+            f"path {k}: {family} → {objective}" for k, (family, objective) in enumerate(zip(families, chosen)))
+    if families:
+        return f"{name} (attribute family: " + ", ".join(f"path {k} {f}" for k, f in enumerate(families)) + ")"
+    return str(name)

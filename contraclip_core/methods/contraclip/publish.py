@@ -27,7 +27,7 @@ from ...publishing import (
     slug,
     upload,
 )
-from . import orientation
+from . import objectives, orientation
 from .artefact import META_NAME, WEIGHTS_NAME, PathSet
 
 CARD_TAGS = ["contraclip", "contraclip-studio", "gan", "latent-space", "clip", "interpretability"]
@@ -42,19 +42,6 @@ def _metric_cell(evaluation: dict[str, Any] | None, k: int) -> str:
     mark = "✓✓" if r.get("clean") else ("✓" if r["passes"] else "✗")
     return (f"ρ {r['target_rho']:.2f} · Δ {r['target_change']:.2f} · off {r['off_target_max']:.2f} "
             f"({r['off_target_worst']}) {mark}")
-
-
-def objective_line(settings: dict[str, Any]) -> str:
-    """The CLIP-space objective a set trained with, as its card says it: the objective, and where one was chosen per
-    attribute family (``by-family``) each path's family and objective (paths.json's ``objective_record``)."""
-    name, record = settings.get("objective", "plain"), settings.get("objective_record") or {}
-    families, chosen = record.get("family_of_dipole") or [], record.get("objective_of_dipole") or []
-    if name == "by-family" and len(families) == len(chosen):
-        return "per attribute family — " + "; ".join(
-            f"path {k}: {family} → {objective}" for k, (family, objective) in enumerate(zip(families, chosen)))
-    if families:
-        return f"{name} (attribute family: " + ", ".join(f"path {k} {f}" for k, f in enumerate(families)) + ")"
-    return str(name)
 
 
 def set_card(path_set: PathSet, where: str, repo_id: str, examples: Sequence[str]) -> str:
@@ -87,7 +74,7 @@ def set_card(path_set: PathSet, where: str, repo_id: str, examples: Sequence[str
                      "✓ = ρ ≥ 0.9, Δ ≥ 1, off < Δ; ✓✓ = clean: ρ ≥ 0.95, Δ ≥ 1.5, off ≤ 0.5 Δ")
     else:
         lines.append("- **Evaluation**: none recorded (only the Shapes world has exact ground truth)")
-    lines.append(f"- **Objective**: {objective_line(s)}")
+    lines.append(f"- **Objective**: {objectives.describe(s)}")
     checks = [orientation.record_of(m, k) for k in range(len(path_set.dipoles))]
     if any(checks):  # sets trained before the check have none
         flipped = [str(k) for k, r in enumerate(checks) if r and r.get("flipped")]
