@@ -299,7 +299,10 @@ def render() -> str:
         "✗ = misses; then how many of the runs meet the bar, and each run's ratio in seed order (*back*: the path "
         "went the wrong way). *+PAE* is the `pae-subspace` objective: the target shift is normalise(P_S(t) − "
         "P_S(e)), the image's component in the dipole's attribute subspace S replaced by the sentence's (PCA of the "
-        "family's prompt corpus, k ≤ 10); see the levers table for the authors' augmentation formula. Runs used one "
+        "family's prompt corpus, k ≤ 10); see the levers table for the authors' augmentation formula. Every column "
+        f"starts from that preset with the objective and initial RBF width the side-by-side began with ({BASE}) and "
+        "changes only what its name says (its overrides are in each measurement's JSON); *per family* is the preset "
+        "itself. Runs used one "
         "thread each, two at a time on the 2-core machine: their times are not the preset's speed.", "",
         "The last column is no method: the ground-truth direction (the linear W direction that moves only the heads "
         "the target is made of, `evaluate.ground_truth_paths`), evaluated the same way — what a perfectly "
