@@ -179,3 +179,8 @@ def test_the_hub_card_names_each_paths_objective(shapes_generator):
            "path 2: shape → plain" in corpus, corpus
     assert "- **Objective**: pae-subspace (attribute family: path 0 colour)" in card("green-magenta-pae")
     assert "- **Objective**: plain\n" in card("circle-square")
+    from contraclip_core.methods.contraclip.objectives import describe
+
+    # a damaged or foreign record names the objective and nothing more, and does not stop the card
+    assert describe({"objective": "by-family", "objective_record": ["x"]}) == "by-family"
+    assert describe({"objective": "by-family", "objective_record": {"family_of_dipole": "size"}}) == "by-family"

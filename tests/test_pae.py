@@ -254,6 +254,8 @@ def test_the_by_family_objective_gives_each_dipole_its_family_objective_and_reco
     by = trainer.objective
     assert by.families.family_of == ["size", "shape", "colour", "horizontal"]
     assert by.objective_of == ["pae-subspace", "plain", "zero-shot", "zero-shot"]
+    # one family choice for all: the parts that need the families share the rule's (plain needs none)
+    assert [part.families is by.families for part in by.parts.values()] == [True, False, True]
     with torch.no_grad():
         z = torch.randn(8, g.z_dim, generator=torch.Generator().manual_seed(0))
         e = clip.encode_images(g.synthesis(g.encode(z, "w"), "w")).float()

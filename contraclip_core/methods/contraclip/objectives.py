@@ -69,11 +69,13 @@ class PlainObjective:
 
     def __init__(self, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor, neg: torch.Tensor, *,
                  generator: str, off_target_weight: float = 0.0, components: int = pae.DEFAULT_COMPONENTS,
-                 family: str = "", alpha: float = pae.DEFAULT_ALPHA):
+                 family: str = "", alpha: float = pae.DEFAULT_ALPHA, families: FamilySubspaces | None = None):
         self.css, self.pos, self.neg = css, pos.float(), neg.float()
         self.off_target_weight, self.alpha, self.components = float(off_target_weight), float(alpha), components
         needs = self.off_target_weight > 0 or self.name != "plain"
-        self.families = FamilySubspaces(clip, generator, self.pos, self.neg, components, family) if needs else None
+        if families is None and needs:  # ``families``: built once for the same dipoles by a caller (by-family)
+            families = FamilySubspaces(clip, generator, self.pos, self.neg, components, family)
+        self.families = families if needs else None
 
     @classmethod
     def check(cls, generator: str) -> None:
@@ -216,7 +218,8 @@ class ByFamilyObjective(PlainObjective):
         assert self.families is not None
         self.rule = rule = self.rule_of(self.families.domain)
         self.objective_of = [rule.get(family, rule["*"]) for family in self.families.family_of]
-        self.parts = {name: OBJECTIVES[name](clip, css, pos, neg, **kwargs) for name in dict.fromkeys(self.objective_of)}
+        self.parts = {name: OBJECTIVES[name](clip, css, pos, neg, families=self.families, **kwargs)
+                      for name in dict.fromkeys(self.objective_of)}  # one family choice, corpus and basis for all
         self.paths_of = {name: torch.tensor([k for k, n in enumerate(self.objective_of) if n == name])
                          for name in self.parts}
 
@@ -266,7 +269,7 @@ SUFFIXES = {"pae": "PAE (authors' augmentation)", "pae-subspace": "PAE", "pae-mi
 def label_suffix(objective: Any, linear: bool = False, usual: str = "plain") -> str:
     """What a path's or a job's label adds after its sentences: " (PAE)", " (linear)", " (linear, PAE)"; nothing
     for ContraCLIP with the plain objective or with ``usual``, the one its generator's quick preset trains with
-    (presets.quick_objective: zero-shot on the Shapes world). The path picker and the job cards say it the same
+    (presets.quick_objective: by-family on the Shapes world). The path picker and the job cards say it the same
     way; the path's record (paths.json, its model card) names the objective whatever the label says."""
     named = "" if str(objective) in ("plain", usual) else SUFFIXES.get(str(objective), "")
     how = [x for x in ("linear" if linear else "", named) if x]
@@ -276,9 +279,11 @@ def label_suffix(objective: Any, linear: bool = False, usual: str = "plain") -> 
 def describe(settings: dict[str, Any]) -> str:
     """The CLIP-space objective a path set trained with, in words (its model card, the CLI): the objective, and for
     ``by-family`` each path's attribute family and objective, from paths.json's ``objective_record``."""
-    name, record = settings.get("objective", "plain"), settings.get("objective_record") or {}
-    families, chosen = record.get("family_of_dipole") or [], record.get("objective_of_dipole") or []
-    if name == ByFamilyObjective.name and len(families) == len(chosen):
+    name, record = settings.get("objective", "plain"), settings.get("objective_record")
+    record = record if isinstance(record, dict) else {}  # a set from before objectives, or a damaged record
+    families, chosen = (v if isinstance(v, list) else [] for v in (record.get("family_of_dipole"),
+                                                                     record.get("objective_of_dipole")))
+    if name == ByFamilyObjective.name and families and len(families) == len(chosen):
         return "per attribute family — " + "; ".join(
             f"path {k}: {family} → {objective}" for k, (family, objective) in enumerate(zip(families, chosen)))
     if families:
