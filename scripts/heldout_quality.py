@@ -41,6 +41,8 @@ EARLIER_PRESETS = {
     "plain-preset": "the quick preset of 2026-12-05 (the plain objective, before issue 29 item 3)",
     "zero-shot-preset": "the quick preset of the morning of 2026-12-06 (the zero-shot objective for every dipole, "
                         "before the per-family rule: objectives.FAMILY_RULES)",
+    "per-family-preset": "the quick preset of the afternoon of 2026-12-06 (per family, with the zero-shot objective "
+                         "for colour dipoles, before zero-shot-circle)",
 }
 EVAL_SEEDS = range(5_000_000, 5_000_032)  # anchors of the path scores: never a tuning seed of the project
 EDIT_SEEDS = range(5_100_000, 5_100_064)  # anchors of the edit scores

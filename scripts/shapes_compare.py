@@ -70,6 +70,9 @@ VARIANTS = {
     "contraclip+zero-shot": ("contraclip", {"objective": "zero-shot", "beta_lss": 0.5}),
     "contraclip+zero-shot, wide": ("contraclip", {"objective": "zero-shot", "beta_lss": 0.9}),
     "contraclip+zero-shot 1200 it": ("contraclip", {"objective": "zero-shot", "beta_lss": 0.5, "iterations": 1200}),
+    # zero-shot, with a negative side that turns a hue toward the first colour's opposite
+    # (objectives.ZeroShotCircleObjective; on families that are no circle it is zero-shot exactly)
+    "contraclip+zero-shot circle": ("contraclip", {"objective": "zero-shot-circle", "beta_lss": 0.5}),
     # per dipole the objective its attribute family measured best with in the columns above
     # (objectives.FAMILY_RULES: shape plain, size PAE, every other family zero-shot)
     "contraclip, per family": ("contraclip", {"objective": "by-family", "beta_lss": 0.5}),

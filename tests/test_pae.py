@@ -239,6 +239,78 @@ def test_the_zero_shot_objective_moves_toward_the_first_sentence_and_on_the_nega
     assert (cos(got[neg], first[neg], dim=-1) < 0).all()
 
 
+def test_expected_score_gradient_is_the_gradient_of_the_expected_score():
+    e, classes, scores = _random(5, 12, seed=3) * 2.0, _random(7, 12, seed=4), torch.linspace(-1, 1, 7)
+    tau = 0.05
+    x = e.clone().requires_grad_(True)
+    p = torch.softmax(pae.unit(x) @ pae.unit(classes).t() / tau, dim=-1)
+    (grad,) = torch.autograd.grad((p @ scores.double()).sum(), x)
+    got = pae.expected_score_gradient(e.double(), classes, scores, tau)
+    assert torch.allclose(got.double(), grad, rtol=1e-5, atol=1e-6)
+
+
+def test_descending_the_expected_closeness_ends_opposite_the_first_class_not_back_at_it():
+    # Twelve colour names around a hue wheel, red/green: from a hue between green and cyan (150°), heading for the
+    # second class (green) brings the hue back toward red; descending the closeness to red the classifier expects,
+    # Σ p_c cos(angle_c − 0°), ends at cyan (180°), as far from red as a hue goes.
+    classes = _wheel([30.0 * k for k in range(12)])
+    red, green = 0, 4
+    scores = torch.cos(torch.deg2rad(torch.tensor([30.0 * k for k in range(12)], dtype=torch.float64)))
+
+    def walk(gradient, start=150.0):
+        theta = torch.tensor(math.radians(start), dtype=torch.float64)
+        for _ in range(3000):
+            e = torch.stack([theta.cos(), theta.sin()])[None]
+            g = gradient(e)[0].double()
+            theta = theta + 0.01 * float(g @ torch.stack([-theta.sin(), theta.cos()]))
+        return math.degrees(float(theta)) % 360
+
+    assert walk(lambda e: -pae.expected_score_gradient(e, classes, scores, 0.05)) == pytest.approx(180.0, abs=1.0)
+    assert walk(lambda e: pae.zero_shot_gradient(e, classes, green, 0.05)) == pytest.approx(120.0, abs=1.0)
+    assert walk(lambda e: -pae.expected_score_gradient(e, classes, scores, 0.05), start=60.0) == pytest.approx(
+        180.0, abs=1.0)  # from yellow too: past green, on to cyan
+
+
+def test_the_circle_objective_heads_for_the_first_colours_opposite_and_is_zero_shot_elsewhere():
+    from contraclip_core.methods.contraclip import objectives
+
+    trainer, e = _trained_objective(("a red shape", "a green shape"), "zero-shot-circle")
+    circle = trainer.objective
+    assert isinstance(circle, objectives.ZeroShotCircleObjective)
+    colours = circle.families.corpora["colour"]
+    # scores in the classes' order: the two sentences (red, green), then the other colour prompts (grey: no hue)
+    expected = [1.0, -0.5] + [{"orange": 0.866, "yellow": 0.5, "cyan": -1.0, "blue": -0.5, "purple": 0.0,
+                               "magenta": 0.5, "pink": 0.866, "grey": 0.0}[c.split()[1]]
+                              for c in colours if c not in ("a red shape", "a green shape")]
+    assert circle.scores[0].tolist() == pytest.approx(expected, abs=1e-3)
+    assert trainer.path_set().settings["objective_record"]["first_angle_degrees"] == [0.0]
+    paths = torch.zeros(6, dtype=torch.long)
+    eps = torch.tensor([0.3, -0.3, 0.5, -0.1, 0.2, -0.4])
+    got = circle.target_shift(e, paths, eps)
+    assert torch.allclose(got.norm(dim=-1), eps.abs(), atol=1e-5)
+    zero_shot = objectives.ZeroShotObjective.target_shift(circle, e, paths, eps)
+    away = pae.unit(-pae.expected_score_gradient(e, circle.classes[0], circle.scores[0], circle.tau))
+    pos, neg = eps > 0, eps < 0
+    assert torch.equal(got[pos], zero_shot[pos])
+    assert torch.allclose(got[neg], eps[neg].abs().unsqueeze(1) * away[neg], atol=1e-6)
+    assert not torch.allclose(got[neg], zero_shot[neg], atol=1e-2)
+
+    # a dipole naming no colour that the word-blind family choice still puts with the colours: no circle target
+    from contraclip_core.clip import cached_text_embeddings
+
+    texts = cached_text_embeddings(trainer.clip, ["a happy shape", "a sad shape", "a red circle", "a blue circle"])
+    odd = objectives.ZeroShotCircleObjective(trainer.clip, trainer.css, texts[0::2], texts[1::2], generator="shapes-128")
+    assert odd.families.family_of == ["colour", "colour"]
+    assert odd.nearest_family(texts[0]) == "shape" and odd.scores[0] is None  # nearest prompt: "a shape"
+    assert odd.first_angle == [None, 0.0]  # "a red circle" names red: nearest "a red shape" of all prompts
+
+    size, e = _trained_objective(("a large shape", "a small shape"), "zero-shot-circle")  # no circle: zero-shot
+    assert size.objective.scores == [None]
+    assert size.path_set().settings["objective_record"]["first_angle_degrees"] == [None]
+    assert torch.equal(size.objective.target_shift(e, paths, eps),
+                       objectives.ZeroShotObjective.target_shift(size.objective, e, paths, eps))
+
+
 def test_the_by_family_objective_gives_each_dipole_its_family_objective_and_records_the_rule(monkeypatch):
     from contraclip_core.clip import load_clip
     from contraclip_core.generators import from_pretrained
@@ -253,9 +325,9 @@ def test_the_by_family_objective_gives_each_dipole_its_family_objective_and_reco
     trainer = Trainer(config, g, clip)
     by = trainer.objective
     assert by.families.family_of == ["size", "shape", "colour", "horizontal"]
-    assert by.objective_of == ["pae-subspace", "plain", "zero-shot", "zero-shot"]
+    assert by.objective_of == ["pae-subspace", "plain", "zero-shot-circle", "zero-shot"]
     # one family choice for all: the parts that need the families share the rule's (plain needs none)
-    assert [part.families is by.families for part in by.parts.values()] == [True, False, True]
+    assert [part.families is by.families for part in by.parts.values()] == [True, False, True, True]
     with torch.no_grad():
         z = torch.randn(8, g.z_dim, generator=torch.Generator().manual_seed(0))
         e = clip.encode_images(g.synthesis(g.encode(z, "w"), "w")).float()
@@ -269,6 +341,7 @@ def test_the_by_family_objective_gives_each_dipole_its_family_objective_and_reco
     record = trainer.path_set().settings["objective_record"]
     assert record["name"] == "by-family" and record["rule"] == objectives.FAMILY_RULES["shapes"]
     assert record["objective_of_dipole"] == by.objective_of and record["settings_of"]["zero-shot"]["tau"] == 0.05
+    assert record["settings_of"]["zero-shot-circle"]["first_angle_degrees"] == [None, None, 0.0, None]
 
     monkeypatch.delitem(objectives.FAMILY_RULES, "shapes")
     with pytest.raises(ValueError, match="no per-family rule has been measured for shapes"):

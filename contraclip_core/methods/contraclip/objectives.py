@@ -9,12 +9,15 @@ name and everything it was built from (``record()``) go into the path set's ``pa
 - ``pae-mixed``: the unit mean of the two (``MixedObjective``).
 - ``zero-shot``: toward the first sentence as the CLIP's zero-shot classifier over the dipole's attribute family
   reads it, and on the negative side toward the second and away from the first (``ZeroShotObjective``).
+- ``zero-shot-circle``: zero-shot, and where the dipole's family is a circle of classes (hues) a negative side that
+  heads for the first class's opposite (``ZeroShotCircleObjective``).
 - ``by-family``: per dipole, the objective its attribute family measured best with (``FAMILY_RULES``).
 - Any can add ``off_target_weight`` · mean ‖Δe's unit component outside span(S_k ∪ {t⁺_k, t⁻_k})‖², which asks the
   image embedding to move only within the dipole's attribute subspace.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -185,6 +188,62 @@ class ZeroShotObjective(PlainObjective):
         return {**super().record(), "tau": self.tau}
 
 
+class ZeroShotCircleObjective(ZeroShotObjective):
+    """Zero-shot, and where the dipole's attribute family is a circle of classes (pae_corpora.CIRCLES: the Shapes
+    colour words at their hue centres) a negative side that leaves the first class for the one opposite it:
+    ε < 0: −∇ Σ_c p(c | e) cos(angle_c − angle_first), the score the CLIP's classifier expects for the image falling
+    as the hue turns from the first colour to its antipode. The zero-shot negative side heads for the second
+    sentence's colour, which from a hue beyond it turns the image back toward the first (red ↔ green from cyan);
+    and "away from the first" alone ends where this CLIP reads the first colour least, which is not its opposite (its
+    least green is pink, not magenta) — docs/PATHS.md measures both. A class's angle comes from the family's table
+    (the colour names' hue centres), each sentence's from the family prompt its text embedding is nearest. A dipole
+    trains as zero-shot if its family is no circle, if its first sentence is nearer another family's prompt than
+    any of this one's (it names no colour: "a big shape", which the tiny CLIP's word-blind family choice puts with
+    the colours), or if it is nearest a class without an angle (grey)."""
+
+    name = "zero-shot-circle"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        assert self.families is not None
+        self.scores: list[torch.Tensor | None] = []  # per dipole: s_c for its classes, or None (zero-shot's target)
+        self.first_angle: list[float | None] = []
+        for k, family in enumerate(self.families.family_of):
+            angles = pae_corpora.circle_angles(self.families.domain, family)
+            prompts = pae.unit(self.families.embeddings[family])
+            names_it = self.nearest_family(self.pos[k]) == family  # "a big shape" may pick colour, naming none
+            first = angles[int((prompts @ pae.unit(self.pos[k].cpu())).argmax())] if angles and names_it else None
+            self.first_angle.append(first)
+            if first is None:
+                self.scores.append(None)
+                continue
+            # the classes' angles in self.classes[k]'s order: the two sentences, then the family prompts kept
+            poles = pae.unit(torch.stack([self.pos[k], self.neg[k]]).cpu())
+            keep = (prompts @ poles.t()).amax(dim=1) < self.same
+            nearest = [angles[int(i)] for i in (poles @ prompts.t()).argmax(dim=1)]
+            row = nearest + [a for a, kept in zip(angles, keep.tolist()) if kept]
+            self.scores.append(torch.tensor([0.0 if a is None else math.cos(a - first) for a in row],
+                                            device=self.pos.device))
+
+    def nearest_family(self, text: torch.Tensor) -> str:
+        """The family holding the prompt nearest ``text`` (cosine) among all of the domain's families' prompts."""
+        t = pae.unit(text.float().cpu())
+        return max(self.families.embeddings, key=lambda f: float((pae.unit(self.families.embeddings[f]) @ t).max()))
+
+    def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        out = super().target_shift(e, paths, eps)
+        for k in paths.unique().tolist():
+            mask = (paths == k) & (eps < 0)
+            if self.scores[k] is not None and mask.any():
+                away = -pae.expected_score_gradient(e[mask], self.classes[k], self.scores[k], self.tau)
+                out[mask] = (-eps[mask]).unsqueeze(1) * pae.unit(away)
+        return out
+
+    def record(self) -> dict[str, Any]:
+        return {**super().record(), "first_angle_degrees": [None if a is None else round(math.degrees(a), 3)
+                                                            for a in self.first_angle]}
+
+
 class DipoleSubspaceObjective(PlainObjective):
     name = "pae-dipole"
 
@@ -200,9 +259,11 @@ class DipoleSubspaceObjective(PlainObjective):
 # not named), chosen per family on the Shapes side-by-side (docs/PATHS.md: median of three training seeds per dipole)
 # and checked on the held-out list nobody tuned for (docs/HELDOUT.md). Shapes: PAE keeps a size path from dimming the
 # shape (0.16 × its change; zero-shot 0.49 ×), plain ContraCLIP keeps a shape path's full change (zero-shot stops
-# short of the first shape's class and its Δ falls to 1.41 on triangle/square).
+# short of the first shape's class and its Δ falls to 1.41 on triangle/square), and a colour path's negative side
+# turns the hue to the first colour's opposite (zero-shot-circle: 7 of 7 colour dipoles clean at the median, zero-shot
+# 5 of 7).
 FAMILY_RULES: dict[str, dict[str, str]] = {
-    "shapes": {"*": "zero-shot", "shape": "plain", "size": "pae-subspace"},
+    "shapes": {"*": "zero-shot", "shape": "plain", "size": "pae-subspace", "colour": "zero-shot-circle"},
 }
 
 
@@ -252,6 +313,7 @@ class ByFamilyObjective(PlainObjective):
 OBJECTIVES: dict[str, type[PlainObjective]] = {"plain": PlainObjective, "pae": PaeObjective,
                                                   "pae-subspace": SubspaceObjective, "pae-mixed": MixedObjective,
                                                   "zero-shot": ZeroShotObjective,
+                                                  "zero-shot-circle": ZeroShotCircleObjective,
                                                   "pae-dipole": DipoleSubspaceObjective,
                                                   "by-family": ByFamilyObjective}
 def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor, neg: torch.Tensor,
@@ -263,7 +325,7 @@ def build(name: str, clip: ClipModel, css: CorpusSupportSets, pos: torch.Tensor,
 
 # How a path's or a job's label names an objective other than plain ContraCLIP and its generator's usual one.
 SUFFIXES = {"pae": "PAE (authors' augmentation)", "pae-subspace": "PAE", "pae-mixed": "half PAE",
-            "zero-shot": "zero-shot", "by-family": "per family"}
+            "zero-shot": "zero-shot", "zero-shot-circle": "zero-shot, hue circle", "by-family": "per family"}
 
 
 def label_suffix(objective: Any, linear: bool = False, usual: str = "plain") -> str:

@@ -148,6 +148,20 @@ def zero_shot_gradient(e: torch.Tensor, classes: torch.Tensor, index: int | list
     return (d - (d * u).sum(-1, keepdim=True) * u) / (tau * norm)
 
 
+def expected_score_gradient(e: torch.Tensor, classes: torch.Tensor, scores: torch.Tensor, tau: float) -> torch.Tensor:
+    """∇_e Σ_c p_c s_c, (B, E): the gradient of the score the same zero-shot classifier as ``zero_shot_gradient``
+    (p = softmax_c(cos(e, t_c) / τ)) expects for the image, each class c scored s_c (C,):
+    (1/(τ‖e‖)) · (d − ⟨d, ê⟩ ê) with d = Σ_c p_c (s_c − Σ_c' p_c' s_c') t̂_c. With s_c = cos(angle_c − angle_first)
+    on a circle of classes (hues) it leads away from the first class toward the one opposite it and stops there."""
+    e = e.float()
+    norm = e.norm(dim=-1, keepdim=True).clamp_min(EPS)
+    u, t = e / norm, unit(classes.float().to(e.device))
+    p = torch.softmax(u @ t.t() / tau, dim=-1)  # (B, C)
+    s = scores.float().to(e.device)
+    d = (p * (s - (p @ s).unsqueeze(-1))) @ t  # (B, E)
+    return (d - (d * u).sum(-1, keepdim=True) * u) / (tau * norm)
+
+
 def choose_family(t_pos: torch.Tensor, t_neg: torch.Tensor, bases: Mapping[str, torch.Tensor]) -> str:
     """The family whose subspace holds the largest fraction of the dipole's difference unit(t⁺) − unit(t⁻)."""
     if not bases:

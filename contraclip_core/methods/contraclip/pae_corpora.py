@@ -8,6 +8,9 @@ sentences, as for the dipole corpora in ``registry.CORPORA``.
 """
 from __future__ import annotations
 
+import math
+
+from ...colour_names import HUES
 from ...shapes_clip.captions import FACTOR_NAMES, prompts
 
 
@@ -81,3 +84,22 @@ def families(domain: str, template: str = "{}") -> dict[str, list[str]]:
     if domain not in PAE_CORPORA:
         raise KeyError(f"no PAE corpora for domain {domain!r}; choose one of {sorted(PAE_CORPORA)}")
     return {name: [template.format(p) for p in prompts] for name, prompts in PAE_CORPORA[domain].items()}
+
+
+# Families whose classes lie on a circle, per domain: family → {prompt: angle in radians}; a prompt of the family that
+# is not listed (a grey shape) has no angle. The Shapes world's colour words sit at their hue centres (colour_names,
+# where each colour's hue range is defined once): "cyan" is as far from "red" as a hue can be, which the tiny CLIP's
+# own embeddings do not show (docs/PATHS.md, the hue analysis). Used by the zero-shot-circle objective.
+CIRCLES: dict[str, dict[str, dict[str, float]]] = {
+    "shapes": {"colour": {p: HUES[name] for p in PAE_CORPORA["shapes"]["colour"] for name in HUES
+                          if f" {name} " in f" {p} "}},
+}
+
+
+def circle_angles(domain: str, family: str) -> list[float | None] | None:
+    """Per prompt of the family (in ``families`` order) its angle on the family's circle (None: no angle), or None
+    if the family is not a circle."""
+    circle = CIRCLES.get(domain, {}).get(family)
+    if circle is None:
+        return None
+    return [circle.get(p) for p in PAE_CORPORA[domain][family]]
