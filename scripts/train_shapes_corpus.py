@@ -13,6 +13,10 @@ anchors red/blue had ρ 0.908–0.933 in every seed. Seed 0 shipped (checkpoints
 Run of 2026-12-06 with the zero-shot preset (AMD EPYC, two runs at a time, 56–62 s each): seed 0 clean on all six
 paths on anchors 0…31 (red/blue ρ 0.968), seeds 1–4 not (red/blue 0.855–0.953); on the held-out anchors red/blue
 had ρ 0.578–0.927, every other path clean in every seed. Seed 0 ships.
+
+Run of 2026-12-06 evening with the per-family preset whose colour objective is zero-shot-circle (AMD EPYC, two runs
+at a time, 66–71 s each): seeds 0, 1, 3, 4 clean on all six paths on both anchor sets (red/blue ρ 0.986–0.999 on
+anchors 0…31, 0.951–0.981 held out), seed 2 not (circle/square 0.51 ×). Seed 0 ships.
 """
 from __future__ import annotations
 

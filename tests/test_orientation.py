@@ -173,9 +173,10 @@ def test_the_hub_card_names_each_paths_objective(shapes_generator):
     def card(name):
         return set_card(PathSet.from_pretrained(f"shapes-128/{name}", shapes_generator), name, "o/r", [])
 
-    # the Shapes preset's per-family objective: the corpus set's size path trained with PAE, its shape path plain
+    # the Shapes preset's per-family objective: the corpus set's colour path trained with zero-shot-circle, its size path
+    # with PAE, its shape path plain
     corpus = card("shapes-corpus")
-    assert "- **Objective**: per attribute family — path 0: colour → zero-shot; path 1: size → pae-subspace; " \
+    assert "- **Objective**: per attribute family — path 0: colour → zero-shot-circle; path 1: size → pae-subspace; " \
            "path 2: shape → plain" in corpus, corpus
     assert "- **Objective**: pae-subspace (attribute family: path 0 colour)" in card("green-magenta-pae")
     assert "- **Objective**: plain\n" in card("circle-square")
