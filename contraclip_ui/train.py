@@ -38,8 +38,8 @@ UI_INFO = ("plain: move the image embedding along the two sentences' difference 
            "the first sentence as the CLIP's own classifier of the attribute reads it, and no further. PAE: change "
            "only the image's part in the sentence's attribute subspace (CLIP-PAE). Half PAE: the mean of plain and "
            "PAE. The Shapes world's preset picks per attribute the one that measured cleanest there: plain for "
-           "shapes, PAE for size, zero-shot for colours with the hue turned toward the first colour's opposite on "
-           "the second sentence's side, zero-shot for the rest (docs/PATHS.md).")
+           "shapes, PAE for size, for colours zero-shot whose second-sentence side turns the hue to the first "
+           "colour's opposite, zero-shot for the rest (docs/PATHS.md).")
 
 
 def table_rows(rows: list[dict]) -> list[list]:

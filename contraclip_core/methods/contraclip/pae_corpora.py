@@ -8,8 +8,6 @@ sentences, as for the dipole corpora in ``registry.CORPORA``.
 """
 from __future__ import annotations
 
-import math
-
 from ...colour_names import HUES
 from ...shapes_clip.captions import FACTOR_NAMES, prompts
 
