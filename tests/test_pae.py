@@ -311,6 +311,36 @@ def test_the_circle_objective_heads_for_the_first_colours_opposite_and_is_zero_s
                        objectives.ZeroShotObjective.target_shift(size.objective, e, paths, eps))
 
 
+def test_on_shapes_images_beyond_green_the_circle_target_turns_the_hue_on_and_zero_shot_turns_it_back():
+    """Red/green, ε < 0, on 64 prior images drawn with their hue set between green and cyan (130°, 150°): the circle
+    objective's CLIP-space target points the way the image's embedding moves when its hue turns 10° toward cyan
+    (away from red), the zero-shot target the way it moves when the hue turns back toward green — on every image.
+    No training: the targets themselves, on the tiny CLIP's embeddings of exactly drawn images."""
+    from contraclip_core.clip import cached_text_embeddings, load_clip
+    from contraclip_core.generators import from_pretrained
+    from contraclip_core.methods.contraclip import objectives
+
+    g, clip = from_pretrained("shapes-128"), load_clip("shapes-clip")
+    texts = cached_text_embeddings(clip, ["a red shape", "a green shape"]).float()
+    built = {name: objectives.OBJECTIVES[name](clip, None, texts[:1], texts[1:], generator="shapes-128")
+             for name in ("zero-shot-circle", "zero-shot")}
+    with torch.no_grad():
+        attrs = g.attributes(g.sample_z(list(range(64))), "z")
+        attrs["saturation"] = attrs["saturation"].clamp_min(0.6)  # a colour, not grey
+
+        def embed(degrees):
+            image = g.render({**attrs, "hue": torch.full_like(attrs["hue"], math.radians(degrees))}, clip.image_size)
+            return clip.encode_images(image).float()
+
+        for hue in (130.0, 150.0):
+            e = embed(hue)
+            on, back = pae.unit(embed(hue + 10) - e), pae.unit(embed(hue - 10) - e)
+            paths, eps = torch.zeros(64, dtype=torch.long), -torch.ones(64)
+            turns_on = {name: ((pae.unit(o.target_shift(e, paths, eps)) * (on - back)).sum(-1) > 0).float().mean()
+                        for name, o in built.items()}
+            assert turns_on["zero-shot-circle"] == 1.0 and turns_on["zero-shot"] == 0.0, (hue, turns_on)
+
+
 def test_the_by_family_objective_gives_each_dipole_its_family_objective_and_records_the_rule(monkeypatch):
     from contraclip_core.clip import load_clip
     from contraclip_core.generators import from_pretrained

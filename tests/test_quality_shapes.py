@@ -115,23 +115,23 @@ def _alone(generator, dipole, objectives_, keep=False, seed=0):
 
 @pytest.fixture(scope="module")
 def red_green_alone(shapes_generator):
-    """Red/green with the preset (per family: the zero-shot-circle objective for a colour dipole), with zero-shot (the
-    preset's colour objective before) and with plain — training seed 1, one of zero-shot's two failing draws of three
-    (docs/PATHS.md side-by-side)."""
-    return _alone(shapes_generator, ("a red shape", "a green shape"), ("", "zero-shot", "plain"), keep=True, seed=1)
+    """Red/green with the preset (per family: the zero-shot-circle objective for a colour dipole) and with plain,
+    training seed 1. The preset was clean on all nine seeds measured (docs/PATHS.md); zero-shot, its colour objective
+    before, on four of nine — which draw fails moves with float round-off, so it is not asserted here: the contrast
+    between the two targets is (tests/test_pae.py, on drawn images, no training)."""
+    return _alone(shapes_generator, ("a red shape", "a green shape"), ("", "plain"), keep=True, seed=1)
 
 
 def test_the_preset_hue_path_reaches_the_first_colour_without_overshooting(red_green_alone):
     """Issue 29 item 3: the hue is scored on its closeness to the first colour, and plain ContraCLIP's target (a
     difference of two similarities, largest 30° past red) turned the hue past red; the zero-shot objective stops at
     it. Measured 2026-12-06 in this test's setting (training seed 1, two threads): preset ρ 0.981, off/Δ 0.07;
-    zero-shot ρ 0.936; plain ρ 0.886."""
-    (r, _), (zero_shot, _), (plain, _) = (red_green_alone[k] for k in ("preset", "zero-shot", "plain"))
-    table = format_table([r, zero_shot, plain])
+    plain ρ 0.886 (zero-shot, not trained here: 0.936)."""
+    (r, _), (plain, _) = red_green_alone["preset"], red_green_alone["plain"]
+    table = format_table([r, plain])
     assert r.target_rho >= 0.95 and r.target_change >= 1.5, table
     assert r.off_target_max <= 0.5 * r.target_change, table
     assert plain.target_rho < 0.95, table  # the same training with ContraCLIP's own target misses the bar
-    assert zero_shot.target_rho < 0.95, table  # and, in this draw, with the colour objective the preset had before
 
 
 def test_the_preset_hue_path_leaves_red_for_its_opposite_from_beyond_green(red_green_alone, shapes_generator):
@@ -139,7 +139,8 @@ def test_the_preset_hue_path_leaves_red_for_its_opposite_from_beyond_green(red_g
     opposite) the negative side must make the shape less red. Heading for "green" turns it back toward red, which is
     what the zero-shot objective's negative side did on two training seeds of three (42–43 of 43 such anchors of
     0…255 more red, docs/PATHS.md); the preset's zero-shot-circle target heads for red's opposite (41–42 of 43).
-    Measured 2026-12-06 in this test's setting: preset 95 % of them less red, zero-shot 2 %."""
+    Measured 2026-12-06 in this test's setting: preset 95 % of them less red (zero-shot, not trained here: 2 %;
+    plain 0 %)."""
     from contraclip_core.groundtruth import hue_closeness
     from contraclip_core.methods.contraclip.evaluate import traversal_attributes
 
@@ -153,9 +154,9 @@ def test_the_preset_hue_path_leaves_red_for_its_opposite_from_beyond_green(red_g
         closeness = hue_closeness(hue[beyond], 0.0)
         return float((closeness[:, 0] < closeness[:, 8]).float().mean())
 
-    preset, zero_shot = less_red(red_green_alone["preset"][1]), less_red(red_green_alone["zero-shot"][1])
+    preset, plain = less_red(red_green_alone["preset"][1]), less_red(red_green_alone["plain"][1])
     assert preset >= 0.9, f"the negative end is less red than the anchor from {preset:.0%} of them"
-    assert zero_shot < 0.5, f"zero-shot: {zero_shot:.0%}"  # what the colour rule avoids (this draw)
+    assert plain < 0.5, f"plain: {plain:.0%}"  # ContraCLIP's own target turns them back toward red
 
 
 def test_the_preset_size_path_does_not_dim_the_shape(shapes_generator):
