@@ -74,7 +74,7 @@ VARIANTS = {
     # (objectives.ZeroShotCircleObjective; on families that are no circle it is zero-shot exactly)
     "contraclip+zero-shot circle": ("contraclip", {"objective": "zero-shot-circle", "beta_lss": 0.5}),
     # per dipole the objective its attribute family measured best with in the columns above
-    # (objectives.FAMILY_RULES: shape plain, size PAE, every other family zero-shot)
+    # (objectives.FAMILY_RULES: shape plain, size PAE, colour zero-shot circle, every other family zero-shot)
     "contraclip, per family": ("contraclip", {"objective": "by-family", "beta_lss": 0.5}),
 }
 LEVERS = {

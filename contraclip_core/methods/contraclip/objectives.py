@@ -169,20 +169,30 @@ class ZeroShotObjective(PlainObjective):
         super().__init__(*args, **kwargs)
         assert self.families is not None
         self.classes = []  # per dipole: (C, E), rows 0 and 1 the two sentences
+        self.class_prompts: list[list[int]] = []  # per dipole and class: the family prompt it is, or is nearest
         for k, family in enumerate(self.families.family_of):
             poles = pae.unit(torch.stack([self.pos[k], self.neg[k]]).cpu())
             prompts = pae.unit(self.families.embeddings[family])
-            keep = (prompts @ poles.t()).amax(dim=1) < self.same
+            similarity = prompts @ poles.t()  # (P, 2)
+            keep = similarity.amax(dim=1) < self.same
             self.classes.append(torch.cat([poles, prompts[keep]]).to(self.pos.device))
+            self.class_prompts.append(similarity.argmax(dim=0).tolist() + keep.nonzero().flatten().tolist())
 
     def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         out = torch.empty_like(e, dtype=torch.float32)
         for k in paths.unique().tolist():
             mask = paths == k
             toward_first, toward_second = pae.unit(pae.zero_shot_gradient(e[mask], self.classes[k], [0, 1], self.tau))
-            out[mask] = torch.where((eps[mask] > 0).unsqueeze(1), toward_first,
-                                    pae.unit(toward_second - toward_first))
+            negative = eps[mask] < 0
+            toward_first[negative] = self.negative_side(k, e[mask][negative], toward_first[negative],
+                                                        toward_second[negative])
+            out[mask] = toward_first
         return eps.abs().unsqueeze(1) * out
+
+    def negative_side(self, k: int, e: torch.Tensor, toward_first: torch.Tensor,
+                      toward_second: torch.Tensor) -> torch.Tensor:
+        """The unit target of dipole ``k``'s rows with ε < 0: toward the second sentence and away from the first."""
+        return pae.unit(toward_second - toward_first)
 
     def record(self) -> dict[str, Any]:
         return {**super().record(), "tau": self.tau}
@@ -210,34 +220,24 @@ class ZeroShotCircleObjective(ZeroShotObjective):
         self.first_angle: list[float | None] = []
         for k, family in enumerate(self.families.family_of):
             angles = pae_corpora.circle_angles(self.families.domain, family)
-            prompts = pae.unit(self.families.embeddings[family])
             names_it = self.nearest_family(self.pos[k]) == family  # "a big shape" may pick colour, naming none
-            first = angles[int((prompts @ pae.unit(self.pos[k].cpu())).argmax())] if angles and names_it else None
+            row = [angles[i] for i in self.class_prompts[k]] if angles and names_it else [None]
+            first = row[0]  # the first sentence's class: its angle, if it has one
             self.first_angle.append(first)
-            if first is None:
-                self.scores.append(None)
-                continue
-            # the classes' angles in self.classes[k]'s order: the two sentences, then the family prompts kept
-            poles = pae.unit(torch.stack([self.pos[k], self.neg[k]]).cpu())
-            keep = (prompts @ poles.t()).amax(dim=1) < self.same
-            nearest = [angles[int(i)] for i in (poles @ prompts.t()).argmax(dim=1)]
-            row = nearest + [a for a, kept in zip(angles, keep.tolist()) if kept]
-            self.scores.append(torch.tensor([0.0 if a is None else math.cos(a - first) for a in row],
-                                            device=self.pos.device))
+            self.scores.append(None if first is None else torch.tensor(
+                [0.0 if a is None else math.cos(a - first) for a in row], device=self.pos.device))
 
     def nearest_family(self, text: torch.Tensor) -> str:
         """The family holding the prompt nearest ``text`` (cosine) among all of the domain's families' prompts."""
         t = pae.unit(text.float().cpu())
         return max(self.families.embeddings, key=lambda f: float((pae.unit(self.families.embeddings[f]) @ t).max()))
 
-    def target_shift(self, e: torch.Tensor, paths: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        out = super().target_shift(e, paths, eps)
-        for k in paths.unique().tolist():
-            mask = (paths == k) & (eps < 0)
-            if self.scores[k] is not None and mask.any():
-                away = -pae.expected_score_gradient(e[mask], self.classes[k], self.scores[k], self.tau)
-                out[mask] = (-eps[mask]).unsqueeze(1) * pae.unit(away)
-        return out
+    def negative_side(self, k: int, e: torch.Tensor, toward_first: torch.Tensor,
+                      toward_second: torch.Tensor) -> torch.Tensor:
+        """Down the closeness to the first class the classifier expects, where the dipole has a circle."""
+        if self.scores[k] is None:
+            return super().negative_side(k, e, toward_first, toward_second)
+        return pae.unit(-pae.expected_score_gradient(e, self.classes[k], self.scores[k], self.tau))
 
     def record(self) -> dict[str, Any]:
         return {**super().record(), "first_angle_degrees": [None if a is None else round(math.degrees(a), 3)
