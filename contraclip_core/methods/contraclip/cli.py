@@ -43,9 +43,10 @@ def _add_train(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="contraclip: non-linear RBF paths; linear: the baseline of one fixed direction per path")
     p.add_argument("--lr", type=float, help="override Adam's learning rate")
     p.add_argument("--objective", choices=sorted(OBJECTIVES),
-                   help="CLIP-space target: plain (ContraCLIP's), zero-shot, a CLIP-PAE variant, or by-family (each "
-                        "dipole the one its attribute family measured best with); default: the preset's "
-                        "(docs/PATHS.md)")
+                   help="CLIP-space target: plain (ContraCLIP's), zero-shot, zero-shot-circle (zero-shot whose "
+                        "second-sentence side turns a hue toward the first colour's opposite), a CLIP-PAE variant, or "
+                        "by-family (each dipole the one its attribute family measured best with); default: the "
+                        "preset's (docs/PATHS.md)")
     p.add_argument("--off-target-weight", type=float, help="weight of the penalty on Δe outside the dipole's subspace")
     p.add_argument("--whiten", action=argparse.BooleanOptionalAction, default=None,
                    help="train the paths in whitened W (default: the preset's; the Shapes quick preset does)")
